@@ -1,0 +1,396 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The HTTP side of the emulator: ARM routes, token endpoints, metadata and control routes."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import struct
+import time
+import typing as t
+from datetime import datetime, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from .state import Fault, World
+
+SUB = r"/subscriptions/(?P<sub>[^/]+)"
+PROVIDER = r"/providers/microsoft\.storagecache"
+ROUTES = [
+    ("flush", "POST", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)/flush$", re.I)),
+    ("get", "GET", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)$", re.I)),
+    ("list", "GET", re.compile(SUB + r"(?:/resourcegroups/(?P<rg>[^/]+))?" + PROVIDER + r"/caches$", re.I)),
+    ("operation", "GET", re.compile(SUB + PROVIDER + r"/locations/(?P<loc>[^/]+)/ascoperations/(?P<op>[^/]+)$", re.I)),
+]
+MAX_DELAY = 600.0
+
+
+def cloud_error(code: str, message: str, target: t.Optional[str] = None) -> t.Dict[str, t.Any]:
+    error: t.Dict[str, t.Any] = {"code": code, "message": message}
+    if target:
+        error["target"] = target
+    return {"error": error}
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+class EmulatorServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, address: t.Tuple[str, int], world: World, scheme: str = "http") -> None:
+        super().__init__(address, Handler)
+        self.world = world
+        self.scheme = scheme
+
+    @property
+    def base_url(self) -> str:
+        host, port = self.server_address[:2]
+        return "%s://%s:%d" % (self.scheme, host, port)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorServer
+
+    def log_message(self, format: str, *args: t.Any) -> None:  # noqa: A002 - quiet; the log is the record
+        return
+
+    # Plumbing ------------------------------------------------------------
+    @property
+    def world(self) -> World:
+        return self.server.world
+
+    def _send(self, status: int, body: t.Any = None, headers: t.Optional[t.Mapping[str, str]] = None,
+              raw: t.Optional[bytes] = None) -> None:
+        data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
+        self.send_response(status)
+        if data:
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-ms-request-id", self._service_id)
+        client_id = self.headers.get("x-ms-client-request-id")
+        if client_id:
+            self.send_header("x-ms-client-request-id", client_id)
+        for name, value in (headers or {}).items():
+            self.send_header(name, str(value))
+        self.end_headers()
+        if data and self.command != "HEAD":
+            self.wfile.write(data)
+        self._entry["status"] = status
+
+    def _reset(self) -> None:
+        """Close the connection with a TCP reset and no answer."""
+        self._entry["status"] = "reset"
+        self.close_connection = True
+        try:
+            self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        except OSError:
+            pass
+        self.connection.close()
+
+    def _apply_fault(self, fault: Fault) -> bool:
+        """Act out a fault; True when it answered (or dropped) the request itself."""
+        self._entry["fault"] = fault.describe()
+        if fault.kind == "delay":
+            time.sleep(min(fault.delay, MAX_DELAY))
+            return False
+        if fault.kind == "reset":
+            if fault.delay:
+                time.sleep(min(fault.delay, MAX_DELAY))
+            self._reset()
+            return True
+        if fault.kind == "malformed":
+            self._send(200, raw=b'{"status": "InProgr', headers=fault.headers)
+            return True
+        if fault.kind == "empty":
+            self._send(fault.status if fault.status != 503 else 200, raw=b"", headers=fault.headers)
+            return True
+        if fault.kind == "headers":
+            self._extra_headers.update(fault.headers)
+            return False
+        headers = dict(fault.headers)
+        if fault.retry_after is not None:
+            headers["Retry-After"] = fault.retry_after
+        body = fault.body if fault.body is not None else cloud_error(
+            fault.code or {429: "TooManyRequests", 409: "Conflict"}.get(fault.status, "InternalServerError"),
+            "Injected fault: HTTP %d" % fault.status)
+        self._send(fault.status, body, headers)
+        return True
+
+    def _authorized(self) -> bool:
+        auth = self.headers.get("Authorization") or ""
+        token = auth[7:] if auth.lower().startswith("bearer ") else None
+        state = self.world.token_state(token)
+        self._entry["token"] = state
+        if state == "valid" or not self.world.require_token:
+            return True
+        code = "ExpiredAuthenticationToken" if state == "expired" else "AuthenticationFailed"
+        self._send(401, cloud_error(code, "The access token is %s." % state),
+                   {"WWW-Authenticate": 'Bearer authorization_uri="%s", error="invalid_token"' % self.server.base_url})
+        return False
+
+    # Dispatch ------------------------------------------------------------
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self._handle()
+
+    def do_POST(self) -> None:  # noqa: N802
+        self._handle()
+
+    def do_PUT(self) -> None:  # noqa: N802
+        self._handle()
+
+    def _handle(self) -> None:
+        self._service_id = "%032x" % (time.monotonic_ns() ^ id(self))
+        parts = urlsplit(self.path)
+        self._query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+        self._path = parts.path
+        self._extra_headers: t.Dict[str, str] = {}
+        length = int(self.headers.get("Content-Length") or 0)
+        self._body = self.rfile.read(min(length, 1 << 20)) if length else b""
+        self._entry: t.Dict[str, t.Any] = {
+            "time": time.time(), "method": self.command, "path": unquote(parts.path), "raw_path": parts.path,
+            "query": parts.query, "kind": None, "cache": None,
+            "authorization": bool(self.headers.get("Authorization")),
+            "client_request_id": self.headers.get("x-ms-client-request-id"),
+            "user_agent": self.headers.get("User-Agent"),
+        }
+        try:
+            self._route()
+        finally:
+            if not self._path.startswith("/_emulator/"):
+                self.world.record(self._entry)
+
+    def _route(self) -> None:
+        path = self._path
+        if path.startswith("/_emulator/"):
+            return self._control(path)
+        if path.startswith("/msi/token"):
+            return self._msi_token()
+        if path == "/metadata/endpoints":
+            return self._metadata()
+        if "/oauth2/v2.0/token" in path or path.endswith("/.well-known/openid-configuration"):
+            return self._entra(path)
+        for kind, method, pattern in ROUTES:
+            match = pattern.fullmatch(path)
+            if match:
+                if self.command != method:
+                    return self._send(405, cloud_error("MethodNotAllowed", "%s is not allowed here" % self.command))
+                return self._arm(kind, {k: unquote(v) if v else v for k, v in match.groupdict().items()})
+        self._send(404, cloud_error("NoRegisteredProviderFound" if "/providers/" in path else "InvalidResource",
+                                    "No route for %s %s" % (self.command, unquote(path))))
+
+    # ARM -----------------------------------------------------------------
+    def _arm(self, kind: str, groups: t.Dict[str, str]) -> None:
+        monitor = kind == "operation" and self._query.get("monitor") == "true"
+        kind = "location" if monitor else kind
+        self._entry["kind"] = kind
+        self._entry["cache"] = groups.get("name")
+        if not self._authorized():
+            return
+        if not self._query.get("api-version"):
+            return self._send(400, cloud_error("MissingApiVersionParameter",
+                                               "The api-version query parameter (?api-version=) is required."))
+        cache_name = groups.get("name")
+        if kind == "operation" or kind == "location":
+            op = self.world.operations.get(groups["op"])
+            cache_name = op.cache.name if op else None
+            self._entry["cache"] = cache_name
+        fault = self.world.fault_for(kind, cache_name)
+        if fault is not None and fault.kind not in ("delay", "headers"):
+            if kind == "flush" and fault.processed:
+                cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+                if cache is not None:
+                    self.world.start_flush(cache)
+            if self._apply_fault(fault):
+                return
+        elif fault is not None:
+            self._apply_fault(fault)
+        getattr(self, "_arm_" + kind)(groups)
+
+    def _not_found(self, groups: t.Mapping[str, str]) -> None:
+        self._send(404, cloud_error(
+            "ResourceNotFound",
+            "The Resource 'Microsoft.StorageCache/caches/%s' under resource group '%s' was not found. "
+            "For more details please go to https://aka.ms/ARMResourceNotFoundFix" % (groups["name"], groups["rg"])))
+
+    def _arm_get(self, groups: t.Mapping[str, str]) -> None:
+        cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+        if cache is None:
+            return self._not_found(groups)
+        with self.world.lock:
+            body = cache.to_json(time.monotonic())
+        self._send(200, body, self._extra_headers)
+
+    def _arm_list(self, groups: t.Mapping[str, str]) -> None:
+        sub, rg = groups["sub"].lower(), (groups.get("rg") or "").lower()
+        with self.world.lock:
+            now = time.monotonic()
+            caches = [c.to_json(now) for k, c in sorted(self.world.caches.items())
+                      if k[0] == sub and (not rg or k[1] == rg)]
+        skip = int(self._query.get("$skipToken") or 0)
+        page = caches[skip:skip + self.world.page_size]
+        body: t.Dict[str, t.Any] = {"value": page}
+        if skip + self.world.page_size < len(caches):
+            body["nextLink"] = "%s%s?api-version=%s&$skipToken=%d" % (
+                self.server.base_url, self._path, self._query["api-version"], skip + self.world.page_size)
+        self._send(200, body, self._extra_headers)
+
+    def _arm_flush(self, groups: t.Mapping[str, str]) -> None:
+        cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+        if cache is None:
+            return self._not_found(groups)
+        with self.world.lock:
+            state = cache.state(time.monotonic())
+            if state in ("Stopped", "Stopping", "Flushing", "Upgrading"):
+                return self._send(409, cloud_error(
+                    "Conflict", "The cache %s is %s and cannot be flushed now." % (cache.name, state)))
+            op = self.world.start_flush(cache)
+        flush = op.flush
+        mode = flush["mode"]
+        if mode == "sync200":
+            op.flush = dict(flush, duration=0)
+            return self._send(200, None, self._extra_headers)
+        if mode == "sync204":
+            op.flush = dict(flush, duration=0)
+            return self._send(204, None, self._extra_headers)
+        base = flush.get("status_base") or self.server.base_url
+        op_path = "/subscriptions/%s/providers/Microsoft.StorageCache/locations/%s/ascOperations/%s" % (
+            cache.subscription, cache.location, op.id)
+        api = self._query["api-version"]
+        headers = dict(self._extra_headers)
+        headers["Location"] = "%s%s?monitor=true&api-version=%s" % (base, op_path, api)
+        if mode == "async":
+            headers["Azure-AsyncOperation"] = "%s%s?api-version=%s" % (base, op_path, api)
+        if flush.get("retry_after") is not None:
+            headers["Retry-After"] = flush["retry_after"]
+        self._send(202, None, headers)
+
+    def _op_or_404(self, groups: t.Mapping[str, str]) -> t.Any:
+        op = self.world.operations.get(groups["op"])
+        if op is None:
+            self._send(404, cloud_error("OperationNotFound", "Operation %s was not found." % groups["op"]))
+        return op
+
+    def _retry_headers(self, op: t.Any) -> t.Dict[str, str]:
+        headers = dict(self._extra_headers)
+        if op.flush.get("retry_after") is not None:
+            headers["Retry-After"] = op.flush["retry_after"]
+        return headers
+
+    def _arm_operation(self, groups: t.Mapping[str, str]) -> None:
+        op = self._op_or_404(groups)
+        if op is None:
+            return
+        status = op.status(time.monotonic())
+        body: t.Dict[str, t.Any] = {
+            "id": self._path, "name": op.id, "status": status, "startTime": iso(op.start_wall),
+        }
+        if status != "InProgress":
+            body["endTime"] = iso(op.start_wall + float(op.flush["duration"]))
+            if op.flush.get("error"):
+                body["error"] = op.flush["error"]
+            elif status == "Failed":
+                body["error"] = {"code": "FlushFailed", "message": "The flush failed."}
+        self._send(200, body, self._retry_headers(op) if status == "InProgress" else self._extra_headers)
+
+    def _arm_location(self, groups: t.Mapping[str, str]) -> None:
+        op = self._op_or_404(groups)
+        if op is None:
+            return
+        status = op.status(time.monotonic())
+        if status == "InProgress":
+            return self._send(202, None, self._retry_headers(op))
+        if status == "Succeeded":
+            return self._send(204, None, self._extra_headers)
+        error = op.flush.get("error") or {"code": "Flush" + status, "message": "The flush ended %s." % status}
+        self._send(500 if status == "Failed" else 409, {"error": error}, self._extra_headers)
+
+    # Tokens and metadata --------------------------------------------------
+    def _token_fault(self) -> bool:
+        self._entry["kind"] = "token"
+        fault = self.world.fault_for("token", None)
+        return fault is not None and self._apply_fault(fault)
+
+    def _msi_token(self) -> None:
+        if self._token_fault():
+            return
+        if self.headers.get("X-IDENTITY-HEADER") != self.world.identity_header:
+            return self._send(401, {"error": "invalid_identity_header"})
+        resource = self._query.get("resource")
+        if not resource:
+            return self._send(400, {"error": "invalid_request", "error_description": "resource is required"})
+        token, expires = self.world.issue_token()
+        self._send(200, {"access_token": token, "expires_on": str(int(expires)), "resource": resource,
+                         "token_type": "Bearer", "client_id": "emulator-managed-identity"})
+
+    def _entra(self, path: str) -> None:
+        tenant = path.strip("/").split("/")[0]
+        if path.endswith("/.well-known/openid-configuration"):
+            self._entry["kind"] = "discovery"
+            base = "%s/%s" % (self.server.base_url, tenant)
+            return self._send(200, {
+                "token_endpoint": base + "/oauth2/v2.0/token",
+                "authorization_endpoint": base + "/oauth2/v2.0/authorize",
+                "device_authorization_endpoint": base + "/oauth2/v2.0/devicecode",
+                "issuer": base + "/v2.0",
+                "jwks_uri": base + "/discovery/v2.0/keys",
+                "response_types_supported": ["code", "id_token", "token"],
+                "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+            })
+        if self._token_fault():
+            return
+        form = {k: v[-1] for k, v in parse_qs(self._body.decode("utf-8", "replace")).items()}
+        grant = form.get("grant_type")
+        ok = False
+        if grant == "client_credentials":
+            ok = self.world.clients.get(form.get("client_id", "")) == form.get("client_secret")
+        elif grant == "password":
+            ok = self.world.users.get(form.get("username", "")) == form.get("password")
+        if not ok:
+            return self._send(401, {"error": "invalid_client", "error_description": "AADSTS7000215: Invalid "
+                                    "client secret provided.", "error_codes": [7000215]})
+        token, expires = self.world.issue_token()
+        self._send(200, {"token_type": "Bearer", "expires_in": int(expires - time.time()),
+                         "ext_expires_in": int(expires - time.time()), "access_token": token})
+
+    def _metadata(self) -> None:
+        self._entry["kind"] = "metadata"
+        fault = self.world.fault_for("metadata", None)
+        if fault is not None and self._apply_fault(fault):
+            return
+        base = self.server.base_url
+        entry = {"name": "AzureHpcCacheEmulator", "resourceManager": base + "/",
+                 "authentication": {"loginEndpoint": base + "/", "audiences": [base + "/"],
+                                    "tenant": "common", "identityProvider": "AAD"}}
+        mode, version = self.world.metadata, self._query.get("api-version")
+        if version == "2015-01-01" and mode == "2015":
+            return self._send(200, {"galleryEndpoint": "", "graphEndpoint": "", "portalEndpoint": "",
+                                    "authentication": entry["authentication"]})
+        if version == "2022-09-01" and mode == "2022-single":
+            return self._send(200, entry)
+        if version == "2022-09-01" and mode == "2022-list":
+            other = dict(entry, name="Other", resourceManager="https://management.example.invalid/")
+            return self._send(200, [other, entry])
+        self._send(404, cloud_error("NotFound", "No metadata for api-version %s" % version))
+
+    # Control -------------------------------------------------------------
+    def _control(self, path: str) -> None:
+        if path == "/_emulator/state" and self.command == "GET":
+            return self._send(200, self.world.snapshot())
+        if path == "/_emulator/scenario" and self.command == "PUT":
+            try:
+                scenario = json.loads(self._body or b"{}")
+            except ValueError:
+                return self._send(400, cloud_error("InvalidScenario", "The scenario is not valid JSON"))
+            self.world.load(scenario)
+            return self._send(200, {"loaded": len(self.world.caches)})
+        if path == "/_emulator/token" and self.command == "POST":
+            lifetime = self._query.get("lifetime")
+            token, expires = self.world.issue_token(float(lifetime) if lifetime else None)
+            return self._send(200, {"access_token": token, "expires_on": int(expires)})
+        self._send(404, cloud_error("NotFound", "No control route %s" % path))

@@ -1,0 +1,223 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The emulated world: caches, their flush operations, tokens, faults and the request log.
+
+Everything time-dependent is computed from a monotonic clock when asked, so
+no background thread runs. All access goes through one lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import secrets
+import threading
+import time
+import typing as t
+import uuid
+
+DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+DEFAULT_FLUSH = {
+    "mode": "async",  # async (202 + Azure-AsyncOperation + Location), location (202 + Location), sync200, sync204
+    "duration": 2.0,  # seconds the flush runs
+    "retry_after": 1,  # Retry-After on the 202 and on status answers; null for none
+    "result": "Succeeded",  # Succeeded, Failed or Canceled
+    "error": None,  # {"code": ..., "message": ...} for Failed (and optionally Canceled)
+    "state_after": "Healthy",
+    "status_base": None,  # another origin for status URLs (to test the origin guard)
+}
+TERMINAL = ("Succeeded", "Failed", "Canceled")
+
+
+def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
+    merged = copy.deepcopy(base)
+    merged.update(extra or {})
+    return merged
+
+
+class Fault:
+    """An injected misbehaviour, used up after count matching requests (count < 0: forever)."""
+
+    def __init__(self, spec: t.Mapping[str, t.Any]) -> None:
+        self.on = spec.get("on", "any")  # get, list, post, operation, location, token, metadata, any
+        self.cache = spec.get("cache")
+        self.count = int(spec.get("count", 1))
+        self.after = int(spec.get("after", 0))  # let this many matching requests through first
+        self.kind = spec.get("kind", "status")  # status, reset, delay, malformed, empty, headers
+        self.status = int(spec.get("status", 503))
+        self.retry_after = spec.get("retry_after")
+        self.delay = float(spec.get("delay", 0))
+        self.processed = bool(spec.get("processed", False))  # post: the flush starts before the fault
+        self.headers = dict(spec.get("headers") or {})
+        self.code = spec.get("code")
+        self.body = spec.get("body")
+        self.seen = 0
+
+    def take(self, kind: str, cache: t.Optional[str]) -> bool:
+        if self.on not in ("any", kind) or (self.cache and self.cache != cache) or self.count == 0:
+            return False
+        self.seen += 1
+        if self.seen <= self.after:
+            return False
+        if self.count > 0:
+            self.count -= 1
+        return True
+
+    def describe(self) -> str:
+        return "%s:%s" % (self.kind, self.status if self.kind == "status" else self.delay or "")
+
+
+class Operation:
+    def __init__(self, op_id: str, cache: "Cache", started: float) -> None:
+        self.id = op_id
+        self.cache = cache
+        self.flush = dict(cache.flush)
+        self.started = started
+        self.start_wall = time.time()
+
+    def status(self, now: float) -> str:
+        if now - self.started < float(self.flush["duration"]):
+            return "InProgress"
+        return self.flush["result"]
+
+
+class Cache:
+    def __init__(self, spec: t.Mapping[str, t.Any], subscription: str) -> None:
+        self.name = spec["name"]
+        self.resource_group = spec.get("resource_group", "rg-hpc")
+        self.subscription = spec.get("subscription_id", subscription)
+        self.location = spec.get("location", "eastus")
+        self.tags = dict(spec.get("tags") or {})
+        self.base_state = spec.get("state", "Healthy")
+        self.description = spec.get("status_description", "The cache is in Running state")
+        self.provisioning_state = spec.get("provisioning_state", "Succeeded")
+        self.flush = _merge(DEFAULT_FLUSH, spec.get("flush"))
+        self.flushing_for = float(spec.get("flushing_for", 0))  # an already running flush, seconds left
+        self.operation: t.Optional[Operation] = None
+        self.flushes = 0
+        self.created = time.monotonic()
+
+    @property
+    def id(self) -> str:
+        return "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StorageCache/caches/%s" % (
+            self.subscription, self.resource_group, self.name)
+
+    def state(self, now: float) -> str:
+        if self.base_state == "Flushing" and self.flushing_for and now - self.created >= self.flushing_for:
+            self.base_state = "Healthy"
+        if self.operation is not None:
+            if self.operation.status(now) == "InProgress":
+                return "Flushing"
+            self.base_state = self.operation.flush.get("state_after") or "Healthy"
+        return self.base_state
+
+    def to_json(self, now: float) -> t.Dict[str, t.Any]:
+        state = self.state(now)
+        return {
+            "id": self.id,
+            "name": self.name,
+            "type": "Microsoft.StorageCache/caches",
+            "location": self.location,
+            "tags": self.tags,
+            "sku": {"name": "Standard_2G"},
+            "properties": {
+                "cacheSizeGB": 3072,
+                "health": {
+                    "state": state,
+                    "statusDescription": "The cache is flushing" if state == "Flushing" else self.description,
+                    "conditions": [],
+                },
+                "provisioningState": self.provisioning_state,
+                "subnet": "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/vnet/"
+                          "subnets/default" % (self.subscription, self.resource_group),
+                "upgradeStatus": {
+                    "currentFirmwareVersion": "V5.1.0",
+                    "firmwareUpdateStatus": "unavailable",
+                    "firmwareUpdateDeadline": None,
+                    "lastFirmwareUpdate": "2026-10-01T00:00:00.0000000Z",
+                    "pendingFirmwareVersion": None,
+                },
+                "mountAddresses": ["10.0.0.4", "10.0.0.5", "10.0.0.6"],
+            },
+        }
+
+
+class World:
+    def __init__(self, scenario: t.Optional[t.Mapping[str, t.Any]] = None) -> None:
+        self.lock = threading.RLock()
+        self.load(scenario or {})
+
+    def load(self, scenario: t.Mapping[str, t.Any]) -> None:
+        with self.lock:
+            self.scenario = dict(scenario)
+            self.subscription = scenario.get("subscription_id", DEFAULT_SUBSCRIPTION)
+            self.page_size = int(scenario.get("page_size", 50))
+            self.token_lifetime = float(scenario.get("token_lifetime", 3600))
+            self.identity_header = scenario.get("identity_header", "emulator-identity-header")
+            self.clients = dict(scenario.get("clients") or {"emulator-client": "emulator-secret"})
+            self.users = dict(scenario.get("users") or {})
+            self.metadata = scenario.get("metadata", "2015")  # 2015, 2022-single, 2022-list, none
+            self.require_token = bool(scenario.get("require_token", True))
+            self.caches: t.Dict[t.Tuple[str, str, str], Cache] = {}
+            for spec in scenario.get("caches") or []:
+                cache = Cache(spec, self.subscription)
+                self.caches[self.key(cache.subscription, cache.resource_group, cache.name)] = cache
+            self.faults = [Fault(f) for f in scenario.get("faults") or []]
+            self.operations: t.Dict[str, Operation] = {}
+            self.tokens: t.Dict[str, float] = {}
+            self.log: t.List[t.Dict[str, t.Any]] = []
+
+    @staticmethod
+    def key(subscription: str, resource_group: str, name: str) -> t.Tuple[str, str, str]:
+        # ARM resource group and resource names are case-insensitive.
+        return subscription.lower(), resource_group.lower(), name.lower()
+
+    def find(self, subscription: str, resource_group: str, name: str) -> t.Optional[Cache]:
+        return self.caches.get(self.key(subscription, resource_group, name))
+
+    def fault_for(self, kind: str, cache: t.Optional[str]) -> t.Optional[Fault]:
+        with self.lock:
+            for fault in self.faults:
+                if fault.take(kind, cache):
+                    return fault
+        return None
+
+    def issue_token(self, lifetime: t.Optional[float] = None) -> t.Tuple[str, float]:
+        token = "emu_" + secrets.token_urlsafe(32)
+        expires = time.time() + (self.token_lifetime if lifetime is None else lifetime)
+        with self.lock:
+            self.tokens[token] = expires
+        return token, expires
+
+    def token_state(self, token: t.Optional[str]) -> str:
+        if not token:
+            return "missing"
+        expires = self.tokens.get(token)
+        if expires is None:
+            return "invalid"
+        return "valid" if expires > time.time() else "expired"
+
+    def start_flush(self, cache: Cache) -> Operation:
+        with self.lock:
+            op = Operation(str(uuid.uuid4()), cache, time.monotonic())
+            cache.operation = op
+            cache.flushes += 1
+            self.operations[op.id] = op
+            return op
+
+    def record(self, entry: t.Dict[str, t.Any]) -> None:
+        with self.lock:
+            entry["seq"] = len(self.log) + 1
+            self.log.append(entry)
+
+    def snapshot(self) -> t.Dict[str, t.Any]:
+        with self.lock:
+            now = time.monotonic()
+            return {
+                "caches": [
+                    {"name": c.name, "resource_group": c.resource_group, "subscription_id": c.subscription,
+                     "state": c.state(now), "flushes": c.flushes}
+                    for c in self.caches.values()
+                ],
+                "tokens_issued": list(self.tokens),
+                "log": list(self.log),
+            }

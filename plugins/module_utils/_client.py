@@ -1,0 +1,335 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""How we talk to Azure Resource Manager: one requests.Session, tokens, retries, the origin guard.
+
+Retry rules:
+  * reads (GET) are retried on 408, 429, 500, 502, 503, 504, on connection
+    errors and timeouts, and on a success answer whose JSON cannot be read;
+  * an action (POST) is resent only where the service says it did not take
+    it: 429, or a retryable status carrying Retry-After, or a connection that
+    was never made. Any other failure after the request may have been sent
+    raises TransportError(sent=True) and the caller decides what happened.
+Every wait honours Retry-After, is bounded by attempts and by the caller's
+deadline, and uses the injected clock and sleep.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import random
+import time
+import typing as t
+import uuid
+from dataclasses import dataclass
+from urllib.parse import quote, urlencode, urljoin
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, origin_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ArmError,
+    HpcCacheError,
+    OriginError,
+    TransportError,
+    redact,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._version import COLLECTION_NAME, COLLECTION_VERSION
+
+try:
+    import requests
+    from requests import exceptions as rex
+
+    HAS_REQUESTS = True
+    REQUESTS_IMPORT_ERROR: t.Optional[BaseException] = None
+except ImportError as _exc:  # pragma: no cover - exercised only without requests
+    HAS_REQUESTS = False
+    REQUESTS_IMPORT_ERROR = _exc
+
+RETRYABLE_STATUS = frozenset((408, 429, 500, 502, 503, 504))
+MAX_RETRY_AFTER = 600.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts: int = 6  # requests in all, the first included
+    backoff: float = 1.0  # first backoff, doubled each time
+    backoff_cap: float = 30.0
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+
+
+def retry_after_seconds(headers: t.Mapping[str, str], now: t.Callable[[], float] = time.time) -> t.Optional[float]:
+    """Seconds from Retry-After (delta or HTTP-date) or retry-after-ms; None when absent or unreadable."""
+    for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0)):
+        value = headers.get(name)
+        if value is not None:
+            try:
+                return min(max(float(value) / scale, 0.0), MAX_RETRY_AFTER)
+            except ValueError:
+                pass
+    value = headers.get("retry-after")
+    if value is None:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None:
+        return None
+    return min(max(when.timestamp() - now(), 0.0), MAX_RETRY_AFTER)
+
+
+class Response:
+    """What came back: status, headers (case-insensitive) and the body, parsed lazily."""
+
+    def __init__(self, status: int, headers: t.Mapping[str, str], content: bytes, url: str, request_id: str) -> None:
+        self.status = status
+        self.headers = headers
+        self.content = content
+        self.url = url
+        self.request_id = request_id
+
+    def json(self) -> t.Any:
+        if not self.content or not self.content.strip():
+            return None
+        try:
+            return json.loads(self.content.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError):
+            raise ArmError(
+                self.status, "InvalidResponse", "the answer from %s was not valid JSON" % _path_of(self.url),
+                request_id=self.request_id,
+            )
+
+    def json_object(self) -> t.Dict[str, t.Any]:
+        body = self.json()
+        if not isinstance(body, dict):
+            raise ArmError(
+                self.status, "InvalidResponse", "the answer from %s was not a JSON object" % _path_of(self.url),
+                request_id=self.request_id,
+            )
+        return body
+
+
+def _path_of(url: str) -> str:
+    return url.split("?", 1)[0]
+
+
+def error_from(response: Response, secrets: t.Iterable[str] = ()) -> ArmError:
+    """ARM's CloudError ({"error": {code, message, target}}) as an ArmError."""
+    code, message, target = "HttpError%d" % response.status, "", None
+    try:
+        body = response.json()
+    except ArmError:
+        body = None
+    err = body.get("error", body) if isinstance(body, dict) else None
+    if isinstance(err, dict) and (err.get("code") or err.get("message")):
+        code = str(err.get("code") or code)
+        message = str(err.get("message") or "")
+        target = str(err["target"]) if err.get("target") else None
+    else:
+        text = response.content.decode("utf-8", "replace").strip()
+        message = text[:300] if text else "no error body"
+    return ArmError(
+        response.status,
+        redact(code, secrets)[:200],
+        redact(message, secrets)[:2000],
+        target=redact(target, secrets)[:200] if target else None,
+        request_id=response.request_id,
+        service_request_id=response.headers.get("x-ms-request-id"),
+    )
+
+
+class ArmClient:
+    def __init__(
+        self,
+        cloud: Cloud,
+        tokens: t.Any,
+        session: t.Any = None,
+        policy: RetryPolicy = RetryPolicy(),
+        sleep: t.Callable[[float], None] = time.sleep,
+        clock: t.Callable[[], float] = time.monotonic,
+        rng: t.Callable[[], float] = random.random,
+        secrets: t.Iterable[str] = (),
+    ) -> None:
+        if session is None:
+            if not HAS_REQUESTS:
+                raise HpcCacheError("requests is required: %s" % REQUESTS_IMPORT_ERROR)
+            session = requests.Session()
+        self.cloud = cloud
+        self.tokens = tokens
+        self.session = session
+        self.policy = policy
+        self.sleep = sleep
+        self.clock = clock
+        self.rng = rng
+        self._secrets = tuple(secrets)
+        self.user_agent = "%s/%s python-requests/%s" % (
+            COLLECTION_NAME, COLLECTION_VERSION, getattr(requests, "__version__", "?") if HAS_REQUESTS else "?"
+        )
+        self.requests_sent = 0
+
+    # URLs -----------------------------------------------------------------
+    def resource_url(self, segments: t.Sequence[str], params: t.Optional[t.Mapping[str, str]] = None) -> str:
+        """An ARM URL from path segments; each is percent-encoded, so no value can change the path."""
+        path = "/".join(quote(seg, safe="") for seg in segments)
+        url = self.cloud.arm_endpoint + path
+        return url + ("?" + urlencode(params) if params else "")
+
+    def absolute(self, url: str) -> str:
+        """Resolve a URL from the service and refuse it unless it is on the ARM origin."""
+        full = urljoin(self.cloud.arm_endpoint, url)
+        try:
+            origin = origin_of(full)
+        except OriginError as exc:
+            raise OriginError("Refusing the URL the service gave: %s" % exc)
+        if origin != self.cloud.origin:
+            raise OriginError(
+                "Refusing to follow %s://%s:%d: it is not the ARM endpoint %s://%s:%d the token is for"
+                % (origin + self.cloud.origin)
+            )
+        return full
+
+    # Requests -------------------------------------------------------------
+    def _timeout(self, deadline: t.Optional[float]) -> t.Tuple[float, float]:
+        connect, read = self.policy.connect_timeout, self.policy.read_timeout
+        if deadline is not None:
+            left = max(deadline - self.clock(), 0.5)
+            connect, read = min(connect, left), min(read, left)
+        return connect, read
+
+    def _send_once(
+        self, method: str, url: str, deadline: t.Optional[float], force_refresh: bool = False
+    ) -> Response:
+        url = self.absolute(url)
+        request_id = str(uuid.uuid4())
+        headers = {
+            "Authorization": "Bearer " + self.tokens.token(force_refresh=force_refresh),
+            "x-ms-client-request-id": request_id,
+            "x-ms-return-client-request-id": "true",
+            "User-Agent": self.user_agent,
+            "Accept": "application/json",
+        }
+        if method == "POST":
+            headers["Content-Type"] = "application/json"
+        self.requests_sent += 1
+        try:
+            raw = self.session.request(
+                method, url, headers=headers, timeout=self._timeout(deadline), allow_redirects=False,
+                data=b"" if method == "POST" else None,
+            )
+        except rex.SSLError as exc:
+            raise HpcCacheError(
+                "TLS error talking to %s: %s (client request id %s)" % (_path_of(url), _short(exc), request_id),
+                request_id=request_id,
+            )
+        except (rex.ConnectTimeout,) as exc:
+            raise TransportError("Connection to ARM timed out: %s" % _short(exc), sent=False, request_id=request_id)
+        except rex.ConnectionError as exc:
+            raise TransportError(
+                "Connection to ARM failed: %s" % _short(exc), sent=not _never_connected(exc), request_id=request_id
+            )
+        except (rex.Timeout, rex.ChunkedEncodingError, rex.ContentDecodingError) as exc:
+            raise TransportError("No complete answer from ARM: %s" % _short(exc), sent=True, request_id=request_id)
+        return Response(raw.status_code, raw.headers, raw.content or b"", url, request_id)
+
+    def _send(self, method: str, url: str, deadline: t.Optional[float]) -> Response:
+        """One request; a 401 gets one fresh token and one more try."""
+        response = self._send_once(method, url, deadline)
+        if response.status == 401:
+            response = self._send_once(method, url, deadline, force_refresh=True)
+        return response
+
+    def _backoff(self, attempt: int, response: t.Optional[Response]) -> float:
+        if response is not None:
+            delay = retry_after_seconds(response.headers)
+            if delay is not None:
+                return delay
+        base = min(self.policy.backoff * (2 ** (attempt - 1)), self.policy.backoff_cap)
+        return base * (0.5 + self.rng() / 2.0)
+
+    def _pause(self, delay: float, deadline: t.Optional[float]) -> bool:
+        """Sleep before the next try; False when that would pass the deadline."""
+        if deadline is not None and self.clock() + delay > deadline:
+            return False
+        self.sleep(delay)
+        return True
+
+    def get(self, url: str, deadline: t.Optional[float] = None, ok: t.Collection[int] = (200,)) -> Response:
+        """GET with retries; returns an answer whose status is in ok, else raises ArmError."""
+        last: t.Optional[HpcCacheError] = None
+        for attempt in range(1, self.policy.attempts + 1):
+            response = None
+            try:
+                response = self._send("GET", url, deadline)
+            except TransportError as exc:
+                last = exc
+            else:
+                if response.status in ok:
+                    try:
+                        response.json()
+                        return response
+                    except ArmError as exc:  # a torn or garbled body: read again
+                        last = exc
+                elif response.status in RETRYABLE_STATUS:
+                    last = error_from(response, self._secrets)
+                else:
+                    raise error_from(response, self._secrets)
+            if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
+                break
+        assert last is not None
+        raise last
+
+    def post_action(self, url: str, deadline: t.Optional[float] = None) -> Response:
+        """POST an action; resent only when the service did not take it. Non-2xx raises ArmError."""
+        last: t.Optional[HpcCacheError] = None
+        for attempt in range(1, self.policy.attempts + 1):
+            response = None
+            try:
+                response = self._send("POST", url, deadline)
+            except TransportError as exc:
+                if exc.sent:
+                    raise
+                last = exc
+            else:
+                if 200 <= response.status < 300:
+                    return response
+                error = error_from(response, self._secrets)
+                not_taken = response.status == 429 or (
+                    response.status in RETRYABLE_STATUS and retry_after_seconds(response.headers) is not None
+                )
+                if not not_taken:
+                    raise error
+                last = error
+            if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
+                break
+        assert last is not None
+        raise last
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """True when requests failed before a connection existed (refused, DNS), so nothing was sent."""
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return type(reason).__name__ in ("NewConnectionError", "NameResolutionError", "ConnectTimeoutError")
+
+
+def _short(exc: BaseException) -> str:
+    text = str(exc)
+    return redact(text if len(text) <= 300 else text[:297] + "...")
+
+
+def fetch_metadata(session: t.Any, url: str, policy: RetryPolicy = RetryPolicy()) -> t.Any:
+    """GET a public metadata document (no token is sent); raises ValueError on any failure."""
+    try:
+        raw = session.get(url, timeout=(policy.connect_timeout, policy.read_timeout), allow_redirects=False,
+                          headers={"Accept": "application/json"})
+    except rex.RequestException as exc:
+        raise ValueError("no answer (%s)" % _short(exc))
+    if raw.status_code != 200:
+        raise ValueError("HTTP %d" % raw.status_code)
+    try:
+        return raw.json()
+    except ValueError:
+        raise ValueError("not valid JSON")

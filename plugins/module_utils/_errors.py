@@ -1,0 +1,114 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Typed errors raised by the shared layer; a module turns them into fail_json once."""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/=]+")
+_JWT = re.compile(r"eyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]*")
+
+
+def redact(text: str, secrets: t.Iterable[str] = ()) -> str:
+    """Remove bearer tokens, JWTs and the given secret values from text."""
+    text = _BEARER.sub(r"\1<redacted>", text)
+    text = _JWT.sub("<redacted>", text)
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "<redacted>")
+    return text
+
+
+class HpcCacheError(Exception):
+    """Base of every error the shared layer raises; ``result`` goes into the task result."""
+
+    def __init__(self, message: str, **result: t.Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.result = {k: v for k, v in result.items() if v is not None}
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(HpcCacheError):
+    """An option's value breaks its rule; raised before any request."""
+
+    def __init__(self, option: str, rule: str) -> None:
+        super().__init__("%s: %s" % (option, rule))
+        self.option = option
+        self.rule = rule
+
+
+class ConfigurationError(HpcCacheError):
+    """The cloud or the credentials cannot be set up from the given options."""
+
+
+class OriginError(HpcCacheError):
+    """A URL is not on the ARM origin the token was resolved for, or is not allowed."""
+
+
+class TransportError(HpcCacheError):
+    """No HTTP answer: connection refused or reset, or a timeout.
+
+    ``sent`` is False when the request certainly never reached the server
+    (the connection was not made), True when it may have been processed.
+    """
+
+    def __init__(self, message: str, sent: bool, request_id: t.Optional[str] = None) -> None:
+        super().__init__(message, request_id=request_id)
+        self.sent = sent
+        self.request_id = request_id
+
+
+class ArmError(HpcCacheError):
+    """An error answer from Azure Resource Manager (a CloudError), or an unreadable one."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        message: str,
+        target: t.Optional[str] = None,
+        request_id: t.Optional[str] = None,
+        service_request_id: t.Optional[str] = None,
+    ) -> None:
+        text = "%s (HTTP %d): %s" % (code, status, message)
+        if target:
+            text += " [target: %s]" % target
+        if request_id:
+            text += " (client request id %s)" % request_id
+        super().__init__(
+            text,
+            error={"code": code, "message": message, "target": target},
+            status_code=status,
+            request_id=request_id,
+            service_request_id=service_request_id,
+        )
+        self.status = status
+        self.code = code
+        self.arm_message = message
+        self.target = target
+        self.request_id = request_id
+
+
+class OperationFailed(HpcCacheError):
+    """The long-running operation ended Failed or Canceled."""
+
+    def __init__(self, status: str, code: t.Optional[str], message: t.Optional[str], **result: t.Any) -> None:
+        if status.lower() == "canceled":
+            text = "The flush operation was canceled"
+        else:
+            text = "The flush operation failed"
+        if code or message:
+            text += ": %s: %s" % (code or "UnknownError", message or "(no message)")
+        super().__init__(text, error={"code": code, "message": message}, **result)
+        self.status = status
+        self.code = code
+
+
+class OperationTimeout(HpcCacheError):
+    """The wait ran past its bound; the operation may still be running."""

@@ -1,0 +1,109 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The base every module of the collection stands on.
+
+It merges the shared auth options into the module's argument spec (mirroring
+the ``azure_hpc.cache.auth`` doc fragment), validates inputs before anything
+touches the network, builds one ARM client per task, and turns every error of
+the shared layer into one fail_json, without a traceback in msg.
+"""
+
+from __future__ import annotations
+
+import traceback
+import typing as t
+
+from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
+    HAS_REQUESTS,
+    REQUESTS_IMPORT_ERROR,
+    ArmClient,
+    fetch_metadata,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import resolve_cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import (
+    AUTH_SOURCES,
+    MissingLibraryError,
+    TokenProvider,
+    build_credential,
+    load_settings,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, redact
+
+
+def auth_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
+    """The shared options; documented by the azure_hpc.cache.auth doc fragment."""
+    return {
+        "subscription_id": {"type": "str", "fallback": (env_fallback, ["AZURE_SUBSCRIPTION_ID"])},
+        "auth_source": {"type": "str", "default": "auto", "choices": list(AUTH_SOURCES)},
+        "client_id": {"type": "str", "fallback": (env_fallback, ["AZURE_CLIENT_ID"])},
+        "secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_SECRET", "AZURE_CLIENT_SECRET"])},
+        "tenant": {"type": "str", "fallback": (env_fallback, ["AZURE_TENANT", "AZURE_TENANT_ID"])},
+        "ad_user": {"type": "str", "fallback": (env_fallback, ["AZURE_AD_USER"])},
+        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_PASSWORD"])},
+        "profile": {"type": "str", "fallback": (env_fallback, ["AZURE_PROFILE"])},
+        "cloud_environment": {"type": "str", "fallback": (env_fallback, ["AZURE_CLOUD_ENVIRONMENT"])},
+    }
+
+
+class HpcCacheModule:
+    """An AnsibleModule with the shared options, validation and one place to fail."""
+
+    def __init__(self, argument_spec: t.Dict[str, t.Any], **kwargs: t.Any) -> None:
+        spec = auth_argument_spec()
+        spec.update(argument_spec)
+        self.module = AnsibleModule(argument_spec=spec, **kwargs)
+        self.params = self.module.params
+        self.check_mode = self.module.check_mode
+        self.settings = None  # set by validate()
+        self._secrets: t.Tuple[str, ...] = ()
+        self._tokens: t.Optional[TokenProvider] = None
+
+    def validate(self, checks: t.Mapping[str, t.Callable[[t.Any, str], t.Any]]) -> t.Dict[str, t.Any]:
+        """Run each option's rule; the subscription comes from options, env or the credential file."""
+        self.settings = load_settings(self.params)
+        self._secrets = self.settings.secrets
+        values = {"subscription_id": rules.subscription_id(self.settings.subscription_id)}
+        for option, check in checks.items():
+            values[option] = check(self.params.get(option), option)
+        return values
+
+    def client(self) -> ArmClient:
+        if not HAS_REQUESTS:
+            self.module.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
+        import requests  # pylint: disable=import-outside-toplevel
+
+        session = requests.Session()
+        cloud = resolve_cloud(self.settings.cloud_environment, lambda url: fetch_metadata(session, url))
+        credential, description = build_credential(self.settings, cloud)
+        tokens = TokenProvider(credential, cloud.scope, description, secrets=self._secrets)
+        self._tokens = tokens
+        return ArmClient(cloud, tokens, session=session, secrets=self._secrets)
+
+    def fail(self, msg: str, **result: t.Any) -> t.NoReturn:
+        secrets = self._secrets + (self._tokens.known_tokens if self._tokens else ())
+        self.module.fail_json(msg=redact(msg, secrets), **result)
+
+    def run(self, body: t.Callable[[], t.Dict[str, t.Any]],
+            partial: t.Callable[[], t.Dict[str, t.Any]] = dict) -> t.NoReturn:
+        """Run the module's body and exit; every error ends in one fail_json.
+
+        partial() gives what the task had learnt before it failed (state,
+        status code, operation URL), so a failed result still says it.
+        """
+        try:
+            result = body()
+        except MissingLibraryError as exc:
+            self.fail(missing_required_lib(exc.library), **partial())
+        except HpcCacheError as exc:
+            merged = dict(partial())
+            merged.update(exc.result)
+            merged.pop("msg", None)
+            self.fail(exc.message, **merged)
+        except Exception as exc:  # a bug: keep the traceback out of msg, at -vvv under 'exception'
+            self.fail("Unexpected %s: %s" % (type(exc).__name__, redact(str(exc), self._secrets)[:500]),
+                      exception=redact(traceback.format_exc(), self._secrets), **partial())
+        self.module.exit_json(**result)

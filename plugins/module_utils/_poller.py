@@ -1,0 +1,146 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Waiting for ARM long-running operations, and for any condition read over ARM.
+
+The poller knows ARM's async-operation contract (Azure-AsyncOperation status
+bodies, Location 202/200/204), not what a cache is. Every wait is bounded by
+a deadline on the client's monotonic clock, sleeps Retry-After when the
+service sends it and poll_interval otherwise, and never sleeps past the
+deadline.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ArmError,
+    HpcCacheError,
+    OperationFailed,
+    OperationTimeout,
+    TransportError,
+)
+
+TERMINAL = {"succeeded": "Succeeded", "failed": "Failed", "canceled": "Canceled", "cancelled": "Canceled"}
+MAX_FAILED_READS = 10
+
+
+@dataclass
+class Reading:
+    """One look at the thing waited for: finished or not, and how long the service asks us to wait."""
+
+    done: bool
+    retry_after: t.Optional[float] = None
+    status: str = "InProgress"
+    body: t.Any = None
+
+
+@dataclass
+class PollResult:
+    status: str
+    polls: int
+    body: t.Any = None
+
+
+class Poller:
+    def __init__(self, client: ArmClient, max_failed_reads: int = MAX_FAILED_READS) -> None:
+        self.client = client
+        self.max_failed_reads = max_failed_reads
+
+    def wait_until(
+        self,
+        read: t.Callable[[], Reading],
+        poll_interval: float,
+        deadline: float,
+        first_delay: t.Optional[float] = None,
+        operation_url: t.Optional[str] = None,
+    ) -> PollResult:
+        """Call read() until it reports done; raise OperationTimeout at the deadline.
+
+        A read that fails (HTTP error, no answer, unreadable body) is a failed
+        read, not a failed operation: it is tried again, up to
+        max_failed_reads times in a row.
+        """
+        clock, sleep = self.client.clock, self.client.sleep
+        sent_before = self.client.requests_sent
+        delay = poll_interval if first_delay is None else first_delay
+        failures = 0
+        last_error: t.Optional[HpcCacheError] = None
+        while True:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                polls = self.client.requests_sent - sent_before
+                text = "Timed out waiting for the flush to finish after %d status requests" % polls
+                if last_error is not None:
+                    text += "; last status read failed: %s" % last_error
+                if operation_url:
+                    text += "; rerun the task (it attaches to a running flush) or look at operation_url"
+                raise OperationTimeout(text, operation_url=operation_url, polls=polls, status="InProgress")
+            sleep(min(max(delay, 0.0), remaining))
+            try:
+                reading = read()
+            except (ArmError, TransportError) as exc:
+                failures += 1
+                last_error = exc
+                if failures >= self.max_failed_reads:
+                    raise HpcCacheError(
+                        "Reading the flush status failed %d times in a row; last error: %s" % (failures, exc),
+                        operation_url=operation_url,
+                        polls=self.client.requests_sent - sent_before,
+                        status="InProgress",
+                    )
+                delay = poll_interval
+                continue
+            failures = 0
+            last_error = None
+            if reading.done:
+                return PollResult(reading.status, self.client.requests_sent - sent_before, reading.body)
+            delay = poll_interval if reading.retry_after is None else reading.retry_after
+
+    # ARM's async-operation contract --------------------------------------
+    def read_async_operation(self, url: str, deadline: float) -> Reading:
+        response = self.client.get(url, deadline=deadline, ok=(200, 201, 202))
+        body = response.json()
+        status = body.get("status") if isinstance(body, dict) else None
+        if not isinstance(status, str) or not status:
+            raise ArmError(response.status, "InvalidResponse", "the operation status has no 'status'",
+                           request_id=response.request_id)
+        terminal = TERMINAL.get(status.lower())
+        return Reading(terminal is not None, retry_after_seconds(response.headers), terminal or status, body)
+
+    def read_location(self, url: str, deadline: float) -> Reading:
+        response = self.client.get(url, deadline=deadline, ok=(200, 201, 202, 204))
+        if response.status == 202:
+            return Reading(False, retry_after_seconds(response.headers))
+        return Reading(True, status="Succeeded", body=response.json())
+
+    def wait_operation(
+        self,
+        async_url: t.Optional[str],
+        location_url: t.Optional[str],
+        poll_interval: float,
+        deadline: float,
+        first_delay: t.Optional[float] = None,
+    ) -> PollResult:
+        """Poll Azure-AsyncOperation when given, else Location; Failed/Canceled raise OperationFailed."""
+        if async_url:
+            url = self.client.absolute(async_url)
+            result = self.wait_until(lambda: self.read_async_operation(url, deadline), poll_interval, deadline,
+                                     first_delay, operation_url=async_url)
+        elif location_url:
+            url = self.client.absolute(location_url)
+            result = self.wait_until(lambda: self.read_location(url, deadline), poll_interval, deadline,
+                                     first_delay, operation_url=location_url)
+        else:
+            raise HpcCacheError("The service accepted the request (202) but gave no status URL to follow")
+        if result.status != "Succeeded":
+            error = result.body.get("error") if isinstance(result.body, dict) else None
+            error = error if isinstance(error, dict) else {}
+            raise OperationFailed(
+                result.status, error.get("code"), error.get("message"),
+                operation_url=async_url or location_url, polls=result.polls, status=result.status,
+            )
+        return result

@@ -1,0 +1,70 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Input rules of the contract, checked once before any request.
+
+Every check raises ValidationError naming the option and the rule, so the
+task fails with a message an operator can act on.
+"""
+
+from __future__ import annotations
+
+import re
+import typing as t
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
+
+# fullmatch() everywhere: "$" would also match before a trailing newline.
+CACHE_NAME_RE = re.compile(r"[-0-9a-zA-Z_]{1,80}")
+CACHE_NAME_RULE = "must be 1 to 80 characters of letters, digits, '-' and '_' (pattern ^[-0-9a-zA-Z_]{1,80}$)"
+
+RESOURCE_GROUP_RE = re.compile(r"[-\w.()]{1,90}")
+RESOURCE_GROUP_RULE = (
+    "must be 1 to 90 characters of letters, digits, '_', '-', '.', '(' and ')', and must not end with '.'"
+)
+
+GUID_RE = re.compile(r"[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}")
+GUID_RULE = "must be a GUID such as 00000000-0000-0000-0000-000000000000"
+
+API_VERSION_RULE = "must be a non-empty string without whitespace or control characters"
+
+
+def _shown(value: t.Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 100 else text[:97] + "..."
+
+
+def cache_name(value: t.Any, option: str = "name") -> str:
+    if not isinstance(value, str) or not CACHE_NAME_RE.fullmatch(value):
+        raise ValidationError(option, "%s %s" % (_shown(value), CACHE_NAME_RULE))
+    return value
+
+
+def resource_group(value: t.Any, option: str = "resource_group") -> str:
+    ok = isinstance(value, str) and RESOURCE_GROUP_RE.fullmatch(value) is not None and not value.endswith(".")
+    if not ok:
+        raise ValidationError(option, "%s %s" % (_shown(value), RESOURCE_GROUP_RULE))
+    return value
+
+
+def subscription_id(value: t.Any, option: str = "subscription_id") -> str:
+    if value is None or value == "":
+        raise ValidationError(
+            option, "is required: set the option or the AZURE_SUBSCRIPTION_ID environment variable (%s)" % GUID_RULE
+        )
+    if not isinstance(value, str) or not GUID_RE.fullmatch(value):
+        raise ValidationError(option, "%s %s" % (_shown(value), GUID_RULE))
+    return value.lower()
+
+
+def api_version(value: t.Any, option: str = "api_version") -> str:
+    ok = isinstance(value, str) and value != "" and all(ch.isprintable() and not ch.isspace() for ch in value)
+    if not ok:
+        raise ValidationError(option, "%s %s" % (_shown(value), API_VERSION_RULE))
+    return value
+
+
+def positive_int(value: t.Any, option: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValidationError(option, "%s must be an integer greater than 0" % _shown(value))
+    return value

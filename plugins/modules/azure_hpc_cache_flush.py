@@ -1,0 +1,219 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: azure_hpc_cache_flush
+short_description: Flush an Azure HPC Cache, writing its dirty data to its storage targets
+version_added: 0.1.0
+description:
+  - Tells an Azure HPC Cache to write all its dirty data to its storage targets, through the
+    C(Microsoft.StorageCache/caches/{name}/flush) action, and optionally waits for the long-running
+    operation to finish.
+  - Clients of the cache see errors until the flush is done, so run it inside a maintenance window.
+  - The cache is read first. A cache that is already C(Flushing) is not flushed again; with O(wait) the
+    task waits for that flush. A C(Stopped) or C(Stopping) cache holds no dirty data and is skipped.
+  - Throttling (429), server errors (5xx), resets and timeouts are retried with backoff that honours
+    C(Retry-After). The flush request itself is only sent again where the service did not take it; after
+    a request that got no answer, the cache is read again and a flush found running is waited for,
+    so one task never sends a second flush.
+author:
+  - azure_hpc.cache contributors
+options:
+  name:
+    description:
+      - The name of the cache; 1 to 80 letters, digits, C(-) and C(_).
+    type: str
+    required: true
+    aliases: [cache_name]
+  resource_group:
+    description:
+      - The resource group of the cache; 1 to 90 letters, digits, C(_), C(-), C(.), C(() and C()), not
+        ending in C(.).
+    type: str
+    required: true
+  api_version:
+    description:
+      - The Microsoft.StorageCache API version to call.
+    type: str
+    default: '2026-01-01'
+  wait:
+    description:
+      - Wait for the flush to finish.
+      - With V(false) the task returns once the service has accepted the flush, with
+        RV(status=InProgress) and RV(operation_url). Running the task again attaches to that flush.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds the whole task may take, its retries and its wait included. Must be greater than 0.
+      - At the timeout the task fails with RV(operation_url), and a rerun attaches to the running flush.
+    type: int
+    default: 3600
+  poll_interval:
+    description:
+      - Seconds between status requests when the service sends no C(Retry-After). Must be greater than 0.
+    type: int
+    default: 10
+extends_documentation_fragment:
+  - azure_hpc.cache.auth
+  - azure_hpc.cache.attributes
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: The cache is read, no flush is sent, and C(changed) is what the real run would report.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: partial
+    details:
+      - A cache that is already flushing, stopping or stopped is not flushed, and the task reports no change.
+      - A healthy cache is flushed on every run; flushing is an action, not a state.
+seealso:
+  - name: Caches - Flush (REST API reference)
+    description: The Microsoft.StorageCache action this module calls.
+    link: https://learn.microsoft.com/rest/api/storagecache/caches/flush
+"""
+
+EXAMPLES = r"""
+- name: Flush a cache and wait for it to finish
+  azure_hpc.cache.azure_hpc_cache_flush:
+    name: hpc-cache-01
+    resource_group: rg-hpc
+  register: flush
+
+- name: Start a flush without waiting
+  azure_hpc.cache.azure_hpc_cache_flush:
+    name: hpc-cache-01
+    resource_group: rg-hpc
+    wait: false
+  register: started
+
+- name: Later, attach to the running flush and wait for it (no second flush is sent)
+  azure_hpc.cache.azure_hpc_cache_flush:
+    name: hpc-cache-01
+    resource_group: rg-hpc
+    wait_timeout: 7200
+    poll_interval: 30
+
+- name: Set authentication once for every module of the collection
+  hosts: localhost
+  gather_facts: false
+  module_defaults:
+    group/azure_hpc.cache.all:
+      subscription_id: "{{ azure_subscription_id }}"
+      auth_source: cli
+  tasks:
+    - name: Flush the cache
+      azure_hpc.cache.azure_hpc_cache_flush:
+        name: hpc-cache-01
+        resource_group: rg-hpc
+
+# In an AWX / Automation Controller job template, attach a credential of the built-in
+# "Microsoft Azure Resource Manager" type: it injects AZURE_SUBSCRIPTION_ID, AZURE_CLIENT_ID,
+# AZURE_SECRET and AZURE_TENANT (or AZURE_AD_USER and AZURE_PASSWORD), so the task needs
+# no authentication options at all.
+- name: Flush from a job template with the Azure credential attached
+  azure_hpc.cache.azure_hpc_cache_flush:
+    name: "{{ cache_name }}"
+    resource_group: "{{ cache_resource_group }}"
+    wait_timeout: "{{ flush_timeout | default(3600) }}"
+"""
+
+RETURN = r"""
+status:
+  description:
+    - V(Succeeded) when the flush finished, including a flush found running and waited for, and in check
+      mode when a flush would be sent.
+    - V(InProgress) when the task did not wait (O(wait=false)) or timed out.
+    - V(Skipped) when the cache is stopped or stopping.
+  returned: when the cache was read
+  type: str
+  sample: Succeeded
+health_state:
+  description: The health state of the cache before the task, as ARM reported it.
+  returned: when the cache was read
+  type: str
+  sample: Healthy
+health_state_after:
+  description: The health state of the cache when a flush found running was seen to end.
+  returned: when the task waited for a flush it found running
+  type: str
+  sample: Healthy
+status_code:
+  description: The HTTP status of the flush request.
+  returned: when a flush request was answered
+  type: int
+  sample: 202
+operation_url:
+  description:
+    - The status URL of the flush, C(Azure-AsyncOperation) when the service sent one, else C(Location).
+  returned: when the service gave one
+  type: str
+  sample: https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1111?api-version=2026-01-01
+polls:
+  description: Status requests made while waiting.
+  returned: always
+  type: int
+  sample: 4
+elapsed:
+  description: Seconds the task spent.
+  returned: always
+  type: float
+  sample: 42.5
+error:
+  description: The error ARM or the operation reported (code, message, target).
+  returned: on failure, when the service gave an error
+  type: dict
+  sample: {"code": "ResourceNotFound", "message": "The Resource ... was not found."}
+request_id:
+  description: The C(x-ms-client-request-id) of the request that failed, for a support case.
+  returned: on failure of a request
+  type: str
+  sample: 6d0a0b0e-3c1a-4f39-9c55-5a3d2bb0e6a1
+"""
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef, FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "required": True, "aliases": ["cache_name"]},
+    "resource_group": {"type": "str", "required": True},
+    "api_version": {"type": "str", "default": "2026-01-01"},
+    "wait": {"type": "bool", "default": True},
+    "wait_timeout": {"type": "int", "default": 3600},
+    "poll_interval": {"type": "int", "default": 10},
+}
+
+
+def main() -> None:
+    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    task = None
+
+    def body() -> dict:
+        nonlocal task
+        values = module.validate({
+            "name": rules.cache_name,
+            "resource_group": rules.resource_group,
+            "api_version": rules.api_version,
+            "wait_timeout": rules.positive_int,
+            "poll_interval": rules.positive_int,
+        })
+        ops = CacheOperations(module.client(), values["api_version"])
+        ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
+        task = FlushTask(ops, ref, module.params["wait"], values["wait_timeout"], values["poll_interval"],
+                         module.check_mode)
+        return task.run()
+
+    module.run(body, partial=lambda: dict(task.result) if task else {})
+
+
+if __name__ == "__main__":
+    main()
