@@ -98,15 +98,16 @@ class ArmError(HpcCacheError):
 class OperationFailed(HpcCacheError):
     """The long-running operation ended Failed or Canceled."""
 
-    def __init__(self, status: str, code: t.Optional[str], message: t.Optional[str], **result: t.Any) -> None:
-        if status.lower() == "canceled":
+    def __init__(self, outcome: str, code: t.Optional[str], message: t.Optional[str], **result: t.Any) -> None:
+        if outcome.lower() == "canceled":
             text = "The flush operation was canceled"
         else:
             text = "The flush operation failed"
         if code or message:
             text += ": %s: %s" % (code or "UnknownError", message or "(no message)")
+        result.setdefault("status", outcome)
         super().__init__(text, error={"code": code, "message": message}, **result)
-        self.status = status
+        self.outcome = outcome
         self.code = code
 
 

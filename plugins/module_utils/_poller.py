@@ -141,6 +141,6 @@ class Poller:
             error = error if isinstance(error, dict) else {}
             raise OperationFailed(
                 result.status, error.get("code"), error.get("message"),
-                operation_url=async_url or location_url, polls=result.polls, status=result.status,
+                operation_url=async_url or location_url, polls=result.polls,
             )
         return result

@@ -1,0 +1,90 @@
+# Two commands do everything on a fresh machine:
+#   make demo   - set up, start the local ARM emulator and run the maintenance playbook on it
+#   make test   - set up and run every test: unit, end-to-end, sanity, lint, docs, changelog
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+PYTHON ?= $(shell scripts/find-python 3.12)
+PYTHON_OLDEST ?= $(shell scripts/find-python 3.10 3.12)
+VENV := .venv
+VENV_OLDEST := .venv-oldest
+BUILD := .build
+COLLECTIONS := $(CURDIR)/$(BUILD)/collections
+SRC_TREE := $(BUILD)/src/ansible_collections/azure_hpc/cache
+SANITY_TREE := $(BUILD)/sanity/ansible_collections/azure_hpc/cache
+VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
+TARBALL := $(BUILD)/dist/azure_hpc-cache-$(VERSION).tar.gz
+PIP_QUIET := --quiet --disable-pip-version-check
+export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
+export ANSIBLE_NOCOLOR := 1
+export PYTHONDONTWRITEBYTECODE := 1
+
+.PHONY: help demo test test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog collection clean
+
+help:
+	@echo "make demo  - run the maintenance playbook against the local emulator"
+	@echo "make test  - run every test"
+
+$(VENV)/.ready: tests/requirements-newest.txt tests/constraints-newest.txt
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install $(PIP_QUIET) -r tests/requirements-newest.txt -c tests/constraints-newest.txt
+	touch $@
+
+$(VENV_OLDEST)/.ready: tests/requirements-oldest.txt tests/constraints-oldest.txt
+	rm -rf $(VENV_OLDEST)
+	$(PYTHON_OLDEST) -m venv $(VENV_OLDEST)
+	$(VENV_OLDEST)/bin/pip install $(PIP_QUIET) -r tests/requirements-oldest.txt -c tests/constraints-oldest.txt
+	touch $@
+
+# The collection as users get it: built with build_ignore, then installed.
+collection: $(VENV)/.ready
+	rm -rf $(BUILD)/dist $(COLLECTIONS)
+	$(VENV)/bin/ansible-galaxy collection build --force --output-path $(BUILD)/dist . >/dev/null
+	$(VENV)/bin/ansible-galaxy collection install --force -p $(COLLECTIONS) $(TARBALL) >/dev/null
+	@echo "installed $(TARBALL) into $(COLLECTIONS)"
+
+# The source tree under an ansible_collections/ path, for unit tests of the source itself.
+$(SRC_TREE):
+	mkdir -p $(dir $@)
+	ln -sfn $(CURDIR) $@
+
+demo: collection
+	$(VENV)/bin/python scripts/with-emulator emulator/scenarios/demo.yml -- \
+	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.yml playbooks/maintenance.yml
+
+test: test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog
+	@echo "make test: all suites passed"
+
+test-units: $(VENV)/.ready $(SRC_TREE)
+	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV)/bin/python -m pytest -q tests/unit
+
+test-units-oldest: $(VENV_OLDEST)/.ready $(SRC_TREE)
+	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV_OLDEST)/bin/python -m pytest -q tests/unit
+
+test-e2e: collection
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q tests/e2e
+
+test-e2e-oldest: collection $(VENV_OLDEST)/.ready
+	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q tests/e2e
+
+# ansible-test needs the collection at .../ansible_collections/NAMESPACE/NAME: copy what git knows.
+sanity: $(VENV)/.ready
+	rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_TREE)
+	git ls-files -co --exclude-standard -z | xargs -0 tar -cf - | tar -xf - -C $(SANITY_TREE)
+	cd $(SANITY_TREE) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --venv --python $$($(CURDIR)/$(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+
+lint: collection
+	$(VENV)/bin/ansible-lint --profile production playbooks roles
+
+docs: collection
+	for plugin in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
+	    $(VENV)/bin/ansible-doc azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc azure_hpc.cache.$$plugin: ok"; \
+	done
+
+changelog: $(VENV)/.ready
+	$(VENV)/bin/antsibull-changelog lint
+
+clean:
+	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) tests/output

@@ -1,0 +1,86 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Fakes for unit tests: a scripted requests session, a clock that sleeps instantly, a token provider."""
+
+from __future__ import annotations
+
+import json
+import typing as t
+
+import requests
+from requests.structures import CaseInsensitiveDict
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, RetryPolicy
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
+
+ARM = "https://management.example.test/"
+SUB = "00000000-0000-0000-0000-000000000000"
+CLOUD = Cloud("Test", ARM, "https://login.example.test/", ARM, custom=True)
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: t.List[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+class FakeRaw:
+    def __init__(self, status: int, body: t.Any = None, headers: t.Optional[t.Mapping[str, str]] = None,
+                 raw: t.Optional[bytes] = None) -> None:
+        self.status_code = status
+        self.headers = CaseInsensitiveDict(headers or {})
+        if raw is not None:
+            self.content = raw
+        else:
+            self.content = b"" if body is None else json.dumps(body).encode()
+
+
+class FakeSession:
+    """Answers requests from a script: a list of FakeRaw or exceptions, or a callable(method, url)."""
+
+    def __init__(self, script: t.Union[t.List[t.Any], t.Callable[[str, str], t.Any]]) -> None:
+        self.script = script
+        self.calls: t.List[t.Dict[str, t.Any]] = []
+
+    def request(self, method: str, url: str, headers: t.Mapping[str, str], timeout: t.Any,
+                allow_redirects: bool, data: t.Any = None) -> FakeRaw:
+        assert allow_redirects is False
+        self.calls.append({"method": method, "url": url, "headers": dict(headers), "timeout": timeout})
+        answer = self.script(method, url) if callable(self.script) else self.script.pop(0)
+        if isinstance(answer, BaseException):
+            raise answer
+        return answer
+
+
+class FakeTokens:
+    def __init__(self) -> None:
+        self.calls: t.List[bool] = []
+
+    def token(self, force_refresh: bool = False) -> str:
+        self.calls.append(force_refresh)
+        return "tok-%d" % len(self.calls)
+
+    known_tokens = ()
+
+
+def refused() -> requests.exceptions.ConnectionError:
+    """What requests raises when nothing listens: the request was never sent."""
+    from urllib3.exceptions import MaxRetryError, NewConnectionError
+
+    reason = NewConnectionError(None, "Connection refused")
+    return requests.exceptions.ConnectionError(MaxRetryError(None, "/", reason))
+
+
+def reset() -> requests.exceptions.ConnectionError:
+    """A reset after the request went out: it may have been processed."""
+    from urllib3.exceptions import ProtocolError
+
+    return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))

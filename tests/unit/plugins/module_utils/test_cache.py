@@ -1,0 +1,201 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import (
+    CacheOperations,
+    CacheRef,
+    FlushTask,
+    resource_group_of,
+    summarize,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ArmError,
+    HpcCacheError,
+    OperationFailed,
+    OperationTimeout,
+)
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw, reset
+
+REF = CacheRef(SUB, "rg", "c1")
+CACHE_PATH = "subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1" % SUB
+OP = ARM + "subscriptions/%s/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1?api-version=v" % SUB
+
+
+def cache(state):
+    return FakeRaw(200, {"id": "/" + CACHE_PATH, "name": "c1", "location": "eastus",
+                         "properties": {"health": {"state": state, "statusDescription": "d"},
+                                        "provisioningState": "Succeeded"}})
+
+
+class Arm:
+    """Routes: GET cache -> states in turn (last repeats); POST -> posts in turn; GET operation -> ops in turn."""
+
+    def __init__(self, states, posts=(), ops=()):
+        self.states, self.posts, self.ops = list(states), list(posts), list(ops)
+        self.seen = []
+
+    def __call__(self, method, url):
+        self.seen.append((method, url.split("?")[0].replace(ARM, "")))
+        if method == "POST":
+            assert url == ARM + CACHE_PATH + "/flush?api-version=v"
+            return self.posts.pop(0)
+        if "ascOperations" in url:
+            return self.ops.pop(0)
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return state if isinstance(state, (FakeRaw, BaseException)) else cache(state)
+
+    @property
+    def post_count(self):
+        return sum(1 for m, _ in self.seen if m == "POST")
+
+
+def run(make_client, arm, wait=True, timeout=100, check_mode=False):
+    client, _ = make_client(arm)
+    task = FlushTask(CacheOperations(client, "v"), REF, wait, timeout, 5, check_mode)
+    return task, task.run
+
+
+def accepted(retry_after="1"):
+    return FakeRaw(202, None, {"Azure-AsyncOperation": OP, "Location": OP + "&monitor=true", "Retry-After": retry_after})
+
+
+@pytest.mark.parametrize("code", [200, 204])
+def test_sync_flush(make_client, code):
+    arm = Arm(["Healthy"], posts=[FakeRaw(code, None)])
+    _, go = run(make_client, arm)
+    result = go()
+    assert result["changed"] is True and result["status"] == "Succeeded" and result["status_code"] == code
+    assert result["health_state"] == "Healthy" and result["polls"] == 0
+    assert arm.post_count == 1
+
+
+def test_async_flush_waits(make_client, clock):
+    arm = Arm(["Healthy"], posts=[accepted("2")], ops=[FakeRaw(200, {"status": "InProgress"}),
+                                                       FakeRaw(200, {"status": "Succeeded"})])
+    result = run(make_client, arm)[1]()
+    assert result["status"] == "Succeeded" and result["polls"] == 2 and result["operation_url"] == OP
+    assert clock.sleeps == [2.0, 5]
+    assert result["elapsed"] == 7.0
+
+
+def test_location_fallback_url_is_reported(make_client):
+    arm = Arm(["Healthy"], posts=[FakeRaw(202, None, {"Location": OP + "&monitor=true"})])
+    result = run(make_client, arm, wait=False)[1]()
+    assert result["operation_url"] == OP + "&monitor=true"
+    assert result["status"] == "InProgress" and result["changed"] is True
+
+
+def test_already_flushing_is_attached_not_posted(make_client):
+    arm = Arm(["Flushing", "Flushing", "Flushing", "Healthy"])
+    result = run(make_client, arm)[1]()
+    assert arm.post_count == 0
+    assert result["changed"] is False and result["status"] == "Succeeded" and result["polls"] == 3
+    assert result["health_state"] == "Flushing" and result["health_state_after"] == "Healthy"
+
+
+def test_already_flushing_without_wait(make_client):
+    arm = Arm(["flushing"])
+    result = run(make_client, arm, wait=False)[1]()
+    assert (result["changed"], result["status"], arm.post_count) == (False, "InProgress", 0)
+
+
+@pytest.mark.parametrize("state", ["Stopped", "Stopping"])
+def test_stopped_is_skipped(make_client, state):
+    arm = Arm([state])
+    result = run(make_client, arm)[1]()
+    assert (result["changed"], result["status"], arm.post_count) == (False, "Skipped", 0)
+    assert "holds no dirty data" in result["msg"]
+
+
+@pytest.mark.parametrize("state,changed", [("Healthy", True), ("Degraded", True), ("SomeNewState", True),
+                                           ("Flushing", False), ("Stopped", False)])
+def test_check_mode_sends_no_post_and_predicts_changed(make_client, state, changed):
+    arm = Arm([state])
+    result = run(make_client, arm, check_mode=True)[1]()
+    assert arm.post_count == 0
+    assert result["changed"] is changed
+    assert all(m == "GET" for m, _ in arm.seen) and len(arm.seen) == 1
+
+
+def test_not_found_fails_with_arm_code(make_client):
+    arm = Arm([FakeRaw(404, {"error": {"code": "ResourceNotFound", "message": "The Resource was not found."}})])
+    with pytest.raises(ArmError, match="ResourceNotFound.*was not found"):
+        run(make_client, arm)[1]()
+
+
+def test_conflict_on_post_fails_once(make_client):
+    arm = Arm(["Healthy"], posts=[FakeRaw(409, {"error": {"code": "Conflict", "message": "upgrading"}})])
+    task, go = run(make_client, arm)
+    with pytest.raises(ArmError, match="Conflict"):
+        go()
+    assert arm.post_count == 1 and task.result["changed"] is False
+
+
+def test_reset_after_post_attaches_when_flushing(make_client):
+    arm = Arm(["Healthy", "Flushing", "Flushing", "Healthy"], posts=[reset()])
+    result = run(make_client, arm)[1]()
+    assert arm.post_count == 1
+    assert result["changed"] is True and result["status"] == "Succeeded"
+    assert "got no answer, but the cache is flushing" in result["msg"]
+
+
+def test_timeout_after_post_resends_when_not_flushing(make_client):
+    arm = Arm(["Healthy", "Healthy"], posts=[requests.exceptions.ReadTimeout("t"), FakeRaw(204, None)])
+    result = run(make_client, arm)[1]()
+    assert arm.post_count == 2 and result["status_code"] == 204
+
+
+def test_unanswered_posts_are_bounded(make_client):
+    arm = Arm(["Healthy"], posts=[reset(), reset(), reset(), FakeRaw(204, None)])
+    with pytest.raises(HpcCacheError, match="got no answer 3 times"):
+        run(make_client, arm)[1]()
+    assert arm.post_count == 3
+
+
+def test_failed_operation(make_client):
+    arm = Arm(["Healthy"], posts=[accepted()], ops=[FakeRaw(200, {"status": "Failed", "error": {
+        "code": "StorageTargetUnreachable", "message": "nfs down"}})])
+    task, go = run(make_client, arm)
+    with pytest.raises(OperationFailed, match="StorageTargetUnreachable: nfs down"):
+        go()
+    assert task.result["changed"] is True and task.result["status_code"] == 202
+
+
+def test_timeout_keeps_operation_url(make_client):
+    arm = Arm(["Healthy"], posts=[accepted("4")], ops=[FakeRaw(200, {"status": "InProgress"})] * 10)
+    task, go = run(make_client, arm, timeout=10)
+    with pytest.raises(OperationTimeout) as err:
+        go()
+    assert err.value.result["operation_url"] == OP
+    assert task.result["operation_url"] == OP and task.result["elapsed"] == 10.0
+
+
+def test_summarize_and_resource_group():
+    item = summarize({"id": "/subscriptions/s/resourceGroups/RG-1/providers/Microsoft.StorageCache/caches/c",
+                      "name": "c", "location": "eastus",
+                      "properties": {"health": {"state": "Healthy", "statusDescription": "ok"},
+                                     "provisioningState": "Succeeded", "upgradeStatus": {"x": 1}}})
+    assert item["resource_group"] == "RG-1" and item["health_state"] == "Healthy"
+    assert item["upgrade_status"] == {"x": 1} and item["properties"]["provisioningState"] == "Succeeded"
+    assert summarize({"name": "x"})["health_state"] == "Unknown"
+    assert resource_group_of("") is None
+
+
+def test_list_follows_next_link(make_client):
+    pages = [FakeRaw(200, {"value": [{"name": "a"}], "nextLink": ARM + "page2"}), FakeRaw(200, {"value": [{"name": "b"}]})]
+    client, session = make_client(pages)
+    names = [c["name"] for c in CacheOperations(client, "v").list(SUB, "rg")]
+    assert names == ["a", "b"]
+    assert session.calls[0]["url"] == ARM + "subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches" \
+                                            "?api-version=v" % SUB
+
+
+def test_list_refuses_looping_next_link(make_client):
+    client, _ = make_client(lambda m, u: FakeRaw(200, {"value": [], "nextLink": ARM + "same"}))
+    with pytest.raises(HpcCacheError, match="nextLink repeats"):
+        CacheOperations(client, "v").list(SUB)

@@ -1,0 +1,120 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+import pytest
+import requests
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    HpcCacheError,
+    OperationFailed,
+    OperationTimeout,
+    OriginError,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, FakeRaw
+
+OP = ARM + "subscriptions/s/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1?api-version=1"
+LOC = OP + "&monitor=true"
+
+
+def status(value, retry_after=None, error=None):
+    body = {"id": "x", "name": "1", "status": value}
+    if error:
+        body["error"] = error
+    return FakeRaw(200, body, {"Retry-After": retry_after} if retry_after else {})
+
+
+def test_async_in_progress_then_succeeded(make_client, clock):
+    client, session = make_client([status("InProgress", "3"), status("Running"), status("succeeded")])
+    result = Poller(client).wait_operation(OP, LOC, poll_interval=10, deadline=clock.now + 100, first_delay=2)
+    assert result.status == "Succeeded" and result.polls == 3
+    assert clock.sleeps == [2, 3.0, 10]  # first Retry-After of the POST, then the status's, then poll_interval
+    assert all(c["url"] == OP for c in session.calls)  # Azure-AsyncOperation wins over Location
+
+
+def test_location_only(make_client, clock):
+    client, session = make_client([FakeRaw(202, None, {"Retry-After": "1"}), FakeRaw(202, None), FakeRaw(204, None)])
+    result = Poller(client).wait_operation(None, LOC, poll_interval=5, deadline=clock.now + 100)
+    assert result.status == "Succeeded" and result.polls == 3
+    assert clock.sleeps == [5, 1.0, 5]
+    assert session.calls[0]["url"] == LOC
+
+
+def test_location_200_is_done(make_client, clock):
+    client, _ = make_client([FakeRaw(200, {"done": True})])
+    assert Poller(client).wait_operation(None, LOC, 1, clock.now + 10).status == "Succeeded"
+
+
+def test_failed_with_error_code(make_client, clock):
+    client, _ = make_client([status("Failed", error={"code": "FlushFailed", "message": "target unreachable"})])
+    with pytest.raises(OperationFailed) as err:
+        Poller(client).wait_operation(OP, None, 1, clock.now + 10)
+    assert "failed: FlushFailed: target unreachable" in str(err.value)
+    assert err.value.result["operation_url"] == OP
+    assert err.value.result["error"]["code"] == "FlushFailed"
+
+
+@pytest.mark.parametrize("value", ["Canceled", "CANCELLED"])
+def test_canceled_without_error_still_says_canceled(make_client, clock, value):
+    client, _ = make_client([status(value)])
+    with pytest.raises(OperationFailed) as err:
+        Poller(client).wait_operation(OP, None, 1, clock.now + 10)
+    assert str(err.value) == "The flush operation was canceled"
+    assert err.value.result["status"] == "Canceled"
+
+
+def test_timeout_carries_operation_url_and_never_sleeps_past_deadline(make_client, clock):
+    client, session = make_client(lambda m, u: status("InProgress", "7"))
+    start = clock.now
+    with pytest.raises(OperationTimeout) as err:
+        Poller(client).wait_operation(OP, LOC, poll_interval=7, deadline=start + 20)
+    assert err.value.result["operation_url"] == OP
+    assert err.value.result["status"] == "InProgress"
+    assert clock.now == start + 20
+    assert clock.sleeps == [7, 7.0, 6.0]
+    assert err.value.result["polls"] == len(session.calls) == 3
+
+
+def test_unknown_status_is_running(make_client, clock):
+    client, _ = make_client([status("Verifying"), status("Succeeded")])
+    assert Poller(client).wait_operation(OP, None, 1, clock.now + 10).polls == 2
+
+
+@pytest.mark.parametrize("bad", [
+    FakeRaw(404, {"error": {"code": "NotFound", "message": "gone"}}),
+    FakeRaw(410, None),
+    FakeRaw(500, {"error": {"code": "InternalError", "message": "x"}}),
+    FakeRaw(200, raw=b""),
+    FakeRaw(200, raw=b"{not json"),
+    FakeRaw(200, {"no": "status"}),
+    requests.exceptions.ConnectionError("reset"),
+])
+def test_transient_errors_on_the_status_url_are_failed_reads(make_client, clock, bad):
+    answers = [bad, status("Succeeded")]
+    client, _ = make_client(lambda m, u: answers.pop(0) if len(answers) > 1 else answers[0], attempts=1)
+    assert Poller(client).wait_operation(OP, None, 1, clock.now + 10).status == "Succeeded"
+
+
+def test_failed_reads_are_bounded(make_client, clock):
+    client, session = make_client(lambda m, u: FakeRaw(404, {"error": {"code": "NotFound", "message": "gone"}}),
+                                  attempts=1)
+    with pytest.raises(HpcCacheError) as err:
+        Poller(client, max_failed_reads=4).wait_operation(OP, None, 1, clock.now + 1000)
+    assert "failed 4 times in a row" in str(err.value) and "NotFound" in str(err.value)
+    assert len(session.calls) == 4
+    assert err.value.result["operation_url"] == OP
+
+
+def test_foreign_status_url_is_refused_without_a_request(make_client, clock):
+    client, session = make_client([])
+    with pytest.raises(OriginError):
+        Poller(client).wait_operation("https://evil.test/op", LOC, 1, clock.now + 10)
+    assert session.calls == []
+
+
+def test_202_without_status_urls(make_client, clock):
+    client, _ = make_client([])
+    with pytest.raises(HpcCacheError, match="no status URL"):
+        Poller(client).wait_operation(None, None, 1, clock.now + 10)
