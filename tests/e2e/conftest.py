@@ -1,0 +1,126 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""End-to-end harness: the emulator as a real HTTP server and real ansible-playbook runs.
+
+The collection under test is the one installed in ANSIBLE_COLLECTIONS_PATH
+(the Makefile builds and installs the tarball there first).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import typing as t
+
+import pytest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(os.path.dirname(HERE))
+sys.path.insert(0, os.path.join(ROOT, "emulator"))
+
+from hpc_cache_emulator.launcher import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+
+SUB = "00000000-0000-0000-0000-000000000000"
+PLAYBOOK_TIMEOUT = 300
+# Variables a job may inherit from the developer's shell that would change what is tested.
+SCRUB = ("AZURE_", "IDENTITY_", "MSI_", "REQUESTS_CA_BUNDLE", "ANSIBLE_DEBUG", "ANSIBLE_VERBOSITY")
+
+
+@pytest.fixture(scope="session")
+def emulator() -> t.Iterator[Emulator]:
+    with Emulator() as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def tls_emulator() -> t.Iterator[Emulator]:
+    with Emulator(tls=True) as emu:
+        yield emu
+
+
+@pytest.fixture(scope="session")
+def foreign() -> t.Iterator[Emulator]:
+    """A second server: another origin, to which no token may ever go."""
+    with Emulator() as emu:
+        yield emu
+
+
+class Run:
+    def __init__(self, rc: int, results: t.List[t.Dict[str, t.Any]], output: str) -> None:
+        self.rc = rc
+        self.results = results
+        self.output = output
+
+    @property
+    def result(self) -> t.Dict[str, t.Any]:
+        return self.results[0]
+
+
+class Runner:
+    def __init__(self, tmp_path: str, emu: Emulator) -> None:
+        self.tmp = tmp_path
+        self.emu = emu
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUB)}
+        self.env.update(emu.env(SUB))
+        self.env["HOME"] = tmp_path  # no ~/.azure/credentials of the developer's
+        self.env["ANSIBLE_LOCALHOST_WARNING"] = "false"
+        self.env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "false"
+
+    def play(self, tasks: t.List[t.Dict[str, t.Any]], args: t.Sequence[str] = (),
+             env: t.Optional[t.Mapping[str, t.Optional[str]]] = None) -> Run:
+        """Run the tasks, each registered and written out, whatever it did."""
+        out = os.path.join(self.tmp, "results.json")
+        steps = []
+        for i, task in enumerate(tasks):
+            steps.append(dict(task, register="r%d" % i, ignore_errors=True))
+        steps.append({"name": "Write results", "check_mode": False, "ansible.builtin.copy": {
+            "dest": out, "content": "{{ [%s] | to_json }}" % ", ".join("r%d" % i for i in range(len(tasks)))}})
+        play = [{"hosts": "localhost", "gather_facts": False, "tasks": steps}]
+        path = os.path.join(self.tmp, "play.yml")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(play, handle)
+        inventory = os.path.join(self.tmp, "inventory.ini")
+        with open(inventory, "w", encoding="utf-8") as handle:
+            handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
+        run_env = dict(self.env)
+        for key, value in (env or {}).items():
+            if value is None:
+                run_env.pop(key, None)
+            else:
+                run_env[key] = value
+        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, path] + list(args), env=run_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=PLAYBOOK_TIMEOUT, check=False)
+        results = []
+        if os.path.exists(out):
+            with open(out, encoding="utf-8") as handle:
+                results = json.load(handle)
+            os.unlink(out)
+        return Run(proc.returncode, results, proc.stdout)
+
+    def flush(self, module_args: t.Optional[t.Mapping[str, t.Any]] = None, args: t.Sequence[str] = (),
+              env: t.Optional[t.Mapping[str, t.Optional[str]]] = None) -> Run:
+        """One flush task of cache c1 in rg; module_args override, args go to ansible-playbook."""
+        task_args = {"name": "c1", "resource_group": "rg", "poll_interval": 1}
+        task_args.update(module_args or {})
+        return self.play([{"azure_hpc.cache.azure_hpc_cache_flush": task_args}], args=args, env=env)
+
+
+@pytest.fixture
+def runner(tmp_path: t.Any, emulator: Emulator) -> Runner:
+    return Runner(str(tmp_path), emulator)
+
+
+def scenario(**cache: t.Any) -> t.Dict[str, t.Any]:
+    """One cache c1 in rg, with the given settings."""
+    spec = {"name": "c1", "resource_group": "rg"}
+    faults = cache.pop("faults", [])
+    top = {k: cache.pop(k) for k in ("token_lifetime", "metadata", "clients", "users") if k in cache}
+    spec.update(cache)
+    return dict({"caches": [spec], "faults": faults}, **top)
+
+
+def requests_of(emu: Emulator, kind: t.Optional[str] = None, method: t.Optional[str] = None) -> t.List[t.Dict[str, t.Any]]:
+    return [e for e in emu.log() if (kind is None or e["kind"] == kind) and (method is None or e["method"] == method)]
