@@ -9,6 +9,7 @@ PYTHON ?= $(shell scripts/find-python 3.12)
 PYTHON_OLDEST ?= $(shell scripts/find-python 3.10 3.12)
 VENV := .venv
 VENV_OLDEST := .venv-oldest
+VENV_SANITY := $(CURDIR)/.venv-sanity
 BUILD := .build
 COLLECTIONS := $(CURDIR)/$(BUILD)/collections
 SRC_TREE := $(BUILD)/src/ansible_collections/azure_hpc/cache
@@ -51,7 +52,7 @@ $(SRC_TREE):
 	ln -sfn $(CURDIR) $@
 
 demo: collection
-	$(VENV)/bin/python scripts/with-emulator emulator/scenarios/demo.yml -- \
+	$(VENV)/bin/python scripts/with_emulator.py emulator/scenarios/demo.yml -- \
 	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.yml playbooks/maintenance.yml
 
 test: test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog
@@ -69,11 +70,16 @@ test-e2e: collection
 test-e2e-oldest: collection $(VENV_OLDEST)/.ready
 	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q tests/e2e
 
-# ansible-test needs the collection at .../ansible_collections/NAMESPACE/NAME: copy what git knows.
-sanity: $(VENV)/.ready
-	rm -rf $(BUILD)/sanity && mkdir -p $(SANITY_TREE)
-	git ls-files -co --exclude-standard -z | xargs -0 tar -cf - | tar -xf - -C $(SANITY_TREE)
-	cd $(SANITY_TREE) && $(CURDIR)/$(VENV)/bin/ansible-test sanity --venv --python $$($(CURDIR)/$(VENV)/bin/python -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+# ansible-test installs its own pinned sanity tools (--requirements) into a venv of their own.
+$(VENV_SANITY)/.ready: tests/constraints-newest.txt
+	rm -rf $(VENV_SANITY)
+	$(PYTHON) -m venv $(VENV_SANITY)
+	$(VENV_SANITY)/bin/pip install $(PIP_QUIET) -c tests/constraints-newest.txt ansible-core
+	touch $@
+
+# ansible-test needs the collection at .../ansible_collections/NAMESPACE/NAME: scripts/sanity copies it there.
+sanity: $(VENV_SANITY)/.ready
+	scripts/sanity $(VENV_SANITY)
 
 lint: collection
 	$(VENV)/bin/ansible-lint --profile production playbooks roles
@@ -87,4 +93,4 @@ changelog: $(VENV)/.ready
 	$(VENV)/bin/antsibull-changelog lint
 
 clean:
-	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) tests/output
+	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) $(VENV_SANITY) tests/output

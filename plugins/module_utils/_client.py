@@ -279,8 +279,7 @@ class ArmClient:
                     raise error_from(response, self._secrets)
             if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
                 break
-        assert last is not None
-        raise last
+        raise last  # type: ignore[misc]  # the loop ran at least once and set it
 
     def post_action(self, url: str, deadline: t.Optional[float] = None) -> Response:
         """POST an action; resent only when the service did not take it. Non-2xx raises ArmError."""
@@ -305,8 +304,7 @@ class ArmClient:
                 last = error
             if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
                 break
-        assert last is not None
-        raise last
+        raise last  # type: ignore[misc]  # the loop ran at least once and set it
 
 
 def _never_connected(exc: BaseException) -> bool:

@@ -130,7 +130,7 @@ def resolve_cloud(value: t.Optional[str], fetch_json: t.Callable[[str], t.Any]) 
     arm = check_endpoint(value)
     errors = []
     for api_version, parse in (
-        ("2015-01-01", lambda body: _authentication_of(body)),
+        ("2015-01-01", _authentication_of),
         ("2022-09-01", lambda body: _from_2022_metadata(body, arm)),
     ):
         url = "%smetadata/endpoints?api-version=%s" % (arm, api_version)

@@ -107,7 +107,7 @@ def _imds_reachable(env: t.Mapping[str, str]) -> bool:
 
 def _identity(name: str) -> t.Any:
     try:
-        import azure.identity as identity  # pylint: disable=import-outside-toplevel
+        from azure import identity  # pylint: disable=import-outside-toplevel
     except ImportError as exc:
         raise MissingLibraryError("azure-identity", exc)
     return getattr(identity, name)

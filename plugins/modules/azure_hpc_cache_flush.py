@@ -21,7 +21,7 @@ description:
     a request that got no answer, the cache is read again and a flush found running is waited for,
     so one task never sends a second flush.
 author:
-  - azure_hpc.cache contributors
+  - azure_hpc.cache contributors (@azure-hpc)
 options:
   name:
     description:
@@ -156,7 +156,9 @@ operation_url:
     - The status URL of the flush, C(Azure-AsyncOperation) when the service sent one, else C(Location).
   returned: when the service gave one
   type: str
-  sample: https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1111?api-version=2026-01-01
+  sample: >-
+    https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/
+    Microsoft.StorageCache/locations/eastus/ascOperations/1111?api-version=2026-01-01
 polls:
   description: Status requests made while waiting.
   returned: always

@@ -10,7 +10,6 @@ import typing as t
 import requests
 from requests.structures import CaseInsensitiveDict
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, RetryPolicy
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
 
 ARM = "https://management.example.test/"

@@ -51,11 +51,11 @@ class Arm:
 
     @property
     def post_count(self):
-        return sum(1 for m, _ in self.seen if m == "POST")
+        return sum(1 for seen in self.seen if seen[0] == "POST")
 
 
 def run(make_client, arm, wait=True, timeout=100, check_mode=False):
-    client, _ = make_client(arm)
+    client, unused = make_client(arm)
     task = FlushTask(CacheOperations(client, "v"), REF, wait, timeout, 5, check_mode)
     return task, task.run
 
@@ -67,7 +67,7 @@ def accepted(retry_after="1"):
 @pytest.mark.parametrize("code", [200, 204])
 def test_sync_flush(make_client, code):
     arm = Arm(["Healthy"], posts=[FakeRaw(code, None)])
-    _, go = run(make_client, arm)
+    unused, go = run(make_client, arm)
     result = go()
     assert result["changed"] is True and result["status"] == "Succeeded" and result["status_code"] == code
     assert result["health_state"] == "Healthy" and result["polls"] == 0
@@ -119,7 +119,7 @@ def test_check_mode_sends_no_post_and_predicts_changed(make_client, state, chang
     result = run(make_client, arm, check_mode=True)[1]()
     assert arm.post_count == 0
     assert result["changed"] is changed
-    assert all(m == "GET" for m, _ in arm.seen) and len(arm.seen) == 1
+    assert all(seen[0] == "GET" for seen in arm.seen) and len(arm.seen) == 1
 
 
 def test_not_found_fails_with_arm_code(make_client):
@@ -196,6 +196,6 @@ def test_list_follows_next_link(make_client):
 
 
 def test_list_refuses_looping_next_link(make_client):
-    client, _ = make_client(lambda m, u: FakeRaw(200, {"value": [], "nextLink": ARM + "same"}))
+    client, unused = make_client(lambda m, u: FakeRaw(200, {"value": [], "nextLink": ARM + "same"}))
     with pytest.raises(HpcCacheError, match="nextLink repeats"):
         CacheOperations(client, "v").list(SUB)

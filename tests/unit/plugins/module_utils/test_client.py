@@ -43,7 +43,7 @@ def test_get_does_not_retry_client_errors(make_client, status):
 
 
 def test_get_honours_retry_after(make_client, clock):
-    client, _ = make_client([FakeRaw(429, CLOUD_ERROR, {"Retry-After": "7"}), FakeRaw(200, {})])
+    client, unused = make_client([FakeRaw(429, CLOUD_ERROR, {"Retry-After": "7"}), FakeRaw(200, {})])
     client.get(URL)
     assert clock.sleeps == [7.0]
 
@@ -72,7 +72,7 @@ def test_get_retries_connection_errors_and_torn_bodies(make_client):
 
 
 def test_get_gives_up_on_malformed_json_clearly(make_client):
-    client, _ = make_client(lambda m, u: FakeRaw(200, raw=b"<html>"), attempts=2)
+    client, unused = make_client(lambda m, u: FakeRaw(200, raw=b"<html>"), attempts=2)
     with pytest.raises(ArmError, match="InvalidResponse.*not valid JSON"):
         client.get(URL)
 
@@ -114,7 +114,7 @@ def test_error_carries_request_ids(make_client):
 
 
 def test_error_without_cloud_error_body(make_client):
-    client, _ = make_client([FakeRaw(418, raw=b"I'm a teapot")])
+    client, unused = make_client([FakeRaw(418, raw=b"I'm a teapot")])
     with pytest.raises(ArmError) as err:
         client.get(URL)
     assert err.value.code == "HttpError418"
@@ -123,7 +123,7 @@ def test_error_without_cloud_error_body(make_client):
 
 def test_error_text_is_redacted(make_client):
     body = {"error": {"code": "Bad", "message": "header was Bearer abc.def-ghi and s3cr3t-value"}}
-    client, _ = make_client([FakeRaw(400, body)])
+    client, unused = make_client([FakeRaw(400, body)])
     with pytest.raises(ArmError) as err:
         client.get(URL)
     assert "abc.def-ghi" not in str(err.value)
@@ -209,7 +209,7 @@ def test_relative_and_same_origin_urls_are_followed(make_client):
 
 
 def test_resource_url_encodes_every_segment(make_client):
-    client, _ = make_client([])
+    client, unused = make_client([])
     url = client.resource_url(["subscriptions", "s", "resourceGroups", "../x?y#z", "caches", "a/b"], {"api-version": "1&x=2"})
     assert url == ARM + "subscriptions/s/resourceGroups/..%2Fx%3Fy%23z/caches/a%2Fb?api-version=1%26x%3D2"
 

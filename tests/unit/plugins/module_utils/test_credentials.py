@@ -54,7 +54,7 @@ def test_custom_cloud_disables_instance_discovery(identity):
 
 
 def test_user_sign_in_uses_cli_public_client(identity):
-    cred, _ = c.build_credential(settings(ad_user="u@x", password="pw"), PUBLIC, env={})
+    cred, unused = c.build_credential(settings(ad_user="u@x", password="pw"), PUBLIC, env={})
     name, args, kwargs = identity.built[0]
     assert name == "UsernamePasswordCredential"
     assert args == (c.AZURE_CLI_CLIENT_ID, "u@x", "pw")
@@ -111,12 +111,12 @@ def test_missing_credential_file_for_credential_file_source(identity):
     ({"MSI_ENDPOINT": "http://127.0.0.1:1/msi"}, "ManagedIdentityCredential"),
 ])
 def test_auto_order(identity, env, kind):
-    cred, _ = c.build_credential(settings(), PUBLIC, env=dict(env, PATH=""), imds_probe=lambda e: False)
+    cred, unused = c.build_credential(settings(), PUBLIC, env=dict(env, PATH=""), imds_probe=lambda e: False)
     assert cred.kind == kind
 
 
 def test_auto_uses_imds_when_it_answers(identity):
-    cred, _ = c.build_credential(settings(), PUBLIC, env={"PATH": ""}, imds_probe=lambda e: True)
+    cred, unused = c.build_credential(settings(), PUBLIC, env={"PATH": ""}, imds_probe=lambda e: True)
     assert cred.kind == "ManagedIdentityCredential"
 
 
@@ -124,7 +124,7 @@ def test_auto_uses_cli_when_az_is_on_path(identity, tmp_path):
     az = tmp_path / "az"
     az.write_text("#!/bin/sh\n")
     az.chmod(0o755)
-    cred, _ = c.build_credential(settings(), PUBLIC, env={"PATH": str(tmp_path)}, imds_probe=lambda e: False)
+    cred, unused = c.build_credential(settings(), PUBLIC, env={"PATH": str(tmp_path)}, imds_probe=lambda e: False)
     assert cred.kind == "AzureCliCredential"
 
 

@@ -43,12 +43,12 @@ def test_location_only(make_client, clock):
 
 
 def test_location_200_is_done(make_client, clock):
-    client, _ = make_client([FakeRaw(200, {"done": True})])
+    client, unused = make_client([FakeRaw(200, {"done": True})])
     assert Poller(client).wait_operation(None, LOC, 1, clock.now + 10).status == "Succeeded"
 
 
 def test_failed_with_error_code(make_client, clock):
-    client, _ = make_client([status("Failed", error={"code": "FlushFailed", "message": "target unreachable"})])
+    client, unused = make_client([status("Failed", error={"code": "FlushFailed", "message": "target unreachable"})])
     with pytest.raises(OperationFailed) as err:
         Poller(client).wait_operation(OP, None, 1, clock.now + 10)
     assert "failed: FlushFailed: target unreachable" in str(err.value)
@@ -58,7 +58,7 @@ def test_failed_with_error_code(make_client, clock):
 
 @pytest.mark.parametrize("value", ["Canceled", "CANCELLED"])
 def test_canceled_without_error_still_says_canceled(make_client, clock, value):
-    client, _ = make_client([status(value)])
+    client, unused = make_client([status(value)])
     with pytest.raises(OperationFailed) as err:
         Poller(client).wait_operation(OP, None, 1, clock.now + 10)
     assert str(err.value) == "The flush operation was canceled"
@@ -78,7 +78,7 @@ def test_timeout_carries_operation_url_and_never_sleeps_past_deadline(make_clien
 
 
 def test_unknown_status_is_running(make_client, clock):
-    client, _ = make_client([status("Verifying"), status("Succeeded")])
+    client, unused = make_client([status("Verifying"), status("Succeeded")])
     assert Poller(client).wait_operation(OP, None, 1, clock.now + 10).polls == 2
 
 
@@ -93,7 +93,7 @@ def test_unknown_status_is_running(make_client, clock):
 ])
 def test_transient_errors_on_the_status_url_are_failed_reads(make_client, clock, bad):
     answers = [bad, status("Succeeded")]
-    client, _ = make_client(lambda m, u: answers.pop(0) if len(answers) > 1 else answers[0], attempts=1)
+    client, unused = make_client(lambda m, u: answers.pop(0) if len(answers) > 1 else answers[0], attempts=1)
     assert Poller(client).wait_operation(OP, None, 1, clock.now + 10).status == "Succeeded"
 
 
@@ -115,6 +115,6 @@ def test_foreign_status_url_is_refused_without_a_request(make_client, clock):
 
 
 def test_202_without_status_urls(make_client, clock):
-    client, _ = make_client([])
+    client, unused = make_client([])
     with pytest.raises(HpcCacheError, match="no status URL"):
         Poller(client).wait_operation(None, None, 1, clock.now + 10)

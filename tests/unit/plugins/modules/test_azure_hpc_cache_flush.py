@@ -60,7 +60,7 @@ BASE = {"name": "c1", "resource_group": "rg", "subscription_id": SUB, "api_versi
 
 
 def test_flush_result_keys(run_module):
-    result, _ = run_module(dict(BASE, poll_interval=1), Arm(["Healthy"], posts=[accepted()], ops=[
+    result, unused = run_module(dict(BASE, poll_interval=1), Arm(["Healthy"], posts=[accepted()], ops=[
         FakeRaw(200, {"status": "Succeeded"})]))
     assert result["changed"] is True and result["status"] == "Succeeded" and result["status_code"] == 202
     assert set(result) >= {"status", "health_state", "status_code", "operation_url", "polls", "elapsed", "msg"}
@@ -69,7 +69,7 @@ def test_flush_result_keys(run_module):
 def test_alias_cache_name(run_module):
     args = dict(BASE)
     args["cache_name"] = args.pop("name")
-    result, _ = run_module(args, Arm(["Stopped"]))
+    result, unused = run_module(args, Arm(["Stopped"]))
     assert result["status"] == "Skipped"
 
 
@@ -92,8 +92,8 @@ def test_bad_input_fails_before_any_request(run_module, override, fragment):
 
 
 def test_failure_keeps_what_was_learnt(run_module):
-    result, _ = run_module(dict(BASE, wait_timeout=3, poll_interval=1),
-                           Arm(["Healthy"], posts=[accepted("1")], ops=[FakeRaw(200, {"status": "InProgress"})] * 9))
+    arm = Arm(["Healthy"], posts=[accepted("1")], ops=[FakeRaw(200, {"status": "InProgress"})] * 9)
+    result = run_module(dict(BASE, wait_timeout=3, poll_interval=1), arm)[0]
     assert result["failed"] is True
     assert result["changed"] is True and result["status_code"] == 202
     assert result["operation_url"].startswith("https://management.example.test/")
@@ -107,7 +107,7 @@ def test_unexpected_bug_has_no_traceback_in_msg(run_module, monkeypatch):
         raise KeyError("secret-free bug")
 
     monkeypatch.setattr(_cache.FlushTask, "_run", boom)
-    result, _ = run_module(BASE, Arm(["Healthy"]))
+    result, unused = run_module(BASE, Arm(["Healthy"]))
     assert result["failed"] is True
     assert result["msg"].startswith("Unexpected KeyError")
     assert "Traceback" not in result["msg"]
@@ -115,5 +115,5 @@ def test_unexpected_bug_has_no_traceback_in_msg(run_module, monkeypatch):
 
 
 def test_secret_is_never_echoed(run_module):
-    result, _ = run_module(dict(BASE, secret="Sup3rS3cret!", name="bad name"))
+    result, unused = run_module(dict(BASE, secret="Sup3rS3cret!", name="bad name"))
     assert "Sup3rS3cret!" not in json.dumps(result)

@@ -1,7 +1,6 @@
-#!/usr/bin/env python3
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""with-emulator SCENARIO -- COMMAND...: run COMMAND with the emulator up and the
+"""with_emulator.py SCENARIO -- COMMAND...: run COMMAND with the emulator up and the
 environment pointing at it (managed identity, cloud_environment, subscription)."""
 
 import json
