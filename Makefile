@@ -53,7 +53,8 @@ $(SRC_TREE):
 
 demo: collection
 	$(VENV)/bin/python scripts/with_emulator.py emulator/scenarios/demo.yml -- \
-	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.yml playbooks/maintenance.yml
+	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.hpc_cache.yml azure_hpc.cache.maintenance \
+	    -e cache_maintenance_poll_interval=2 -e cache_maintenance_healthy_delay=2 --forks 10
 
 test: test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog
 	@echo "make test: all suites passed"
@@ -84,9 +85,16 @@ sanity: $(VENV_SANITY)/.ready
 lint: collection
 	$(VENV)/bin/ansible-lint --profile production playbooks roles
 
+# Every plugin and role must render; ansible-doc exits non-zero when one does not.
 docs: collection
 	for plugin in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
-	    $(VENV)/bin/ansible-doc azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc azure_hpc.cache.$$plugin: ok"; \
+	    $(VENV)/bin/ansible-doc -t module azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc module azure_hpc.cache.$$plugin: ok"; \
+	done
+	for plugin in $$(ls plugins/inventory/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
+	    $(VENV)/bin/ansible-doc -t inventory azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc inventory azure_hpc.cache.$$plugin: ok"; \
+	done
+	for role in $$(ls roles); do \
+	    $(VENV)/bin/ansible-doc -t role azure_hpc.cache.$$role >/dev/null; echo "ansible-doc role azure_hpc.cache.$$role: ok"; \
 	done
 
 changelog: $(VENV)/.ready

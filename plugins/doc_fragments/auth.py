@@ -81,3 +81,57 @@ requirements:
   - azure-identity >= 1.16.0
   - requests >= 2.31.0
 """
+
+    # The same options for plugins (inventory), whose environment fallbacks are declared here.
+    PLUGIN = r"""
+options:
+  subscription_id:
+    description: The Azure subscription, a GUID, when O(subscriptions) is not set.
+    type: str
+    env:
+      - name: AZURE_SUBSCRIPTION_ID
+  auth_source:
+    description:
+      - Where the credentials come from; the same choices and order as the modules'.
+    type: str
+    default: auto
+    choices: [auto, env, credential_file, cli, msi, workload_identity]
+  client_id:
+    description: The client (application) ID of a service principal or user-assigned managed identity.
+    type: str
+    env:
+      - name: AZURE_CLIENT_ID
+  secret:
+    description: The service principal's client secret. Never logged.
+    type: str
+    env:
+      - name: AZURE_SECRET
+      - name: AZURE_CLIENT_SECRET
+  tenant:
+    description: The Entra ID tenant.
+    type: str
+    env:
+      - name: AZURE_TENANT
+      - name: AZURE_TENANT_ID
+  ad_user:
+    description: A user name for the legacy user sign-in.
+    type: str
+    env:
+      - name: AZURE_AD_USER
+  password:
+    description: The password of O(ad_user). Never logged.
+    type: str
+    env:
+      - name: AZURE_PASSWORD
+  profile:
+    description: The section of C(~/.azure/credentials) to read.
+    type: str
+    env:
+      - name: AZURE_PROFILE
+  cloud_environment:
+    description:
+      - The Azure cloud, by name or as the URL of an ARM endpoint; V(AzureCloud) when unset.
+    type: str
+    env:
+      - name: AZURE_CLOUD_ENVIRONMENT
+"""

@@ -17,18 +17,11 @@ import typing as t
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
-    ArmClient,
-    fetch_metadata,
-)
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import resolve_cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
 from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import (
     AUTH_SOURCES,
     MissingLibraryError,
-    TokenProvider,
-    build_credential,
     load_settings,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, redact
@@ -60,7 +53,7 @@ class HpcCacheModule:
         self.check_mode = self.module.check_mode
         self.settings = None  # set by validate()
         self._secrets: t.Tuple[str, ...] = ()
-        self._tokens: t.Optional[TokenProvider] = None
+        self._client: t.Optional[ArmClient] = None
 
     def validate(self, checks: t.Mapping[str, t.Callable[[t.Any, str], t.Any]]) -> t.Dict[str, t.Any]:
         """Run each option's rule; the subscription comes from options, env or the credential file."""
@@ -72,19 +65,11 @@ class HpcCacheModule:
         return values
 
     def client(self) -> ArmClient:
-        if not HAS_REQUESTS:
-            self.module.fail_json(msg=missing_required_lib("requests"), exception=str(REQUESTS_IMPORT_ERROR))
-        import requests  # pylint: disable=import-outside-toplevel
-
-        session = requests.Session()
-        cloud = resolve_cloud(self.settings.cloud_environment, lambda url: fetch_metadata(session, url))
-        credential, description = build_credential(self.settings, cloud)
-        tokens = TokenProvider(credential, cloud.scope, description, secrets=self._secrets)
-        self._tokens = tokens
-        return ArmClient(cloud, tokens, session=session, secrets=self._secrets)
+        self._client = connect(self.settings)
+        return self._client
 
     def fail(self, msg: str, **result: t.Any) -> t.NoReturn:
-        secrets = self._secrets + (self._tokens.known_tokens if self._tokens else ())
+        secrets = self._secrets + (self._client.tokens.known_tokens if self._client else ())
         self.module.fail_json(msg=redact(msg, secrets), **result)
 
     def run(self, body: t.Callable[[], t.Dict[str, t.Any]],

@@ -84,21 +84,32 @@ class Runner:
         inventory = os.path.join(self.tmp, "inventory.ini")
         with open(inventory, "w", encoding="utf-8") as handle:
             handle.write("localhost ansible_connection=local ansible_python_interpreter=%s\n" % sys.executable)
-        run_env = dict(self.env)
-        for key, value in (env or {}).items():
-            if value is None:
-                run_env.pop(key, None)
-            else:
-                run_env[key] = value
-        proc = subprocess.run([os.path.join(os.path.dirname(sys.executable), "ansible-playbook"), "-i", inventory, path] + list(args), env=run_env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                              timeout=PLAYBOOK_TIMEOUT, check=False)
+        proc = self.command("ansible-playbook", ["-i", inventory, path] + list(args), env=env)
         results = []
         if os.path.exists(out):
             with open(out, encoding="utf-8") as handle:
                 results = json.load(handle)
             os.unlink(out)
         return Run(proc.returncode, results, proc.stdout)
+
+    def command(self, tool: str, argv: t.Sequence[str], env: t.Optional[t.Mapping[str, t.Optional[str]]] = None
+                ) -> subprocess.CompletedProcess:
+        """Run an ansible tool of this Python's environment (ansible-playbook, ansible-inventory...)."""
+        run_env = dict(self.env)
+        for key, value in (env or {}).items():
+            if value is None:
+                run_env.pop(key, None)
+            else:
+                run_env[key] = value
+        return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool)] + list(argv), env=run_env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                              timeout=PLAYBOOK_TIMEOUT, check=False)
+
+    def inventory_file(self, config: t.Mapping[str, t.Any]) -> str:
+        path = os.path.join(self.tmp, "caches.hpc_cache.yml")
+        with open(path, "w", encoding="utf-8") as handle:
+            json.dump(dict({"plugin": "azure_hpc.cache.hpc_cache"}, **config), handle)
+        return path
 
     def flush(self, module_args: t.Optional[t.Mapping[str, t.Any]] = None, args: t.Sequence[str] = (),
               env: t.Optional[t.Mapping[str, t.Optional[str]]] = None) -> Run:

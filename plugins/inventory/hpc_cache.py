@@ -1,0 +1,177 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+name: hpc_cache
+short_description: Azure HPC Caches as inventory hosts
+version_added: 0.1.0
+description:
+  - Lists the Azure HPC Caches of one or more subscriptions, optionally limited to resource groups, and
+    makes each cache a host, so a play runs once per cache and C(--forks), C(serial) and AWX job slicing
+    set how many caches are worked on at once.
+  - A host is named by its cache; where two caches share a name, each is named
+    C(name.resource_group.subscription_id) instead.
+  - Every host is in the group C(hpc_caches) and has the variables C(hpc_cache_name),
+    C(hpc_cache_resource_group), C(hpc_cache_subscription_id), C(hpc_cache_location),
+    C(hpc_cache_health_state), C(hpc_cache_provisioning_state), C(hpc_cache_tags) and C(hpc_cache_id).
+  - The configuration file name must end with C(hpc_cache.yml) or C(hpc_cache.yaml).
+author:
+  - azure_hpc.cache contributors (@azure-hpc)
+extends_documentation_fragment:
+  - constructed
+  - inventory_cache
+  - azure_hpc.cache.auth.PLUGIN
+options:
+  plugin:
+    description: The name of this plugin.
+    type: str
+    required: true
+    choices: [azure_hpc.cache.hpc_cache]
+  subscriptions:
+    description:
+      - The subscriptions to list; O(subscription_id) (or E(AZURE_SUBSCRIPTION_ID)) when empty.
+    type: list
+    elements: str
+    default: []
+  resource_groups:
+    description: Only list caches of these resource groups; every resource group when empty.
+    type: list
+    elements: str
+    default: []
+  api_version:
+    description: The Microsoft.StorageCache API version to call.
+    type: str
+    default: '2026-01-01'
+  local_connection:
+    description:
+      - Give every host C(ansible_connection=local) and, as C(ansible_python_interpreter), the Python that
+        runs the inventory (the controller's or the execution environment's), so plays need no SSH.
+    type: bool
+    default: true
+requirements:
+  - azure-identity >= 1.16.0
+  - requests >= 2.31.0
+"""
+
+EXAMPLES = r"""
+# caches.hpc_cache.yml: every cache of the subscription in AZURE_SUBSCRIPTION_ID
+plugin: azure_hpc.cache.hpc_cache
+
+# fleet.hpc_cache.yml: two subscriptions, grouped by region and health, cached for an hour
+plugin: azure_hpc.cache.hpc_cache
+subscriptions:
+  - 00000000-0000-0000-0000-000000000000
+  - 11111111-1111-1111-1111-111111111111
+resource_groups: [rg-hpc-eu, rg-hpc-us]
+keyed_groups:
+  - key: hpc_cache_location
+    prefix: location
+  - key: hpc_cache_health_state
+    prefix: health
+  - key: hpc_cache_tags.env | default('none')
+    prefix: env
+groups:
+  unhealthy: hpc_cache_health_state not in ['Healthy', 'Flushing']
+cache: true
+cache_plugin: ansible.builtin.jsonfile
+cache_connection: /tmp/hpc_cache_inventory
+cache_timeout: 3600
+"""
+
+import sys
+
+from ansible.errors import AnsibleError
+from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
+from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AuthSettings, load_settings
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, redact
+
+GROUP = "hpc_caches"
+
+
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+    NAME = "azure_hpc.cache.hpc_cache"
+
+    def verify_file(self, path):
+        return super().verify_file(path) and path.endswith(("hpc_cache.yml", "hpc_cache.yaml"))
+
+    def _settings(self) -> AuthSettings:
+        params = {name: self.get_option(name) for name in AuthSettings.__dataclass_fields__}
+        return load_settings(params)
+
+    def _fetch(self, settings: AuthSettings):
+        subscriptions = self.get_option("subscriptions") or [settings.subscription_id]
+        subscriptions = [rules.subscription_id(s, "subscriptions") for s in subscriptions]
+        groups = [rules.resource_group(g, "resource_groups") for g in self.get_option("resource_groups")]
+        api_version = rules.api_version(self.get_option("api_version"))
+        ops = CacheOperations(connect(settings), api_version)
+        found = []
+        for subscription in subscriptions:
+            for group in groups or [None]:
+                for cache in ops.list(subscription, group):
+                    item = summarize(cache)
+                    item["subscription_id"] = subscription
+                    found.append(item)
+        return found
+
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        settings = None
+        try:
+            settings = self._settings()
+            key = self.get_cache_key(path)
+            use_cache = self.get_option("cache") and cache
+            caches = None
+            if use_cache:
+                try:
+                    caches = self._cache[key]
+                except KeyError:
+                    caches = None
+            if caches is None:
+                caches = self._fetch(settings)
+                if self.get_option("cache"):
+                    self._cache[key] = caches
+        except HpcCacheError as exc:
+            secrets = settings.secrets if settings else ()
+            raise AnsibleError("azure_hpc.cache.hpc_cache: %s" % redact(str(exc), secrets))
+        self._populate(caches)
+
+    @staticmethod
+    def _host_names(caches):
+        counts = {}
+        for item in caches:
+            counts[item["name"]] = counts.get(item["name"], 0) + 1
+        return [item["name"] if counts[item["name"]] == 1 else "%s.%s.%s" % (
+            item["name"], item["resource_group"], item["subscription_id"]) for item in caches]
+
+    def _populate(self, caches):
+        self.inventory.add_group(GROUP)
+        strict = self.get_option("strict")
+        for host, item in zip(self._host_names(caches), caches):
+            self.inventory.add_host(host, group=GROUP)
+            hostvars = {
+                "hpc_cache_name": item["name"],
+                "hpc_cache_resource_group": item["resource_group"],
+                "hpc_cache_subscription_id": item["subscription_id"],
+                "hpc_cache_location": item["location"],
+                "hpc_cache_health_state": item["health_state"],
+                "hpc_cache_provisioning_state": item["provisioning_state"],
+                "hpc_cache_tags": item["tags"],
+                "hpc_cache_id": item["id"],
+            }
+            if self.get_option("local_connection"):
+                hostvars["ansible_connection"] = "local"
+                # The interpreter running this plugin; the controller's (or the execution environment's) Python.
+                hostvars["ansible_python_interpreter"] = sys.executable
+            for name, value in hostvars.items():
+                self.inventory.set_variable(host, name, value)
+            self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
+            self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
+            self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)

@@ -1,0 +1,35 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""From validated auth settings to a ready ARM client: cloud, credential, token provider, session.
+
+Shared by the modules and the inventory plugin, so both authenticate the same way.
+"""
+
+from __future__ import annotations
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
+    HAS_REQUESTS,
+    REQUESTS_IMPORT_ERROR,
+    ArmClient,
+    fetch_metadata,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import resolve_cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import (
+    AuthSettings,
+    MissingLibraryError,
+    TokenProvider,
+    build_credential,
+)
+
+
+def connect(settings: AuthSettings) -> ArmClient:
+    if not HAS_REQUESTS:
+        raise MissingLibraryError("requests", REQUESTS_IMPORT_ERROR or ImportError("requests"))
+    import requests  # pylint: disable=import-outside-toplevel
+
+    session = requests.Session()
+    cloud = resolve_cloud(settings.cloud_environment, lambda url: fetch_metadata(session, url))
+    credential, description = build_credential(settings, cloud)
+    tokens = TokenProvider(credential, cloud.scope, description, secrets=settings.secrets)
+    return ArmClient(cloud, tokens, session=session, secrets=settings.secrets)

@@ -1,0 +1,155 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: azure_hpc_cache_info
+short_description: Read Azure HPC Caches
+version_added: 0.1.0
+description:
+  - Reads one Azure HPC Cache, or lists the caches of a resource group or of the whole subscription,
+    following C(nextLink) across pages.
+  - Never changes anything.
+  - A named cache that does not exist fails the task with ARM's error code and message. A listing of a
+    resource group that has no caches, or does not exist, returns an empty list.
+author:
+  - azure_hpc.cache contributors (@azure-hpc)
+options:
+  name:
+    description:
+      - The name of one cache to read. Requires O(resource_group).
+    type: str
+    aliases: [cache_name]
+  resource_group:
+    description:
+      - The resource group to read or list. Without it, every cache of the subscription is listed.
+    type: str
+  api_version:
+    description:
+      - The Microsoft.StorageCache API version to call.
+    type: str
+    default: '2026-01-01'
+extends_documentation_fragment:
+  - azure_hpc.cache.auth
+  - azure_hpc.cache.attributes
+  - azure_hpc.cache.attributes.INFO_MODULE
+"""
+
+EXAMPLES = r"""
+- name: Read one cache
+  azure_hpc.cache.azure_hpc_cache_info:
+    name: hpc-cache-01
+    resource_group: rg-hpc
+  register: one
+
+- name: Fail unless the cache is healthy
+  ansible.builtin.assert:
+    that: one.caches[0].health_state == 'Healthy'
+
+- name: List every cache of the subscription
+  azure_hpc.cache.azure_hpc_cache_info:
+  register: fleet
+
+- name: Names of the caches that are not healthy
+  ansible.builtin.debug:
+    msg: "{{ fleet.caches | rejectattr('health_state', 'equalto', 'Healthy') | map(attribute='name') }}"
+"""
+
+RETURN = r"""
+caches:
+  description: The caches read, in the order ARM listed them.
+  returned: always
+  type: list
+  elements: dict
+  contains:
+    name:
+      description: The cache's name.
+      type: str
+      sample: hpc-cache-01
+    id:
+      description: The cache's ARM resource ID.
+      type: str
+      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-hpc/providers/Microsoft.StorageCache/caches/hpc-cache-01
+    location:
+      description: The Azure region.
+      type: str
+      sample: eastus
+    resource_group:
+      description: The resource group, from the ID.
+      type: str
+      sample: rg-hpc
+    health_state:
+      description: C(properties.health.state), or C(Unknown) when absent.
+      type: str
+      sample: Healthy
+    health_description:
+      description: C(properties.health.statusDescription).
+      type: str
+      sample: The cache is in Running state
+    provisioning_state:
+      description: C(properties.provisioningState).
+      type: str
+      sample: Succeeded
+    upgrade_status:
+      description: C(properties.upgradeStatus), the firmware upgrade status.
+      type: dict
+      sample: {"currentFirmwareVersion": "V5.1.0", "firmwareUpdateStatus": "unavailable"}
+    tags:
+      description: The cache's tags.
+      type: dict
+      sample: {"env": "prod"}
+    sku:
+      description: The SKU name.
+      type: str
+      sample: Standard_2G
+    properties:
+      description: The raw C(properties) object ARM returned.
+      type: dict
+      sample: {"health": {"state": "Healthy"}, "provisioningState": "Succeeded"}
+"""
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+
+ARGUMENT_SPEC = {
+    "name": {"type": "str", "aliases": ["cache_name"]},
+    "resource_group": {"type": "str"},
+    "api_version": {"type": "str", "default": "2026-01-01"},
+}
+
+
+def optional(rule):
+    return lambda value, option: None if value is None else rule(value, option)
+
+
+def main() -> None:
+    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True, required_by={"name": "resource_group"})
+
+    def body() -> dict:
+        values = module.validate({
+            "name": optional(rules.cache_name),
+            "resource_group": optional(rules.resource_group),
+            "api_version": rules.api_version,
+        })
+        ops = CacheOperations(module.client(), values["api_version"])
+        if values["name"]:
+            caches = [ops.get(CacheRef(values["subscription_id"], values["resource_group"], values["name"]))]
+        else:
+            try:
+                caches = ops.list(values["subscription_id"], values["resource_group"])
+            except ArmError as exc:
+                if exc.status != 404:
+                    raise
+                caches = []
+        return {"changed": False, "caches": [summarize(c) for c in caches]}
+
+    module.run(body)
+
+
+if __name__ == "__main__":
+    main()
