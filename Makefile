@@ -21,11 +21,12 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help demo test test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog collection clean
+.PHONY: help demo test bench test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog collection clean
 
 help:
 	@echo "make demo  - run the maintenance playbook against the local emulator"
 	@echo "make test  - run every test"
+	@echo "make bench - measure speed and memory on the emulator (bench-report.md)"
 
 $(VENV)/.ready: tests/requirements-newest.txt tests/constraints-newest.txt
 	rm -rf $(VENV)
@@ -99,6 +100,10 @@ docs: collection
 
 changelog: $(VENV)/.ready
 	$(VENV)/bin/antsibull-changelog lint
+
+# A measurement, not a test: speed and memory on the emulator, written to bench-report.md.
+bench: collection $(SRC_TREE)
+	$(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) $(VENV_SANITY) tests/output

@@ -9,7 +9,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, retry_after_seconds
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, TransportError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, TransportError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
 
 PROVIDER = "Microsoft.StorageCache"
@@ -160,8 +160,15 @@ class FlushTask:
         self.result["health_state_after"] = state
         return Reading(state.lower() != FLUSHING, retry_after_seconds(response.headers), state)
 
+    def _flushing_now(self) -> bool:
+        return health_state(self.ops.get(self.ref, self.deadline)).lower() == FLUSHING
+
     def _post(self) -> t.Any:
-        """Send the flush once; after a POST that got no answer, read the cache before sending again."""
+        """Send the flush once; after a POST that got no answer, read the cache before sending again.
+
+        A server error without Retry-After is not resent either, but the flush
+        may have started before the error: a cache found flushing is attached to.
+        """
         url = self.ops.cache_url(self.ref, "flush")
         last: t.Optional[TransportError] = None
         for _attempt in range(MAX_UNANSWERED_POSTS):
@@ -169,7 +176,11 @@ class FlushTask:
                 return self.client.post_action(url, deadline=self.deadline)
             except TransportError as exc:
                 last = exc
-            if health_state(self.ops.get(self.ref, self.deadline)).lower() == FLUSHING:
+            except ArmError as exc:
+                if exc.status < 500 or not self._flushing_now():
+                    raise
+                return None
+            if self._flushing_now():
                 return None  # the service took the unanswered POST
         raise HpcCacheError(
             "The flush request got no answer %d times and the cache is not flushing: %s"
@@ -180,7 +191,7 @@ class FlushTask:
         response = self._post()
         self.result["changed"] = True
         if response is None:
-            self._attach("The flush request of %s got no answer, but the cache is flushing" % self.ref.name)
+            self._attach("The flush request of %s got no clear answer, but the cache is flushing" % self.ref.name)
             return
         self.result["status_code"] = response.status
         if response.status != 202:

@@ -170,7 +170,15 @@ def test_status_url_on_foreign_origin_is_refused(runner, emulator, foreign):
 def test_reset_after_accepted_post_attaches(runner, emulator):
     emulator.load(scenario(flush={"duration": 2}, faults=[{"on": "flush", "kind": "reset", "processed": True}]))
     r = runner.flush().result
-    assert r["status"] == "Succeeded" and r["changed"] is True and "got no answer" in r["msg"]
+    assert r["status"] == "Succeeded" and r["changed"] is True and "got no clear answer" in r["msg"]
+    assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
+
+
+def test_server_error_after_the_flush_started_attaches(runner, emulator):
+    emulator.load(scenario(flush={"duration": 2}, faults=[
+        {"on": "flush", "kind": "status", "status": 500, "processed": True}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded" and r["changed"] is True
     assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
 
 

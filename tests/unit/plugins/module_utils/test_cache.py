@@ -141,7 +141,20 @@ def test_reset_after_post_attaches_when_flushing(make_client):
     result = run(make_client, arm)[1]()
     assert arm.post_count == 1
     assert result["changed"] is True and result["status"] == "Succeeded"
-    assert "got no answer, but the cache is flushing" in result["msg"]
+    assert "got no clear answer, but the cache is flushing" in result["msg"]
+
+
+def test_server_error_on_a_taken_post_attaches(make_client):
+    arm = Arm(["Healthy", "Flushing", "Healthy"], posts=[FakeRaw(500, {"error": {"code": "InternalError", "message": "x"}})])
+    result = run(make_client, arm)[1]()
+    assert arm.post_count == 1 and result["status"] == "Succeeded" and result["changed"] is True
+
+
+def test_server_error_on_a_post_not_taken_fails_without_resending(make_client):
+    arm = Arm(["Healthy"], posts=[FakeRaw(502, {"error": {"code": "BadGateway", "message": "x"}}), FakeRaw(204, None)])
+    with pytest.raises(ArmError, match="BadGateway"):
+        run(make_client, arm)[1]()
+    assert arm.post_count == 1
 
 
 def test_timeout_after_post_resends_when_not_flushing(make_client):
