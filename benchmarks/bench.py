@@ -67,12 +67,16 @@ def measure_tasks(bench: Bench, runs: int) -> t.Dict[str, t.Any]:
     ping, flush = [], []
     flush_cmd = bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg")
     bench.run(flush_cmd)  # warm the caches of the file system once
-    for _ in range(runs):
+    for _run in range(runs):
         ping.append(bench.run(bench.adhoc("ansible.builtin.ping"))[0])
         flush.append(bench.run(flush_cmd)[0])
     rss_file = os.path.join(bench.workdir, "rss.txt")
-    interpreter = "%s %s" % (sys.executable, os.path.join(ROOT, "benchmarks", "measure_python.py"))
-    for _ in range(3):
+    interpreter = os.path.join(bench.workdir, "measured-python")
+    with open(interpreter, "w", encoding="utf-8") as handle:  # ansible quotes the interpreter: one word only
+        wrapper = os.path.join(ROOT, "benchmarks", "measure_python.py")
+        handle.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, wrapper))
+    os.chmod(interpreter, 0o755)
+    for _run in range(3):
         bench.run(bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg", interpreter),
                   env={"BENCH_RSS_FILE": rss_file})
     with open(rss_file, encoding="utf-8") as handle:
@@ -84,7 +88,7 @@ def measure_lro(bench: Bench, seconds: float = 5.0) -> t.Dict[str, t.Any]:
     """A 202 flush of a few seconds with Retry-After: 1: how late the task notices the end, and its polls."""
     bench.emu.load({"caches": [{"name": "c1", "resource_group": "rg",
                                 "flush": {"mode": "async", "duration": seconds, "retry_after": 1}}]})
-    _, out = bench.run(bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg"))
+    out = bench.run(bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg"))[1]
     result = json.loads(out[out.index("{"):])
     log = bench.emu.log()
     first_get = min(e["time"] for e in log if e["kind"] == "get")
@@ -108,9 +112,9 @@ def measure_fleet(bench: Bench, sizes: t.Sequence[int], forks: t.Sequence[int],
             bench.emu.load({"caches": [{"name": "cache-%03d" % i, "resource_group": "rg",
                                         "flush": {"duration": flush_seconds, "retry_after": 1}}
                                        for i in range(size)]})
-            seconds, _ = bench.run([os.path.join(BIN, "ansible-playbook"), "-i", inventory,
-                                    "azure_hpc.cache.maintenance", "--forks", str(fork),
-                                    "-e", "cache_maintenance_healthy_delay=1"])
+            argv = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, "azure_hpc.cache.maintenance",
+                    "--forks", str(fork), "-e", "cache_maintenance_healthy_delay=1"]
+            seconds = bench.run(argv)[0]
             flushes = sum(c["flushes"] for c in bench.emu.state()["caches"])
             if flushes != size:
                 raise RuntimeError("expected %d flushes, the emulator saw %d" % (size, flushes))
@@ -195,8 +199,8 @@ def report(data: t.Dict[str, t.Any]) -> str:
     ]
     one = [r["seconds"] for r in data["fleet"] if r["caches"] == 1]
     for row in data["fleet"]:
-        lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"],
-                                                 "%.2f" % (row["seconds"] / one[0]) if one else "-"))
+        ratio = "%.2f" % (row["seconds"] / one[0]) if one else "-"
+        lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"], ratio))
     lines += [
         "",
         "## auth_source=auto with no credentials",

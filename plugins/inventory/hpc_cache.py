@@ -48,7 +48,8 @@ options:
   local_connection:
     description:
       - Give every host C(ansible_connection=local) and, as C(ansible_python_interpreter), the Python that
-        runs the inventory (the controller's or the execution environment's), so plays need no SSH.
+        runs the inventory (the controller's or the execution environment's), so plays need no SSH; and
+        C(ansible_pipelining=true), which spares every task its temporary files.
     type: bool
     default: true
 requirements:
@@ -170,6 +171,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 hostvars["ansible_connection"] = "local"
                 # The interpreter running this plugin; the controller's (or the execution environment's) Python.
                 hostvars["ansible_python_interpreter"] = sys.executable
+                hostvars["ansible_pipelining"] = True  # no temporary files per task on a local connection
             for name, value in hostvars.items():
                 self.inventory.set_variable(host, name, value)
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)

@@ -107,8 +107,9 @@ class FlushTask:
     """One flush of one cache, as the contract's behaviour 1-6 decide it."""
 
     def __init__(self, ops: CacheOperations, ref: CacheRef, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool) -> None:
+                 poll_interval: int, check_mode: bool, allowed_states: t.Sequence[str] = ()) -> None:
         self.ops = ops
+        self.allowed_states = list(allowed_states)
         self.client = ops.client
         self.poller = Poller(ops.client)
         self.ref = ref
@@ -130,13 +131,21 @@ class FlushTask:
         return self.result
 
     def _run(self) -> None:
-        state = health_state(self.ops.get(self.ref, self.deadline))
+        cache = self.ops.get(self.ref, self.deadline)
+        state = health_state(cache)
         self.result["health_state"] = state
         if state.lower() == FLUSHING:
             self._attach("The cache %s is already flushing; no second flush was sent" % self.ref.name)
         elif state.lower() in STOPPED_STATES:
             self.result.update(status="Skipped", msg="The cache %s is %s: a stopped cache holds no dirty data; "
                                                      "no flush was sent" % (self.ref.name, state))
+        elif self.allowed_states and state.lower() not in [a.lower() for a in self.allowed_states]:
+            description = summarize(cache)["health_description"]
+            self.result["status"] = "Refused"
+            raise HpcCacheError(
+                "Refusing to flush %s: its health state is %s%s; allowed states are %s (option allowed_states)"
+                % (self.ref.name, state, " (%s)" % description if description else "", ", ".join(self.allowed_states))
+            )
         elif self.check_mode:
             self.result.update(changed=True, status="Succeeded",
                                msg="Check mode: the cache %s (%s) would be flushed" % (self.ref.name, state))
@@ -195,7 +204,7 @@ class FlushTask:
             return
         self.result["status_code"] = response.status
         if response.status != 202:
-            self.result.update(status="Succeeded", msg="The cache %s was flushed" % self.ref.name)
+            self._finished()
             return
         async_url = response.headers.get("Azure-AsyncOperation")
         location = response.headers.get("Location")
@@ -207,4 +216,14 @@ class FlushTask:
         first = retry_after_seconds(response.headers)
         poll = self.poller.wait_operation(async_url, location, self.poll_interval, self.deadline, first)
         self.result["polls"] += poll.polls
+        self._finished()
+
+    def _finished(self) -> None:
+        """The flush is done; report the state the cache is in now, so no second task has to read it."""
         self.result.update(status="Succeeded", msg="The cache %s was flushed" % self.ref.name)
+        if not self.wait:
+            return
+        try:
+            self.result["health_state_after"] = health_state(self.ops.get(self.ref, self.deadline))
+        except HpcCacheError:
+            pass  # the flush succeeded; a failed read of its aftermath must not fail the task

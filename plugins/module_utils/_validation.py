@@ -68,3 +68,9 @@ def positive_int(value: t.Any, option: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ValidationError(option, "%s must be an integer greater than 0" % _shown(value))
     return value
+
+
+def state_names(value: t.Any, option: str) -> t.List[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+        raise ValidationError(option, "%s must be a list of non-empty health state names" % _shown(value))
+    return [v.strip() for v in value]

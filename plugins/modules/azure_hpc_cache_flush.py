@@ -58,6 +58,16 @@ options:
       - Seconds between status requests when the service sends no C(Retry-After). Must be greater than 0.
     type: int
     default: 10
+  allowed_states:
+    description:
+      - A safety interlock. When set, a cache whose health state is not in this list (compared without
+        regard to case) is not flushed, and the task fails with RV(status=Refused), before any flush is sent.
+      - A cache that is C(Flushing), C(Stopped) or C(Stopping) is handled as described above whatever
+        this list holds.
+      - When empty, a cache in any other state is flushed, and the service decides.
+    type: list
+    elements: str
+    default: []
 extends_documentation_fragment:
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes
@@ -102,6 +112,12 @@ EXAMPLES = r"""
     wait_timeout: 7200
     poll_interval: 30
 
+- name: Flush only a cache that is healthy or degraded; fail otherwise, sending nothing
+  azure_hpc.cache.azure_hpc_cache_flush:
+    name: hpc-cache-01
+    resource_group: rg-hpc
+    allowed_states: [Healthy, Degraded]
+
 - name: Set authentication once for every module of the collection
   hosts: localhost
   gather_facts: false
@@ -133,6 +149,7 @@ status:
       mode when a flush would be sent.
     - V(InProgress) when the task did not wait (O(wait=false)) or timed out.
     - V(Skipped) when the cache is stopped or stopping.
+    - V(Refused) when the cache's health state is not in O(allowed_states); the task fails.
   returned: when the cache was read
   type: str
   sample: Succeeded
@@ -142,8 +159,8 @@ health_state:
   type: str
   sample: Healthy
 health_state_after:
-  description: The health state of the cache when a flush found running was seen to end.
-  returned: when the task waited for a flush it found running
+  description: The health state of the cache once the flush the task waited for had finished.
+  returned: when the task waited for a flush to finish and could read the cache afterwards
   type: str
   sample: Healthy
 status_code:
@@ -192,6 +209,7 @@ ARGUMENT_SPEC = {
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "int", "default": 3600},
     "poll_interval": {"type": "int", "default": 10},
+    "allowed_states": {"type": "list", "elements": "str", "default": []},
 }
 
 
@@ -207,11 +225,12 @@ def main() -> None:
             "api_version": rules.api_version,
             "wait_timeout": rules.positive_int,
             "poll_interval": rules.positive_int,
+            "allowed_states": rules.state_names,
         })
         ops = CacheOperations(module.client(), values["api_version"])
         ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
         task = FlushTask(ops, ref, module.params["wait"], values["wait_timeout"], values["poll_interval"],
-                         module.check_mode)
+                         module.check_mode, values["allowed_states"])
         return task.run()
 
     module.run(body, partial=lambda: dict(task.result) if task else {})

@@ -54,9 +54,9 @@ class Arm:
         return sum(1 for seen in self.seen if seen[0] == "POST")
 
 
-def run(make_client, arm, wait=True, timeout=100, check_mode=False):
-    client, unused = make_client(arm)
-    task = FlushTask(CacheOperations(client, "v"), REF, wait, timeout, 5, check_mode)
+def run(make_client, arm, wait=True, timeout=100, check_mode=False, allowed=()):
+    client = make_client(arm)[0]
+    task = FlushTask(CacheOperations(client, "v"), REF, wait, timeout, 5, check_mode, allowed)
     return task, task.run
 
 
@@ -71,7 +71,21 @@ def test_sync_flush(make_client, code):
     result = go()
     assert result["changed"] is True and result["status"] == "Succeeded" and result["status_code"] == code
     assert result["health_state"] == "Healthy" and result["polls"] == 0
-    assert arm.post_count == 1
+    assert result["health_state_after"] == "Healthy"
+    assert arm.post_count == 1 and [seen[0] for seen in arm.seen] == ["GET", "POST", "GET"]
+
+
+def test_no_read_after_without_wait(make_client):
+    arm = Arm(["Healthy"], posts=[FakeRaw(204, None)])
+    result = run(make_client, arm, wait=False)[1]()
+    assert "health_state_after" not in result and len(arm.seen) == 2
+
+
+def test_failed_read_after_a_finished_flush_does_not_fail_it(make_client):
+    arm = Arm(["Healthy", FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "x"}})],
+              posts=[FakeRaw(204, None)])
+    result = run(make_client, arm)[1]()
+    assert result["status"] == "Succeeded" and "health_state_after" not in result
 
 
 def test_async_flush_waits(make_client, clock):
@@ -120,6 +134,22 @@ def test_check_mode_sends_no_post_and_predicts_changed(make_client, state, chang
     assert arm.post_count == 0
     assert result["changed"] is changed
     assert all(seen[0] == "GET" for seen in arm.seen) and len(arm.seen) == 1
+
+
+@pytest.mark.parametrize("check_mode", [False, True])
+def test_state_not_allowed_is_refused_before_any_post(make_client, check_mode):
+    arm = Arm(["Unhealthy"])
+    task, go = run(make_client, arm, check_mode=check_mode, allowed=["Healthy", "degraded"])
+    with pytest.raises(HpcCacheError, match="Refusing to flush c1: its health state is Unhealthy .d.; allowed states "
+                                            "are Healthy, degraded"):
+        go()
+    assert arm.post_count == 0 and task.result["status"] == "Refused" and task.result["changed"] is False
+
+
+@pytest.mark.parametrize("state,status", [("Degraded", "Succeeded"), ("Flushing", "Succeeded"), ("Stopped", "Skipped")])
+def test_allowed_and_passing_states(make_client, state, status):
+    arm = Arm([state, "Healthy"], posts=[FakeRaw(204, None)])
+    assert run(make_client, arm, allowed=["Healthy", "DEGRADED"])[1]()["status"] == status
 
 
 def test_not_found_fails_with_arm_code(make_client):
