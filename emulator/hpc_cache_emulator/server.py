@@ -173,6 +173,10 @@ class Handler(BaseHTTPRequestHandler):
             return self._msi_token()
         if path == "/metadata/endpoints":
             return self._metadata()
+        if "/userrealm/" in path:
+            self._entry["kind"] = "discovery"
+            return self._send(200, {"ver": "1.0", "account_type": "Managed", "domain_name": "emulator.test",
+                                    "cloud_instance_name": "emulator.test"})
         if "/oauth2/v2.0/token" in path or path.endswith("/.well-known/openid-configuration"):
             return self._entra(path)
         for kind, method, pattern in ROUTES:

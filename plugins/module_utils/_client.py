@@ -180,9 +180,11 @@ class ArmClient:
 
     def absolute(self, url: str) -> str:
         """Resolve a URL from the service and refuse it unless it is on the ARM origin."""
-        full = urljoin(self.cloud.arm_endpoint, url)
         try:
+            full = urljoin(self.cloud.arm_endpoint, url)
             origin = origin_of(full)
+        except ValueError as exc:  # urljoin refuses some hosts (NFKC look-alikes of '/', '?', '#', '@')
+            raise OriginError("Refusing the URL the service gave: not a valid URL (%s)" % exc)
         except OriginError as exc:
             raise OriginError("Refusing the URL the service gave: %s" % exc)
         if origin != self.cloud.origin:

@@ -8,10 +8,13 @@ Shared by the modules and the inventory plugin, so both authenticate the same wa
 
 from __future__ import annotations
 
+import typing as t
+
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     ArmClient,
+    RetryPolicy,
     fetch_metadata,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import resolve_cloud
@@ -23,13 +26,18 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials impor
 )
 
 
-def connect(settings: AuthSettings) -> ArmClient:
+def connect(settings: AuthSettings, timeout: t.Optional[float] = None) -> ArmClient:
+    """timeout bounds each request, metadata discovery included (a task's wait_timeout)."""
     if not HAS_REQUESTS:
         raise MissingLibraryError("requests", REQUESTS_IMPORT_ERROR or ImportError("requests"))
     import requests  # pylint: disable=import-outside-toplevel
 
+    policy = RetryPolicy()
+    if timeout is not None:
+        policy = RetryPolicy(connect_timeout=min(policy.connect_timeout, timeout),
+                             read_timeout=min(policy.read_timeout, timeout))
     session = requests.Session()
-    cloud = resolve_cloud(settings.cloud_environment, lambda url: fetch_metadata(session, url))
+    cloud = resolve_cloud(settings.cloud_environment, lambda url: fetch_metadata(session, url, policy))
     credential, description = build_credential(settings, cloud)
     tokens = TokenProvider(credential, cloud.scope, description, secrets=settings.secrets)
-    return ArmClient(cloud, tokens, session=session, secrets=settings.secrets)
+    return ArmClient(cloud, tokens, session=session, policy=policy, secrets=settings.secrets)

@@ -64,8 +64,8 @@ class HpcCacheModule:
             values[option] = check(self.params.get(option), option)
         return values
 
-    def client(self) -> ArmClient:
-        self._client = connect(self.settings)
+    def client(self, timeout: t.Optional[float] = None) -> ArmClient:
+        self._client = connect(self.settings, timeout)
         return self._client
 
     def fail(self, msg: str, **result: t.Any) -> t.NoReturn:

@@ -227,7 +227,7 @@ def main() -> None:
             "poll_interval": rules.positive_int,
             "allowed_states": rules.state_names,
         })
-        ops = CacheOperations(module.client(), values["api_version"])
+        ops = CacheOperations(module.client(timeout=values["wait_timeout"]), values["api_version"])
         ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
         task = FlushTask(ops, ref, module.params["wait"], values["wait_timeout"], values["poll_interval"],
                          module.check_mode, values["allowed_states"])

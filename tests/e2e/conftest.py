@@ -92,6 +92,12 @@ class Runner:
             os.unlink(out)
         return Run(proc.returncode, results, proc.stdout)
 
+    python = sys.executable
+
+    @staticmethod
+    def tool(name: str) -> str:
+        return os.path.join(os.path.dirname(sys.executable), name)
+
     def command(self, tool: str, argv: t.Sequence[str], env: t.Optional[t.Mapping[str, t.Optional[str]]] = None
                 ) -> subprocess.CompletedProcess:
         """Run an ansible tool of this Python's environment (ansible-playbook, ansible-inventory...)."""
@@ -101,7 +107,7 @@ class Runner:
                 run_env.pop(key, None)
             else:
                 run_env[key] = value
-        return subprocess.run([os.path.join(os.path.dirname(sys.executable), tool)] + list(argv), env=run_env,
+        return subprocess.run([self.tool(tool)] + list(argv), env=run_env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               timeout=PLAYBOOK_TIMEOUT, check=False)
 

@@ -157,14 +157,22 @@ def test_bad_input_sends_no_request(runner, emulator, args, fragment):
     assert emulator.log() == []
 
 
-def test_status_url_on_foreign_origin_is_refused(runner, emulator, foreign):
+@pytest.mark.parametrize("base", ["foreign", "https", "userinfo", "localhost", "imds"])
+def test_status_url_off_the_arm_origin_is_refused(runner, emulator, foreign, base):
+    port = emulator.url.rsplit(":", 1)[1]
+    status_base = {"foreign": foreign.url,  # a live server on another port: it must see nothing
+                   "https": "https://127.0.0.1:" + port,  # another scheme
+                   "userinfo": "http://user:pass@127.0.0.1:" + port,
+                   "localhost": "http://localhost:" + port,  # another host name for the same address
+                   "imds": "http://169.254.169.254"}[base]  # refused before any packet is sent
     foreign.load(scenario())
-    emulator.load(scenario(flush={"duration": 1, "status_base": foreign.url}))
+    emulator.load(scenario(flush={"duration": 1, "status_base": status_base}))
     r = runner.flush().result
-    assert r["failed"] is True and "Refusing to follow" in r["msg"]
-    assert r["operation_url"].startswith(foreign.url)
-    assert foreign.log() == []  # nothing reached the other origin, so no token did
-    assert emulator.flushes("c1") == 1
+    assert r["failed"] is True and "Refusing" in r["msg"]
+    assert r["operation_url"].startswith(status_base)
+    assert foreign.log() == []
+    assert requests_of(emulator, "operation") == [] and requests_of(emulator, "location") == []
+    assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
 
 
 def test_reset_after_accepted_post_attaches(runner, emulator):

@@ -192,6 +192,8 @@ def test_tls_error_is_reported_without_retry(make_client):
     "https://management.example.test.evil.test/x",
     "//evil.test/x",
     "file:///etc/passwd",
+    "http://\uff0f/x",  # urljoin itself refuses this host (NFKC look-alike of '/')
+    "https://management.example.test\u2044evil.test/x",
 ])
 def test_foreign_urls_are_refused_before_any_request(make_client, url):
     client, session = make_client([])

@@ -42,7 +42,7 @@ def run_module(monkeypatch, capsys, make_client, tmp_path):
     def run(args, arm=None):
         built = []
 
-        def client(self):
+        def client(self, timeout=None):
             if arm is None:
                 raise AssertionError("no client may be built for this input")
             built.append(1)

@@ -1,0 +1,205 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Faults injected by the emulator, end to end through ansible-playbook.
+
+Each case asserts the outcome (retried, attached, failed clearly) and, from the
+emulator's log, that no second flush was ever sent.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import requests_of, scenario  # pylint: disable=import-error
+
+RATE_HEADERS = {"x-ms-ratelimit-remaining-subscription-reads": "1",
+                "x-ms-ratelimit-remaining-subscription-writes": "0"}
+
+
+def posts(emu):
+    return requests_of(emu, "flush", "POST")
+
+
+def assert_clean_failure(result, *fragments):
+    assert result["failed"] is True
+    for fragment in fragments:
+        assert fragment in result["msg"], result["msg"]
+    assert "Traceback" not in result["msg"]
+
+
+@pytest.mark.parametrize("kind", ["get", "operation", "location"])
+def test_429_bursts_with_retry_after_on_reads(runner, emulator, kind):
+    mode = "location" if kind == "location" else "async"
+    emulator.load(scenario(flush={"mode": mode, "duration": 1}, faults=[
+        {"on": kind, "kind": "status", "status": 429, "count": 3, "retry_after": 1, "headers": RATE_HEADERS}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded"
+    assert [e["status"] for e in requests_of(emulator, kind)][:3] == [429, 429, 429]
+    assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
+
+
+def test_ratelimit_headers_near_zero_are_harmless(runner, emulator):
+    emulator.load(scenario(flush={"duration": 1}, faults=[{"on": "any", "kind": "headers", "count": -1,
+                                                           "headers": RATE_HEADERS}]))
+    assert runner.flush().result["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("kind", ["get", "operation", "location"])
+def test_5xx_on_reads_are_retried(runner, emulator, kind, status):
+    mode = "location" if kind == "location" else "async"
+    emulator.load(scenario(flush={"mode": mode, "duration": 1}, faults=[
+        {"on": kind, "kind": "status", "status": status, "count": 2}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded"
+    assert emulator.flushes("c1") == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_with_retry_after_on_post_is_resent_once_taken(runner, emulator, status):
+    emulator.load(scenario(flush={"duration": 1}, faults=[
+        {"on": "flush", "kind": "status", "status": status, "count": 2, "retry_after": 1}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded"
+    assert [e["status"] for e in posts(emulator)] == [status, status, 202]
+    assert emulator.flushes("c1") == 1
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_5xx_without_retry_after_on_post_not_taken_fails_clearly(runner, emulator, status):
+    emulator.load(scenario(faults=[{"on": "flush", "kind": "status", "status": status}]))
+    r = runner.flush().result
+    assert_clean_failure(r, "(HTTP %d)" % status)
+    assert len(posts(emulator)) == 1 and emulator.flushes("c1") == 0
+
+
+def test_reset_before_post_was_taken_is_resent(runner, emulator):
+    emulator.load(scenario(flush={"duration": 1}, faults=[{"on": "flush", "kind": "reset"}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded" and r["status_code"] == 202
+    assert [e["status"] for e in posts(emulator)] == ["reset", 202]
+    assert emulator.flushes("c1") == 1
+    kinds = [e["kind"] for e in emulator.log() if e["kind"] in ("get", "flush")]
+    assert kinds[:4] == ["get", "flush", "get", "flush"]  # the cache was read before the second POST
+
+
+def test_slow_answer_after_post_was_taken_attaches(runner, emulator):
+    emulator.load(scenario(flush={"duration": 2}, faults=[
+        {"on": "flush", "kind": "reset", "processed": True, "delay": 1}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded" and "got no clear answer, but the cache is flushing" in r["msg"]
+    assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
+
+
+def test_server_that_never_answers_is_bounded(runner, emulator):
+    emulator.load(scenario(faults=[{"on": "get", "kind": "delay", "delay": 120, "count": -1}]))
+    start = time.monotonic()
+    r = runner.flush({"wait_timeout": 4}).result
+    assert time.monotonic() - start < 30
+    assert_clean_failure(r, "No complete answer from ARM")
+    assert posts(emulator) == []
+
+
+def test_slow_polls_past_the_timeout_fail_with_operation_url(runner, emulator):
+    emulator.load(scenario(flush={"duration": 60}, faults=[
+        {"on": "operation", "kind": "delay", "delay": 30, "count": -1}]))
+    r = runner.flush({"wait_timeout": 5}).result
+    assert_clean_failure(r, "Timed out")
+    assert r["operation_url"] and r["elapsed"] < 15
+    assert len(posts(emulator)) == 1
+
+
+@pytest.mark.parametrize("fault", [
+    {"kind": "status", "status": 404},
+    {"kind": "status", "status": 410},
+    {"kind": "empty"},
+    {"kind": "malformed"},
+    {"kind": "status", "status": 200, "body": {"status": "Verifying"}},
+    {"kind": "status", "status": 200, "body": ["not", "an", "object"]},
+])
+def test_odd_status_answers_mid_flush(runner, emulator, fault):
+    emulator.load(scenario(flush={"duration": 2}, faults=[dict(fault, on="operation", count=2)]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded"
+    assert emulator.flushes("c1") == 1
+
+
+def test_unknown_status_forever_is_bounded_by_timeout(runner, emulator):
+    emulator.load(scenario(flush={"duration": 2}, faults=[
+        {"on": "operation", "kind": "status", "status": 200, "body": {"status": "Verifying"}, "count": -1}]))
+    r = runner.flush({"wait_timeout": 4}).result
+    assert_clean_failure(r, "Timed out")
+
+
+def test_status_url_gone_for_good_fails_clearly(runner, emulator):
+    emulator.load(scenario(flush={"duration": 30}, faults=[
+        {"on": "operation", "kind": "status", "status": 404, "count": -1, "code": "OperationNotFound"}]))
+    r = runner.flush({"wait_timeout": 60}).result
+    assert_clean_failure(r, "failed 10 times in a row", "OperationNotFound")
+    assert r["operation_url"]
+
+
+def test_token_endpoint_failing_once_is_retried(runner, emulator):
+    emulator.load(scenario(flush={"mode": "sync204"}, faults=[{"on": "token", "kind": "status", "status": 500}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded"
+    assert [e["status"] for e in requests_of(emulator, "token")][:2] == [500, 200]
+
+
+def test_token_endpoint_failing_for_good_fails_clearly(runner, emulator):
+    emulator.load(scenario(faults=[{"on": "token", "kind": "status", "status": 500, "count": -1}]))
+    start = time.monotonic()
+    r = runner.flush().result
+    assert_clean_failure(r, "Could not get a token with managed identity")
+    assert time.monotonic() - start < 120
+    assert requests_of(emulator, "get") == []
+
+
+def test_401_once_refreshes_the_token(runner, emulator):
+    emulator.load(scenario(flush={"mode": "sync204"}, faults=[
+        {"on": "get", "kind": "status", "status": 401, "code": "ExpiredAuthenticationToken"}]))
+    r = runner.flush().result
+    assert r["status"] == "Succeeded"
+    assert [e["status"] for e in requests_of(emulator, "get")][:2] == [401, 200]
+
+
+def test_401_always_fails_clearly_after_one_refresh(runner, emulator):
+    emulator.load(scenario(faults=[
+        {"on": "get", "kind": "status", "status": 401, "count": -1, "code": "InvalidAuthenticationToken"}]))
+    r = runner.flush().result
+    assert_clean_failure(r, "InvalidAuthenticationToken (HTTP 401)")
+    assert len(requests_of(emulator, "get")) == 2 and posts(emulator) == []
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tmp_path, sig):
+    emulator.load(scenario(flush={"duration": 12, "retry_after": 1}))
+    play = tmp_path / "long.yml"
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
+        {"azure_hpc.cache.azure_hpc_cache_flush": {"name": "c1", "resource_group": "rg"}}]}]))
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % runner.python)
+    proc = subprocess.Popen([runner.tool("ansible-playbook"), "-i", str(inventory), str(play)], env=runner.env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not requests_of(emulator, "operation") and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert requests_of(emulator, "operation"), "the flush never started polling"
+        stopped = time.monotonic()
+        os.killpg(proc.pid, sig)
+        proc.wait(timeout=20)
+        assert time.monotonic() - stopped < 10
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+    r = runner.flush().result
+    assert r["status"] == "Succeeded" and r["changed"] is False and r["health_state"] == "Flushing"
+    assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
