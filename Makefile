@@ -82,9 +82,10 @@ $(VENV_SANITY)/.ready: tests/constraints-newest.txt
 # ansible-test needs the collection at .../ansible_collections/NAMESPACE/NAME: scripts/sanity copies it there.
 sanity: $(VENV_SANITY)/.ready
 	scripts/sanity $(VENV_SANITY)
+	scripts/sanity-canary $(VENV_SANITY)
 
 lint: collection
-	$(VENV)/bin/ansible-lint --profile production playbooks roles
+	$(VENV)/bin/ansible-lint --profile production playbooks roles awx
 
 # Every plugin and role must render; ansible-doc exits non-zero when one does not.
 docs: collection
@@ -97,9 +98,12 @@ docs: collection
 	for role in $$(ls roles); do \
 	    $(VENV)/bin/ansible-doc -t role azure_hpc.cache.$$role >/dev/null; echo "ansible-doc role azure_hpc.cache.$$role: ok"; \
 	done
+	scripts/docs-site $(VENV)
 
 changelog: $(VENV)/.ready
 	$(VENV)/bin/antsibull-changelog lint
+	$(VENV)/bin/antsibull-changelog generate --output $(BUILD)/CHANGELOG.rst
+	diff -u CHANGELOG.rst $(BUILD)/CHANGELOG.rst  # CHANGELOG.rst is generated from changelogs/, never edited
 
 # A measurement, not a test: speed and memory on the emulator, written to bench-report.md.
 bench: collection $(SRC_TREE)

@@ -31,8 +31,8 @@ options:
     aliases: [cache_name]
   resource_group:
     description:
-      - The resource group of the cache; 1 to 90 letters, digits, C(_), C(-), C(.), C(() and C()), not
-        ending in C(.).
+      - The resource group of the cache; 1 to 90 letters, digits, underscores, hyphens, periods and
+        parentheses, not ending in a period.
     type: str
     required: true
   api_version:
