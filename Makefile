@@ -10,6 +10,9 @@ PYTHON_OLDEST ?= $(shell scripts/find-python 3.10 3.12)
 VENV := .venv
 VENV_OLDEST := .venv-oldest
 VENV_SANITY := $(CURDIR)/.venv-sanity
+VENV_PEER := .venv-peer
+# The peer of the benchmark: azure.azcollection's azure_rm_resource, from the ansible package.
+PEER_ANSIBLE := ansible==14.5.0
 BUILD := .build
 COLLECTIONS := $(CURDIR)/$(BUILD)/collections
 SRC_TREE := $(BUILD)/src/ansible_collections/azure_hpc/cache
@@ -102,12 +105,21 @@ docs: collection
 
 changelog: $(VENV)/.ready
 	$(VENV)/bin/antsibull-changelog lint
-	$(VENV)/bin/antsibull-changelog generate --output $(BUILD)/CHANGELOG.rst
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/antsibull-changelog generate --output $(BUILD)/CHANGELOG.rst
 	diff -u CHANGELOG.rst $(BUILD)/CHANGELOG.rst  # CHANGELOG.rst is generated from changelogs/, never edited
 
+# The peer in a benchmark-only venv: the ansible package and the SDKs azure.azcollection imports.
+$(VENV_PEER)/.ready:
+	rm -rf $(VENV_PEER)
+	$(PYTHON) -m venv $(VENV_PEER)
+	$(VENV_PEER)/bin/pip install $(PIP_QUIET) $(PEER_ANSIBLE)
+	$(VENV_PEER)/bin/pip install $(PIP_QUIET) -r $$($(VENV_PEER)/bin/python -c \
+	    'import ansible_collections.azure.azcollection as c, os; print(os.path.join(list(c.__path__)[0], "requirements.txt"))')
+	touch $@
+
 # A measurement, not a test: speed and memory on the emulator, written to bench-report.md.
-bench: collection $(SRC_TREE)
-	$(VENV)/bin/python benchmarks/bench.py $(BENCH_ARGS)
+bench: collection $(SRC_TREE) $(VENV_PEER)/.ready
+	$(VENV)/bin/python benchmarks/bench.py --peer-python $(CURDIR)/$(VENV_PEER)/bin/python $(BENCH_ARGS)
 
 clean:
-	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) $(VENV_SANITY) tests/output
+	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) $(VENV_SANITY) $(VENV_PEER) tests/output

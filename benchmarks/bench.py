@@ -32,6 +32,9 @@ BIN = os.path.dirname(sys.executable)
 COMMAND_TIMEOUT = 900
 
 
+CLIENT, SECRET, TENANT = "bench-client", "bench-secret", "bench-tenant"
+
+
 class Bench:
     def __init__(self, emulator: Emulator, workdir: str) -> None:
         self.emu = emulator
@@ -39,6 +42,14 @@ class Bench:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(("AZURE_", "IDENTITY_", "MSI_"))}
         self.env.update(emulator.env(SUB))
         self.env["HOME"] = workdir
+        if emulator.ca_bundle:  # TLS: a service principal, as AWX injects it, for us and for the peer alike
+            for key in ("IDENTITY_ENDPOINT", "IDENTITY_HEADER"):
+                self.env.pop(key, None)
+            self.env.update(AZURE_CLIENT_ID=CLIENT, AZURE_SECRET=SECRET, AZURE_TENANT=TENANT,
+                            SSL_CERT_FILE=emulator.ca_bundle,
+                            # what azure.azcollection needs to resolve a custom cloud without the internet
+                            ARM_CLOUD_METADATA_URL=emulator.url + "/metadata/endpoints?api-version=2022-09-01",
+                            AZURE_DISABLE_INSTANCE_DISCOVERY="true")
         self.env["ANSIBLE_LOCALHOST_WARNING"] = "false"
         self.env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "false"
 
@@ -52,51 +63,79 @@ class Bench:
             raise RuntimeError("%s failed (%d):\n%s" % (" ".join(argv[:3]), proc.returncode, proc.stdout[-3000:]))
         return seconds, proc.stdout
 
-    def adhoc(self, module: str, args: str = "", interpreter: str = sys.executable) -> t.List[str]:
-        return [os.path.join(BIN, "ansible"), "localhost", "-i", "localhost,", "-c", "local",
+    def adhoc(self, module: str, args: str = "", interpreter: str = sys.executable, python: str = sys.executable
+              ) -> t.List[str]:
+        """An ad-hoc task of the ansible of the given Python's environment (ours, or the peer's)."""
+        return [os.path.join(os.path.dirname(python), "ansible"), "localhost", "-i", "localhost,", "-c", "local",
                 "-e", "ansible_python_interpreter=%s" % interpreter, "-m", module] + (["-a", args] if args else [])
+
+    def measured_python(self, python: str) -> str:
+        """An interpreter that records the module process's peak memory (ansible wants one word)."""
+        path = os.path.join(self.workdir, "measured-%d" % (abs(hash(python)) % 10000))
+        with open(path, "w", encoding="utf-8") as handle:
+            wrapper = os.path.join(ROOT, "benchmarks", "measure_python.py")
+            handle.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (python, wrapper))
+        os.chmod(path, 0o755)
+        return path
+
+    def peak_rss_mib(self, argv_for: t.Callable[[str], t.List[str]], python: str, runs: int = 3) -> float:
+        rss_file = os.path.join(self.workdir, "rss-%d.txt" % (abs(hash(python)) % 10000))
+        for _run in range(runs):
+            self.run(argv_for(self.measured_python(python)), env={"BENCH_RSS_FILE": rss_file})
+        with open(rss_file, encoding="utf-8") as handle:
+            return max(int(line) for line in handle if line.strip()) / 1024.0
 
 
 def median(values: t.Sequence[float]) -> float:
     return statistics.median(values)
 
 
-def measure_tasks(bench: Bench, runs: int) -> t.Dict[str, t.Any]:
-    """The floor (ping) and our flush task (immediate 204), interleaved."""
-    bench.emu.load({"caches": [{"name": "c1", "resource_group": "rg", "flush": {"mode": "sync204"}}]})
-    ping, flush = [], []
-    flush_cmd = bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg")
-    bench.run(flush_cmd)  # warm the caches of the file system once
+OURS_ARGS = "name=c1 resource_group=rg"
+PEER_ARGS = json.dumps({"url": "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1/flush"
+                        % SUB, "method": "POST", "api_version": "2026-01-01", "status_code": [200, 202, 204],
+                        "polling_timeout": 600, "polling_interval": 1})
+OURS, PEER = "azure_hpc.cache.azure_hpc_cache_flush", "azure.azcollection.azure_rm_resource"
+
+
+def measure_tasks(bench: Bench, runs: int, peer: t.Optional[str]) -> t.Dict[str, t.Any]:
+    """The floor (ping), our flush task and the peer's (immediate 204), interleaved."""
+    bench.emu.load({"caches": [{"name": "c1", "resource_group": "rg", "flush": {"mode": "sync204"}}],
+                    "metadata": "all", "clients": {CLIENT: SECRET}})
+    commands = {"ping": bench.adhoc("ansible.builtin.ping"), "flush": bench.adhoc(OURS, OURS_ARGS)}
+    if peer:
+        commands["peer"] = bench.adhoc(PEER, PEER_ARGS, interpreter=peer, python=peer)
+    times: t.Dict[str, t.List[float]] = {name: [] for name in commands}
+    for argv in commands.values():
+        bench.run(argv)  # warm the file system caches once
     for _run in range(runs):
-        ping.append(bench.run(bench.adhoc("ansible.builtin.ping"))[0])
-        flush.append(bench.run(flush_cmd)[0])
-    rss_file = os.path.join(bench.workdir, "rss.txt")
-    interpreter = os.path.join(bench.workdir, "measured-python")
-    with open(interpreter, "w", encoding="utf-8") as handle:  # ansible quotes the interpreter: one word only
-        wrapper = os.path.join(ROOT, "benchmarks", "measure_python.py")
-        handle.write('#!/bin/sh\nexec "%s" "%s" "$@"\n' % (sys.executable, wrapper))
-    os.chmod(interpreter, 0o755)
-    for _run in range(3):
-        bench.run(bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg", interpreter),
-                  env={"BENCH_RSS_FILE": rss_file})
-    with open(rss_file, encoding="utf-8") as handle:
-        rss = [int(line) for line in handle if line.strip()]
-    return {"ping": ping, "flush": flush, "peak_rss_mib": max(rss) / 1024.0}
+        for name, argv in commands.items():
+            times[name].append(bench.run(argv)[0])
+    times["peak_rss_mib"] = bench.peak_rss_mib(lambda py: bench.adhoc(OURS, OURS_ARGS, py), sys.executable)
+    if peer:
+        times["peer_peak_rss_mib"] = bench.peak_rss_mib(lambda py: bench.adhoc(PEER, PEER_ARGS, py, peer), peer)
+    return times
 
 
-def measure_lro(bench: Bench, seconds: float = 5.0) -> t.Dict[str, t.Any]:
-    """A 202 flush of a few seconds with Retry-After: 1: how late the task notices the end, and its polls."""
-    bench.emu.load({"caches": [{"name": "c1", "resource_group": "rg",
-                                "flush": {"mode": "async", "duration": seconds, "retry_after": 1}}]})
-    out = bench.run(bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush", "name=c1 resource_group=rg"))[1]
-    result = json.loads(out[out.index("{"):])
-    log = bench.emu.log()
-    first_get = min(e["time"] for e in log if e["kind"] == "get")
-    post = [e["time"] for e in log if e["kind"] == "flush"][0]
-    polls = [e["time"] for e in log if e["kind"] == "operation"]
-    op_end = post + seconds
-    return {"operation_seconds": seconds, "polls": result["polls"],
-            "detect_delay": polls[-1] - op_end, "task_end_delay": first_get + result["elapsed"] - op_end}
+def measure_lro(bench: Bench, peer: t.Optional[str], seconds: float = 5.0) -> t.Dict[str, t.Any]:
+    """A 202 flush of a few seconds with Retry-After: 1: how late each task notices the end, and its polls."""
+    rows = {}
+    for name, argv in (("ours", bench.adhoc(OURS, OURS_ARGS)),
+                       ("peer", bench.adhoc(PEER, PEER_ARGS, interpreter=peer or "", python=peer or ""))):
+        if name == "peer" and not peer:
+            continue
+        bench.emu.load({"caches": [{"name": "c1", "resource_group": "rg",
+                                    "flush": {"mode": "async", "duration": seconds, "retry_after": 1,
+                                              "location_final": 200}}],  # the peer fails on a 204
+                        "metadata": "all", "clients": {CLIENT: SECRET}})
+        bench.run(argv)
+        ended = time.time()  # the task's end, as the ad-hoc run returns
+        log = bench.emu.log()
+        post = [e["time"] for e in log if e["kind"] == "flush"][0]
+        polls = [e["time"] for e in log if e["kind"] in ("operation", "location")]
+        op_end = post + seconds
+        rows[name] = {"polls": len(polls), "detect_delay": polls[-1] - op_end if polls else float("nan"),
+                      "run_end_delay": ended - op_end}
+    return {"operation_seconds": seconds, "rows": rows}
 
 
 def measure_fleet(bench: Bench, sizes: t.Sequence[int], forks: t.Sequence[int],
@@ -164,43 +203,50 @@ def versions() -> t.Dict[str, str]:
     return out
 
 
+def ratio(a: float, b: float) -> str:
+    return "%.2f" % (a / b) if b else "-"
+
+
 def report(data: t.Dict[str, t.Any]) -> str:
     tasks, lro = data["tasks"], data["lro"]
     ping, flush = median(tasks["ping"]), median(tasks["flush"])
+    peer = median(tasks["peer"]) if "peer" in tasks else None
     lines = [
         "# azure_hpc.cache benchmark",
         "",
         "Run %s on %s (%d cores), %s." % (data["when"], platform.node() or "?", os.cpu_count() or 0, platform.platform()),
         "Versions: %s." % ", ".join("%s %s" % kv for kv in data["versions"].items()),
-        "All traffic went to the local emulator at %s." % data["emulator"],
+        "Peer: %s." % (data["peer_versions"] or "not measured (no --peer-python)"),
+        "All traffic went to the local emulator (one-task and operation figures over TLS with a service",
+        "principal, as AWX injects it; the fleet over plain http on loopback with managed identity).",
         "",
-        "## One task (%d interleaved runs each, medians)" % len(tasks["ping"]),
+        "## One task (%d interleaved runs each)" % len(tasks["ping"]),
         "",
-        "| what | median s | min s | max s |",
-        "|---|---|---|---|",
-        "| floor: `ansible localhost -m ansible.builtin.ping` | %.3f | %.3f | %.3f |" % (
+        "| what | median s | min s | max s | peak RSS of the module process |",
+        "|---|---|---|---|---|",
+        "| floor: `ansible localhost -m ansible.builtin.ping` | %.3f | %.3f | %.3f | |" % (
             ping, min(tasks["ping"]), max(tasks["ping"])),
-        "| our flush task (immediate 204) | %.3f | %.3f | %.3f |" % (flush, min(tasks["flush"]), max(tasks["flush"])),
-        "",
-        "ours / floor: **%.2f**. Peak resident memory of the module process: **%.1f MiB**." % (
-            flush / ping, tasks["peak_rss_mib"]),
-        "",
-        "## Long-running operation (%.0f s, Retry-After: 1)" % lro["operation_seconds"],
-        "",
-        "- status requests: **%d** (bound: operation seconds / Retry-After + 1 = %d)" % (
-            lro["polls"], int(lro["operation_seconds"] / 1 + 1)),
-        "- last status request after the operation's end: %.3f s" % lro["detect_delay"],
-        "- module end after the operation's end: **%.3f s**" % lro["task_end_delay"],
-        "",
-        "## Maintenance playbook (role per cache, %.0f-second flush each)" % data["fleet_flush_seconds"],
-        "",
-        "| caches | forks | wall s | / 1 cache |",
-        "|---|---|---|---|",
+        "| ours: `azure_hpc.cache.azure_hpc_cache_flush` (204) | %.3f | %.3f | %.3f | %.1f MiB |" % (
+            flush, min(tasks["flush"]), max(tasks["flush"]), tasks["peak_rss_mib"]),
     ]
+    if peer is not None:
+        lines.append("| peer: `azure.azcollection.azure_rm_resource` POST (204) | %.3f | %.3f | %.3f | %.1f MiB |" % (
+            peer, min(tasks["peer"]), max(tasks["peer"]), tasks["peer_peak_rss_mib"]))
+    lines += ["", "ours / floor: **%s**; ours / peer: **%s**." % (ratio(flush, ping), ratio(flush, peer or 0)), "",
+              "## Long-running operation (%.0f s, Retry-After: 1)" % lro["operation_seconds"], "",
+              "| task | status requests | last status request after the end s | task end after the end s |",
+              "|---|---|---|---|"]
+    for name, row in lro["rows"].items():
+        lines.append("| %s | %d | %.3f | %.3f |" % (name, row["polls"], row["detect_delay"], row["run_end_delay"]))
+    lines += ["", "Bound for ours: operation seconds / Retry-After + 1 = %d status requests. The task's end is when"
+              % int(lro["operation_seconds"] + 1),
+              "the ad-hoc `ansible` command returned, so it includes the controller's own teardown.", "",
+              "## Maintenance playbook (role per cache, %.0f-second flush each)" % data["fleet_flush_seconds"], "",
+              "| caches | forks | wall s | / 1 cache |", "|---|---|---|---|"]
     one = [r["seconds"] for r in data["fleet"] if r["caches"] == 1]
     for row in data["fleet"]:
-        ratio = "%.2f" % (row["seconds"] / one[0]) if one else "-"
-        lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"], ratio))
+        lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"],
+                                                 ratio(row["seconds"], one[0]) if one else "-"))
     lines += [
         "",
         "## auth_source=auto with no credentials",
@@ -214,26 +260,41 @@ def report(data: t.Dict[str, t.Any]) -> str:
     return "\n".join(lines)
 
 
+def peer_versions(peer: t.Optional[str]) -> t.Optional[str]:
+    if not peer:
+        return None
+    code = ("from importlib.metadata import version as v; import json, os, ansible_collections.azure.azcollection as c;"
+            "m = json.load(open(os.path.join(list(c.__path__)[0], 'MANIFEST.json')));"
+            "print('ansible %s, ansible-core %s, azure.azcollection %s, azure-identity %s' % (v('ansible'), "
+            "v('ansible-core'), m['collection_info']['version'], v('azure-identity')))")
+    return subprocess.run([peer, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--fleet", default="1,20,100")
     parser.add_argument("--forks", default="20,100")
     parser.add_argument("--flush-seconds", type=float, default=10.0)
+    parser.add_argument("--peer-python", help="Python of a venv with the ansible package and azure.azcollection's "
+                                              "requirements, to measure azure_rm_resource")
     parser.add_argument("--report", default=os.path.join(ROOT, "bench-report.md"))
     args = parser.parse_args()
     sizes = [int(x) for x in args.fleet.split(",") if x]
     forks = [int(x) for x in args.forks.split(",") if x]
-    with tempfile.TemporaryDirectory(prefix="hpc-cache-bench-") as workdir, Emulator() as emu:
-        bench = Bench(emu, workdir)
+    with tempfile.TemporaryDirectory(prefix="hpc-cache-bench-") as workdir, \
+            Emulator(tls=True) as tls_emu, Emulator() as emu:
         try:
             data = {"when": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
-                    "versions": versions(), "emulator": emu.url, "fleet_flush_seconds": args.flush_seconds}
-            data["tasks"] = measure_tasks(bench, args.runs)
-            data["lro"] = measure_lro(bench)
-            data["auth"] = measure_auth_failure(bench)
+                    "versions": versions(), "peer_versions": peer_versions(args.peer_python),
+                    "fleet_flush_seconds": args.flush_seconds}
+            tls = Bench(tls_emu, workdir)
+            data["tasks"] = measure_tasks(tls, args.runs, args.peer_python)
+            data["lro"] = measure_lro(tls, args.peer_python)
+            plain = Bench(emu, workdir)
+            data["auth"] = measure_auth_failure(plain)
             data["import_ms"], data["import_top"] = import_cost()
-            data["fleet"] = measure_fleet(bench, sizes, forks, args.flush_seconds)
+            data["fleet"] = measure_fleet(plain, sizes, forks, args.flush_seconds)
         except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError) as exc:
             print("bench: could not measure: %s" % exc, file=sys.stderr)
             return 1

@@ -310,6 +310,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == "InProgress":
             return self._send(202, None, self._retry_headers(op))
         if status == "Succeeded":
+            if op.flush.get("location_final") == 200:  # some services answer 200 with a body instead of 204
+                return self._send(200, {"id": self._path, "name": op.id, "status": status}, self._extra_headers)
             return self._send(204, None, self._extra_headers)
         error = op.flush.get("error") or {"code": "Flush" + status, "message": "The flush ended %s." % status}
         self._send(500 if status == "Failed" else 409, {"error": error}, self._extra_headers)
@@ -368,16 +370,23 @@ class Handler(BaseHTTPRequestHandler):
         if fault is not None and self._apply_fault(fault):
             return
         base = self.server.base_url
-        entry = {"name": "AzureHpcCacheEmulator", "resourceManager": base + "/",
+        entry = {"name": "AzureHpcCacheEmulator", "resourceManager": base + "/", "portal": base + "/",
                  "authentication": {"loginEndpoint": base + "/", "audiences": [base + "/"],
-                                    "tenant": "common", "identityProvider": "AAD"}}
+                                    "tenant": "common", "identityProvider": "AAD"},
+                 "suffixes": {}}
+        # 2015: only the 2015-01-01 shape; 2022-single / 2022-list: only 2022-09-01 in that shape;
+        # all: both, the 2022-09-01 one as the list that azure-cli-core's ARM_CLOUD_METADATA_URL reads.
         mode, version = self.world.metadata, self._query.get("api-version")
+        if mode == "all":
+            mode = "2015" if version == "2015-01-01" else "2022-list"
         if version == "2015-01-01" and mode == "2015":
             return self._send(200, {"galleryEndpoint": "", "graphEndpoint": "", "portalEndpoint": "",
                                     "authentication": entry["authentication"]})
         if version == "2022-09-01" and mode == "2022-single":
             return self._send(200, entry)
         if version == "2022-09-01" and mode == "2022-list":
+            if self.world.metadata == "all":
+                return self._send(200, [entry])
             other = dict(entry, name="Other", resourceManager="https://management.example.invalid/")
             return self._send(200, [other, entry])
         self._send(404, cloud_error("NotFound", "No metadata for api-version %s" % version))

@@ -24,6 +24,7 @@ DEFAULT_FLUSH = {
     "error": None,  # {"code": ..., "message": ...} for Failed (and optionally Canceled)
     "state_after": "Healthy",
     "status_base": None,  # another origin for status URLs (to test the origin guard)
+    "location_final": 204,  # what the Location monitor answers once the flush succeeded: 204, or 200 with a body
 }
 TERMINAL = ("Succeeded", "Failed", "Canceled")
 
