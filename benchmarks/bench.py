@@ -245,8 +245,8 @@ def report(data: t.Dict[str, t.Any]) -> str:
               "| caches | forks | wall s | / 1 cache |", "|---|---|---|---|"]
     one = [r["seconds"] for r in data["fleet"] if r["caches"] == 1]
     for row in data["fleet"]:
-        lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"],
-                                                 ratio(row["seconds"], one[0]) if one else "-"))
+        versus_one = ratio(row["seconds"], one[0]) if one else "-"
+        lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"], versus_one))
     lines += [
         "",
         "## auth_source=auto with no credentials",
