@@ -22,7 +22,8 @@ DEFAULT_FLUSH = {
     "retry_after": 1,  # Retry-After on the 202 and on status answers; null for none
     "result": "Succeeded",  # Succeeded, Failed or Canceled
     "error": None,  # {"code": ..., "message": ...} for Failed (and optionally Canceled)
-    "state_after": "Healthy",
+    "state_after": "Healthy",  # the health state once the flush ended
+    "settle": 0,  # seconds in state_after before the cache reports Healthy (0: state_after stays)
     "status_base": None,  # another origin for status URLs (to test the origin guard)
     "location_final": 204,  # what the Location monitor answers once the flush succeeded: 204, or 200 with a body
 }
@@ -108,7 +109,11 @@ class Cache:
         if self.operation is not None:
             if self.operation.status(now) == "InProgress":
                 return "Flushing"
-            self.base_state = self.operation.flush.get("state_after") or "Healthy"
+            flush = self.operation.flush
+            settled = now - self.operation.started >= float(flush["duration"]) + float(flush.get("settle") or 0)
+            if flush.get("settle") and settled:
+                return "Healthy"
+            self.base_state = flush.get("state_after") or "Healthy"
         return self.base_state
 
     def to_json(self, now: float) -> t.Dict[str, t.Any]:

@@ -156,6 +156,23 @@ def test_role_refuses_unhealthy_cache_and_flushes_the_rest(runner, emulator, tmp
     assert [c["flushes"] for c in emulator.state()["caches"]] == [1, 0, 0]
 
 
+def test_role_waits_for_healthy_after_the_flush(runner, emulator):
+    emulator.load(fleet(2, state_after="Transitioning", settle=3))
+    run = maintenance(runner, runner.inventory_file({}))
+    assert run.returncode == 0, run.stdout
+    assert run.stdout.count(": flushed (state Healthy -> Healthy") == 2
+    assert "FAILED - RETRYING: [cache-00]: azure_hpc.cache.cache_maintenance : Wait until the cache reports Healthy" \
+        in run.stdout
+
+
+def test_role_wait_for_healthy_is_bounded(runner, emulator):
+    emulator.load(fleet(1, state_after="Transitioning"))
+    run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_healthy_timeout=3")
+    assert run.returncode != 0
+    assert "cache-00: failed (state Healthy -> -" in run.stdout
+    assert [c["flushes"] for c in emulator.state()["caches"]] == [1]
+
+
 def test_role_pre_tag_only_reads(runner, emulator):
     emulator.load(fleet(2))
     run = maintenance(runner, runner.inventory_file({}), "--tags", "pre")
