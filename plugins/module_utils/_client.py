@@ -259,54 +259,65 @@ class ArmClient:
         self.sleep(delay)
         return True
 
-    def get(self, url: str, deadline: t.Optional[float] = None, ok: t.Collection[int] = (200,)) -> Response:
-        """GET with retries; returns an answer whose status is in ok, else raises ArmError."""
+    def _retrying(self, method: str, url: str, deadline: t.Optional[float],
+                  judge: t.Callable[[t.Optional[Response], t.Optional[TransportError]], t.Any]) -> Response:
+        """Send until judge() accepts an answer, within the attempts and the deadline.
+
+        judge(response, failure) returns the Response to hand back, returns the
+        error to retry after (honouring Retry-After), or raises to stop at once.
+        """
         last: t.Optional[HpcCacheError] = None
         for attempt in range(1, self.policy.attempts + 1):
-            response = None
+            response, failure = None, None
             try:
-                response = self._send("GET", url, deadline)
+                response = self._send(method, url, deadline)
             except TransportError as exc:
-                last = exc
-            else:
-                if response.status in ok:
-                    try:
-                        response.json()
-                        return response
-                    except ArmError as exc:  # a torn or garbled body: read again
-                        last = exc
-                elif response.status in RETRYABLE_STATUS:
-                    last = error_from(response, self._secrets)
-                else:
-                    raise error_from(response, self._secrets)
+                failure = exc
+            verdict = judge(response, failure)
+            if isinstance(verdict, Response):
+                return verdict
+            last = verdict
             if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
                 break
         raise last  # type: ignore[misc]  # the loop ran at least once and set it
 
+    def get(self, url: str, deadline: t.Optional[float] = None, ok: t.Collection[int] = (200,)) -> Response:
+        """GET with retries; returns an answer whose status is in ok, else raises ArmError."""
+
+        def judge(response: t.Optional[Response], failure: t.Optional[TransportError]) -> t.Any:
+            if response is None:
+                return failure
+            if response.status in ok:
+                try:
+                    response.json()
+                except ArmError as exc:  # a torn or garbled body: read again
+                    return exc
+                return response
+            if response.status in RETRYABLE_STATUS:
+                return error_from(response, self._secrets)
+            raise error_from(response, self._secrets)
+
+        return self._retrying("GET", url, deadline, judge)
+
     def post_action(self, url: str, deadline: t.Optional[float] = None) -> Response:
         """POST an action; resent only when the service did not take it. Non-2xx raises ArmError."""
-        last: t.Optional[HpcCacheError] = None
-        for attempt in range(1, self.policy.attempts + 1):
-            response = None
-            try:
-                response = self._send("POST", url, deadline)
-            except TransportError as exc:
-                if exc.sent:
-                    raise
-                last = exc
-            else:
-                if 200 <= response.status < 300:
-                    return response
-                error = error_from(response, self._secrets)
-                not_taken = response.status == 429 or (
-                    response.status in RETRYABLE_STATUS and retry_after_seconds(response.headers) is not None
-                )
-                if not not_taken:
-                    raise error
-                last = error
-            if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
-                break
-        raise last  # type: ignore[misc]  # the loop ran at least once and set it
+
+        def judge(response: t.Optional[Response], failure: t.Optional[TransportError]) -> t.Any:
+            if response is None:
+                if failure is not None and failure.sent:
+                    raise failure  # it may have been processed: the caller looks before sending again
+                return failure
+            if 200 <= response.status < 300:
+                return response
+            error = error_from(response, self._secrets)
+            not_taken = response.status == 429 or (
+                response.status in RETRYABLE_STATUS and retry_after_seconds(response.headers) is not None
+            )
+            if not_taken:
+                return error
+            raise error
+
+        return self._retrying("POST", url, deadline, judge)
 
 
 def _never_connected(exc: BaseException) -> bool:
