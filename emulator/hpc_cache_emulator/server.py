@@ -108,10 +108,10 @@ class Handler(BaseHTTPRequestHandler):
             self._reset()
             return True
         if fault.kind == "malformed":
-            self._send(200, raw=b'{"status": "InProgr', headers=fault.headers)
+            self._send(fault.status, raw=b'{"status": "InProgr', headers=fault.headers)
             return True
         if fault.kind == "empty":
-            self._send(fault.status if fault.status != 503 else 200, raw=b"", headers=fault.headers)
+            self._send(fault.status, raw=b"", headers=fault.headers)
             return True
         if fault.kind == "headers":
             self._extra_headers.update(fault.headers)

@@ -45,7 +45,8 @@ class Fault:
         self.count = int(spec.get("count", 1))
         self.after = int(spec.get("after", 0))  # let this many matching requests through first
         self.kind = spec.get("kind", "status")  # status, reset, delay, malformed, empty, headers
-        self.status = int(spec.get("status", 503))
+        # a body fault answers 200 unless told otherwise; a status fault 503
+        self.status = int(spec.get("status", 200 if self.kind in ("empty", "malformed") else 503))
         self.retry_after = spec.get("retry_after")
         self.delay = float(spec.get("delay", 0))
         self.processed = bool(spec.get("processed", False))  # post: the flush starts before the fault
