@@ -152,7 +152,9 @@ def measure_fleet(bench: Bench, sizes: t.Sequence[int], forks: t.Sequence[int],
                                         "flush": {"duration": flush_seconds, "retry_after": 1}}
                                        for i in range(size)]})
             argv = [os.path.join(BIN, "ansible-playbook"), "-i", inventory, "azure_hpc.cache.maintenance",
-                    "--forks", str(fork), "-e", "cache_maintenance_healthy_delay=1"]
+                    "--forks", str(fork), "-e", "cache_maintenance_healthy_delay=1",
+                    # the role flushes from one process; its bound is max_concurrent, set like --forks
+                    "-e", "cache_maintenance_max_concurrent=%d" % fork]
             seconds = bench.run(argv)[0]
             flushes = sum(c["flushes"] for c in bench.emu.state()["caches"])
             if flushes != size:
@@ -189,6 +191,27 @@ def import_cost() -> t.Tuple[float, t.List[str]]:
     total = [c for c, n in rows if n.strip() == "ansible_collections.azure_hpc.cache.plugins.modules.azure_hpc_cache_flush"]
     top = ["%7.1f ms  %s" % (c / 1000.0, n) for c, n in sorted(rows, reverse=True)[:12]]
     return (total[0] / 1000.0 if total else float("nan")), top
+
+
+IMPORT_RUNS = 15
+BASIC = "imports `ansible.module_utils.basic` (what ping imports)"
+LIBS = "also imports `azure.identity` and `requests`"
+FLOOR_CODE = {
+    "starts and exits (`pass`)": "pass",
+    BASIC: "import ansible.module_utils.basic",
+    LIBS: "import ansible.module_utils.basic, azure.identity, requests",
+}
+
+
+def import_floor() -> t.Dict[str, float]:
+    """Milliseconds of a Python process that imports what a module needs and exits, interleaved."""
+    times: t.Dict[str, t.List[float]] = {what: [] for what in FLOOR_CODE}
+    for _run in range(IMPORT_RUNS):
+        for what, code in FLOOR_CODE.items():
+            start = time.monotonic()
+            subprocess.run([sys.executable, "-c", code], check=True, timeout=COMMAND_TIMEOUT)
+            times[what].append((time.monotonic() - start) * 1000.0)
+    return {what: median(values) for what, values in times.items()}
 
 
 def versions() -> t.Dict[str, str]:
@@ -242,7 +265,9 @@ def report(data: t.Dict[str, t.Any]) -> str:
               % int(lro["operation_seconds"] + 1),
               "the ad-hoc `ansible` command returned, so it includes the controller's own teardown.", "",
               "## Maintenance playbook (role per cache, %.0f-second flush each)" % data["fleet_flush_seconds"], "",
-              "| caches | forks | wall s | / 1 cache |", "|---|---|---|---|"]
+              "The role flushes a play batch from one module process; `--forks` and the role's",
+              "`cache_maintenance_max_concurrent` are both set to the figure in the second column.", "",
+              "| caches | forks = max_concurrent | wall s | / 1 cache |", "|---|---|---|---|"]
     one = [r["seconds"] for r in data["fleet"] if r["caches"] == 1]
     for row in data["fleet"]:
         versus_one = ratio(row["seconds"], one[0]) if one else "-"
@@ -252,6 +277,17 @@ def report(data: t.Dict[str, t.Any]) -> str:
         "## auth_source=auto with no credentials",
         "",
         "Fails clearly in **%.2f s** (whole ad-hoc task; the instance-metadata probe is bounded at 0.5 s)." % data["auth"],
+        "",
+        "## What any module that needs azure-identity and requests pays (%d runs each, median)" % IMPORT_RUNS,
+        "",
+        "| Python process that | ms |",
+        "|---|---|",
+    ] + ["| %s | %.1f |" % (what, ms) for what, ms in data["import_floor"].items()] + [
+        "",
+        "The contract's libraries cost **%.1f ms** of process time more than the ping module's own imports;"
+        % (data["import_floor"][LIBS] - data["import_floor"][BASIC]),
+        "on top of the ping floor that alone is **%s** of it, before any request or any line of ours."
+        % ratio(ping + (data["import_floor"][LIBS] - data["import_floor"][BASIC]) / 1000.0, ping),
         "",
         "## Import cost of the flush module (`python -X importtime`): %.1f ms" % data["import_ms"],
         "",
@@ -294,6 +330,7 @@ def main() -> int:
             plain = Bench(emu, workdir)
             data["auth"] = measure_auth_failure(plain)
             data["import_ms"], data["import_top"] = import_cost()
+            data["import_floor"] = import_floor()
             data["fleet"] = measure_fleet(plain, sizes, forks, args.flush_seconds)
         except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError) as exc:
             print("bench: could not measure: %s" % exc, file=sys.stderr)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, TransportError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
@@ -18,6 +19,26 @@ STOPPED_STATES = ("stopped", "stopping")
 MAX_PAGES = 1000
 # After a flush POST got no answer, how many times the cache is read and the POST sent again.
 MAX_UNANSWERED_POSTS = 3
+
+
+def flush_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
+    """How a flush runs; documented by the azure_hpc.cache.flush doc fragment."""
+    return {
+        "api_version": {"type": "str", "default": "2026-01-01"},
+        "wait": {"type": "bool", "default": True},
+        "wait_timeout": {"type": "int", "default": 3600},
+        "poll_interval": {"type": "int", "default": 10},
+        "allowed_states": {"type": "list", "elements": "str", "default": []},
+    }
+
+
+# The rule of each option of flush_argument_spec(), checked before any request.
+FLUSH_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = {
+    "api_version": rules.api_version,
+    "wait_timeout": rules.positive_int,
+    "poll_interval": rules.positive_int,
+    "allowed_states": rules.state_names,
+}
 
 
 @dataclass(frozen=True)

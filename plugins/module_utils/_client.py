@@ -19,6 +19,7 @@ from __future__ import annotations
 import email.utils
 import json
 import random
+import threading
 import time
 import typing as t
 import uuid
@@ -169,7 +170,13 @@ class ArmClient:
         self.user_agent = "%s/%s python-requests/%s" % (
             COLLECTION_NAME, COLLECTION_VERSION, getattr(requests, "__version__", "?") if HAS_REQUESTS else "?"
         )
-        self.requests_sent = 0
+        # Requests this thread sent: the poller counts its status requests from it, and a module
+        # flushing many caches runs one poller per thread on one client.
+        self._sent = threading.local()
+
+    @property
+    def requests_sent(self) -> int:
+        return getattr(self._sent, "count", 0)
 
     # URLs -----------------------------------------------------------------
     def resource_url(self, segments: t.Sequence[str], params: t.Optional[t.Mapping[str, str]] = None) -> str:
@@ -202,13 +209,11 @@ class ArmClient:
             connect, read = min(connect, left), min(read, left)
         return connect, read
 
-    def _send_once(
-        self, method: str, url: str, deadline: t.Optional[float], force_refresh: bool = False
-    ) -> Response:
+    def _send_once(self, method: str, url: str, deadline: t.Optional[float], token: str) -> Response:
         url = self.absolute(url)
         request_id = str(uuid.uuid4())
         headers = {
-            "Authorization": "Bearer " + self.tokens.token(force_refresh=force_refresh),
+            "Authorization": "Bearer " + token,
             "x-ms-client-request-id": request_id,
             "x-ms-return-client-request-id": "true",
             "User-Agent": self.user_agent,
@@ -216,7 +221,7 @@ class ArmClient:
         }
         if method == "POST":
             headers["Content-Type"] = "application/json"
-        self.requests_sent += 1
+        self._sent.count = self.requests_sent + 1
         try:
             raw = self.session.request(
                 method, url, headers=headers, timeout=self._timeout(deadline), allow_redirects=False,
@@ -238,10 +243,16 @@ class ArmClient:
         return Response(raw.status_code, raw.headers, raw.content or b"", url, request_id)
 
     def _send(self, method: str, url: str, deadline: t.Optional[float]) -> Response:
-        """One request; a 401 gets one fresh token and one more try."""
-        response = self._send_once(method, url, deadline)
+        """One request; a 401 gets one fresh token and one more try.
+
+        The URL is checked before a token is asked for, so a refused URL costs no token.
+        """
+        self.absolute(url)
+        token = self.tokens.token()
+        response = self._send_once(method, url, deadline, token)
         if response.status == 401:
-            response = self._send_once(method, url, deadline, force_refresh=True)
+            token = self.tokens.token(force_refresh=True, rejected=token)
+            response = self._send_once(method, url, deadline, token)
         return response
 
     def _backoff(self, attempt: int, response: t.Optional[Response]) -> float:

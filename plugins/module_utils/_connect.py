@@ -26,8 +26,12 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials impor
 )
 
 
-def connect(settings: AuthSettings, timeout: t.Optional[float] = None) -> ArmClient:
-    """timeout bounds each request, metadata discovery included (a task's wait_timeout)."""
+def connect(settings: AuthSettings, timeout: t.Optional[float] = None, concurrency: int = 1) -> ArmClient:
+    """timeout bounds each request, metadata discovery included (a task's wait_timeout).
+
+    concurrency is how many threads share the client: the connection pool keeps
+    that many connections alive instead of opening and dropping extra ones.
+    """
     if not HAS_REQUESTS:
         raise MissingLibraryError("requests", REQUESTS_IMPORT_ERROR or ImportError("requests"))
     import requests  # pylint: disable=import-outside-toplevel
@@ -37,6 +41,9 @@ def connect(settings: AuthSettings, timeout: t.Optional[float] = None) -> ArmCli
         policy = RetryPolicy(connect_timeout=min(policy.connect_timeout, timeout),
                              read_timeout=min(policy.read_timeout, timeout))
     session = requests.Session()
+    if concurrency > 1:
+        for prefix in ("https://", "http://"):
+            session.mount(prefix, requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=concurrency))
     cloud = resolve_cloud(settings.cloud_environment, lambda url: fetch_metadata(session, url, policy))
     credential, description = build_credential(settings, cloud)
     tokens = TokenProvider(credential, cloud.scope, description, secrets=settings.secrets)

@@ -14,6 +14,7 @@ import configparser
 import os
 import shutil
 import socket
+import threading
 import time
 import typing as t
 from dataclasses import dataclass
@@ -242,26 +243,35 @@ class TokenProvider:
         self._token: t.Optional[str] = None
         self._expires_on = 0.0
         self._lifetime = 0.0
+        self._seen: t.List[str] = []
+        # Many flushes of one module process share this provider; one of them fetches at a time.
+        self._lock = threading.Lock()
 
     def _fresh(self) -> bool:
         remaining = self._expires_on - self._clock()
         # Short-lived tokens (minutes) are renewed at half their lifetime.
         return remaining > min(self._margin, self._lifetime / 2.0)
 
-    def token(self, force_refresh: bool = False) -> str:
-        if self._token and not force_refresh and self._fresh():
-            return self._token
-        try:
-            access = self._credential.get_token(self._scope)
-        except Exception as exc:  # azure-identity raises several types; all mean no token
-            detail = redact(str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__, self._secrets)
-            raise ConfigurationError("Could not get a token with %s: %s" % (self._description, detail[:500]))
-        now = self._clock()
-        self._token = access.token
-        self._expires_on = float(access.expires_on)
-        self._lifetime = max(self._expires_on - now, 0.0)
-        return access.token
+    def token(self, force_refresh: bool = False, rejected: t.Optional[str] = None) -> str:
+        """A valid token; force_refresh fetches a new one, unless the rejected token was already replaced."""
+        with self._lock:
+            replaced = rejected is not None and self._token != rejected
+            if self._token and self._fresh() and (not force_refresh or replaced):
+                return self._token
+            try:
+                access = self._credential.get_token(self._scope)
+            except Exception as exc:  # azure-identity raises several types; all mean no token
+                text = str(exc).strip()
+                detail = redact(text.splitlines()[0] if text else type(exc).__name__, self._secrets)
+                raise ConfigurationError("Could not get a token with %s: %s" % (self._description, detail[:500]))
+            now = self._clock()
+            self._token = access.token
+            self._seen.append(access.token)
+            self._expires_on = float(access.expires_on)
+            self._lifetime = max(self._expires_on - now, 0.0)
+            return access.token
 
     @property
     def known_tokens(self) -> t.Tuple[str, ...]:
-        return (self._token,) if self._token else ()
+        """Every token this provider handed out, to be redacted from any output."""
+        return tuple(self._seen)

@@ -113,3 +113,12 @@ class OperationFailed(HpcCacheError):
 
 class OperationTimeout(HpcCacheError):
     """The wait ran past its bound; the operation may still be running."""
+
+
+def failure_of(exc: Exception, secrets: t.Iterable[str] = ()) -> t.Tuple[str, t.Dict[str, t.Any]]:
+    """The msg and the result keys a failure reports; an unexpected error keeps its traceback out of msg."""
+    if isinstance(exc, HpcCacheError):
+        result = dict(exc.result)
+        result.pop("msg", None)
+        return redact(exc.message, secrets), result
+    return "Unexpected %s: %s" % (type(exc).__name__, redact(str(exc), secrets)[:500]), {}

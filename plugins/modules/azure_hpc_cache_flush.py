@@ -35,40 +35,8 @@ options:
         parentheses, not ending in a period.
     type: str
     required: true
-  api_version:
-    description:
-      - The Microsoft.StorageCache API version to call.
-    type: str
-    default: '2026-01-01'
-  wait:
-    description:
-      - Wait for the flush to finish.
-      - With V(false) the task returns once the service has accepted the flush, with
-        RV(status=InProgress) and RV(operation_url). Running the task again attaches to that flush.
-    type: bool
-    default: true
-  wait_timeout:
-    description:
-      - Seconds the whole task may take, its retries and its wait included. Must be greater than 0.
-      - At the timeout the task fails with RV(operation_url), and a rerun attaches to the running flush.
-    type: int
-    default: 3600
-  poll_interval:
-    description:
-      - Seconds between status requests when the service sends no C(Retry-After). Must be greater than 0.
-    type: int
-    default: 10
-  allowed_states:
-    description:
-      - A safety interlock. When set, a cache whose health state is not in this list (compared without
-        regard to case) is not flushed, and the task fails with RV(status=Refused), before any flush is sent.
-      - A cache that is C(Flushing), C(Stopped) or C(Stopping) is handled as described above whatever
-        this list holds.
-      - When empty, a cache in any other state is flushed, and the service decides.
-    type: list
-    elements: str
-    default: []
 extends_documentation_fragment:
+  - azure_hpc.cache.flush
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes
 attributes:
@@ -199,18 +167,20 @@ request_id:
 """
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef, FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import (
+    FLUSH_RULES,
+    CacheOperations,
+    CacheRef,
+    FlushTask,
+    flush_argument_spec,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 
-ARGUMENT_SPEC = {
-    "name": {"type": "str", "required": True, "aliases": ["cache_name"]},
-    "resource_group": {"type": "str", "required": True},
-    "api_version": {"type": "str", "default": "2026-01-01"},
-    "wait": {"type": "bool", "default": True},
-    "wait_timeout": {"type": "int", "default": 3600},
-    "poll_interval": {"type": "int", "default": 10},
-    "allowed_states": {"type": "list", "elements": "str", "default": []},
-}
+ARGUMENT_SPEC = dict(
+    flush_argument_spec(),
+    name={"type": "str", "required": True, "aliases": ["cache_name"]},
+    resource_group={"type": "str", "required": True},
+)
 
 
 def main() -> None:
@@ -219,14 +189,7 @@ def main() -> None:
 
     def body() -> dict:
         nonlocal task
-        values = module.validate({
-            "name": rules.cache_name,
-            "resource_group": rules.resource_group,
-            "api_version": rules.api_version,
-            "wait_timeout": rules.positive_int,
-            "poll_interval": rules.positive_int,
-            "allowed_states": rules.state_names,
-        })
+        values = module.validate(dict(FLUSH_RULES, name=rules.cache_name, resource_group=rules.resource_group))
         ops = CacheOperations(module.client(timeout=values["wait_timeout"]), values["api_version"])
         ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
         task = FlushTask(ops, ref, module.params["wait"], values["wait_timeout"], values["poll_interval"],

@@ -228,3 +228,49 @@ def test_fleet_of_twenty_with_forks(runner, emulator, forks):
     assert run.returncode == 0, run.stdout
     assert [c["flushes"] for c in emulator.state()["caches"]] == [1] * 20
     assert run.stdout.count(": flushed (state Healthy -> Healthy") == 20
+
+
+def recap(stdout):
+    """PLAY RECAP counters per host: {'cache-00': {'ok': 5, 'failed': 0, ...}}."""
+    hosts = {}
+    for line in stdout.split("PLAY RECAP", 1)[1].splitlines():
+        if ":" in line and "=" in line:
+            host, counters = line.split(":", 1)
+            hosts[host.strip()] = {k: int(v) for k, v in (pair.split("=") for pair in counters.split())}
+    return hosts
+
+
+def test_role_a_failed_flush_fails_only_its_host(runner, emulator, tmp_path):
+    scenario = fleet(3)
+    scenario["caches"][1]["flush"].update(result="Failed", error={"code": "StorageTargetFailed", "message": "nfs down"})
+    emulator.load(scenario)
+    summary = tmp_path / "summary.json"
+    run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_summary_file=%s" % summary)
+    assert run.returncode != 0
+    counts = recap(run.stdout)
+    assert [counts[h]["failed"] for h in ("cache-00", "cache-01", "cache-02")] == [0, 1, 0], run.stdout
+    caches = {c["cache"]: c for c in json.loads(summary.read_text())["caches"]}
+    assert {name: c["outcome"] for name, c in caches.items()} == {
+        "cache-00": "flushed", "cache-01": "failed", "cache-02": "flushed"}
+    assert "The flush operation failed: StorageTargetFailed: nfs down" in caches["cache-01"]["msg"]
+    assert [c["flushes"] for c in emulator.state()["caches"]] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("batch,processes", [(True, 1), (False, 3)])
+def test_role_flushes_a_batch_from_one_module_process(runner, emulator, batch, processes):
+    # Each module process gets its own managed-identity token; the inventory plugin gets one more.
+    emulator.load(fleet(3))
+    run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_batch=%s" % batch)
+    assert run.returncode == 0, run.stdout
+    assert run.stdout.count(": flushed (state Healthy -> Healthy") == 3
+    assert [c["flushes"] for c in emulator.state()["caches"]] == [1, 1, 1]
+    assert len(requests_of(emulator, kind="token")) == 1 + processes
+
+
+def test_role_module_failure_fails_every_host_with_its_message(runner, emulator):
+    emulator.load(fleet(2))
+    run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_api_version=' '")
+    assert run.returncode != 0
+    assert all(counts["failed"] == 1 for counts in recap(run.stdout).values())
+    assert run.stdout.count("api_version: ' ' must be a non-empty string") >= 2
+    assert requests_of(emulator, method="POST") == []

@@ -63,7 +63,7 @@ class FakeTokens:
     def __init__(self) -> None:
         self.calls: t.List[bool] = []
 
-    def token(self, force_refresh: bool = False) -> str:
+    def token(self, force_refresh: bool = False, rejected: t.Optional[str] = None) -> str:
         self.calls.append(force_refresh)
         return "tok-%d" % len(self.calls)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import threading
 import types
 
 import pytest
@@ -189,6 +190,29 @@ def test_force_refresh_gets_a_new_token():
     tokens = c.TokenProvider(cred, "scope", "test", clock=lambda: cred.now)
     tokens.token()
     assert tokens.token(force_refresh=True) == "token-2"
+
+
+def test_a_rejected_token_is_renewed_once_for_every_request_that_saw_it():
+    cred = FakeCredential([3600, 3600, 3600])
+    tokens = c.TokenProvider(cred, "scope", "test", clock=lambda: cred.now)
+    first = tokens.token()
+    assert tokens.token(force_refresh=True, rejected=first) == "token-2"
+    # a second request that was sent with the first token learns of the renewal, and fetches nothing
+    assert tokens.token(force_refresh=True, rejected=first) == "token-2"
+    assert tokens.token(force_refresh=True, rejected="token-2") == "token-3"
+    assert tokens.known_tokens == ("token-1", "token-2", "token-3")
+
+
+def test_threads_share_one_fetch():
+    cred = FakeCredential([3600] * 5)
+    tokens = c.TokenProvider(cred, "scope", "test", clock=lambda: cred.now)
+    seen = []
+    threads = [threading.Thread(target=lambda: seen.append(tokens.token())) for _n in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(5)
+    assert seen == ["token-1"] * 8
 
 
 def test_token_failure_is_clear_and_secret_free():

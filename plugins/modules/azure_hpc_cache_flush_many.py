@@ -1,0 +1,326 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: azure_hpc_cache_flush_many
+short_description: Flush many Azure HPC Caches from one task
+version_added: 0.2.0
+description:
+  - Flushes every cache of O(caches) the way M(azure_hpc.cache.azure_hpc_cache_flush) flushes one (the
+    same reads, retries, interlock and waits), from one module process with one token and one connection
+    pool, at most O(max_concurrent) at a time.
+  - One process instead of one per cache is what lets a small controller flush a fleet of caches in little
+    more time than one. The role C(azure_hpc.cache.cache_maintenance) uses this module.
+  - Each cache gets its own result in RV(caches), in the order given. A cache that fails does not stop the
+    others; the task fails when any cache failed, after every flush has ended.
+  - A cache listed twice (names compared without regard to case) is flushed once; both entries get its result,
+    and the first entry's O(caches[].allowed_states) applies.
+author:
+  - azure_hpc.cache contributors (@azure-hpc)
+options:
+  caches:
+    description:
+      - The caches to flush.
+    type: list
+    elements: dict
+    required: true
+    suboptions:
+      name:
+        description:
+          - The name of the cache; 1 to 80 letters, digits, C(-) and C(_).
+        type: str
+        required: true
+        aliases: [cache_name]
+      resource_group:
+        description:
+          - The resource group of the cache; 1 to 90 letters, digits, underscores, hyphens, periods and
+            parentheses, not ending in a period.
+        type: str
+        required: true
+      subscription_id:
+        description:
+          - The subscription of the cache, when it is not the module's O(subscription_id).
+        type: str
+      allowed_states:
+        description:
+          - The interlock of this cache, instead of the module's O(allowed_states).
+        type: list
+        elements: str
+      label:
+        description:
+          - Returned with the cache's result, to match results to what asked for them (the role passes the
+            inventory host name). Defaults to the cache's name.
+        type: str
+  max_concurrent:
+    description:
+      - How many caches are flushed at the same time; 1 to 100. The others wait their turn, and
+        O(wait_timeout) counts from the start of each cache's turn.
+    type: int
+    default: 20
+extends_documentation_fragment:
+  - azure_hpc.cache.flush
+  - azure_hpc.cache.auth
+  - azure_hpc.cache.attributes
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: Every cache is read, no flush is sent, and C(changed) is what the real run would report.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: partial
+    details:
+      - A cache that is already flushing, stopping or stopped is not flushed, and reports no change.
+      - A healthy cache is flushed on every run; flushing is an action, not a state.
+notes:
+  - The module's O(subscription_id) (or E(AZURE_SUBSCRIPTION_ID)) is needed only when an entry of O(caches)
+    has none of its own.
+  - Bad input in any entry fails the task before any request is sent, naming the entry, such as
+    C(caches[2].name).
+seealso:
+  - module: azure_hpc.cache.azure_hpc_cache_flush
+  - name: Caches - Flush (REST API reference)
+    description: The Microsoft.StorageCache action this module calls.
+    link: https://learn.microsoft.com/rest/api/storagecache/caches/flush
+"""
+
+EXAMPLES = r"""
+- name: Flush three caches, two at a time, and wait for each
+  azure_hpc.cache.azure_hpc_cache_flush_many:
+    caches:
+      - name: hpc-cache-01
+        resource_group: rg-hpc
+      - name: hpc-cache-02
+        resource_group: rg-hpc
+      - name: hpc-cache-eu
+        resource_group: rg-hpc-eu
+        subscription_id: 11111111-1111-1111-1111-111111111111
+    max_concurrent: 2
+  register: flushed
+
+- name: Show what happened to each cache
+  ansible.builtin.debug:
+    msg: "{{ item.name }}: {{ item.status }} in {{ item.elapsed }} s"
+  loop: "{{ flushed.caches }}"
+  loop_control:
+    label: "{{ item.label }}"
+
+# One host per cache, as the azure_hpc.cache.hpc_cache inventory plugin makes them:
+# each host says which cache it is, then one task flushes them all.
+- name: Name the cache of each host
+  ansible.builtin.set_fact:
+    my_cache:
+      name: "{{ hpc_cache_name }}"
+      resource_group: "{{ hpc_cache_resource_group }}"
+      subscription_id: "{{ hpc_cache_subscription_id }}"
+      label: "{{ inventory_hostname }}"
+
+- name: Flush the caches of every host of the play from one task
+  azure_hpc.cache.azure_hpc_cache_flush_many:
+    caches: "{{ ansible_play_hosts | map('extract', hostvars, 'my_cache') | list }}"
+  run_once: true
+"""
+
+RETURN = r"""
+caches:
+  description:
+    - One result per entry of O(caches), in the same order, with the keys of
+      M(azure_hpc.cache.azure_hpc_cache_flush)'s result.
+  returned: when the input was valid
+  type: list
+  elements: dict
+  contains:
+    label:
+      description: The entry's O(caches[].label), else the cache's name.
+      type: str
+      returned: always
+      sample: hpc-cache-01
+    name:
+      description: The cache's name, as given.
+      type: str
+      returned: always
+      sample: hpc-cache-01
+    resource_group:
+      description: The cache's resource group, as given.
+      type: str
+      returned: always
+      sample: rg-hpc
+    subscription_id:
+      description: The cache's subscription.
+      type: str
+      returned: always
+      sample: 00000000-0000-0000-0000-000000000000
+    failed:
+      description: Whether the flush of this cache failed (or was refused).
+      type: bool
+      returned: always
+      sample: false
+    changed:
+      description: Whether a flush was sent to this cache (or would be, in check mode).
+      type: bool
+      returned: always
+      sample: true
+    msg:
+      description: What happened to this cache, or why it failed.
+      type: str
+      returned: always
+      sample: The cache hpc-cache-01 was flushed
+    status:
+      description:
+        - V(Succeeded), V(InProgress), V(Skipped) or V(Refused), as M(azure_hpc.cache.azure_hpc_cache_flush)
+          reports it; V(Failed) or V(Canceled) when the operation ended so.
+      type: str
+      returned: when the cache was read
+      sample: Succeeded
+    health_state:
+      description: The health state of the cache before the task.
+      type: str
+      returned: when the cache was read
+      sample: Healthy
+    health_state_after:
+      description: The health state of the cache once the flush the task waited for had finished.
+      type: str
+      returned: when the task waited for a flush to finish and could read the cache afterwards
+      sample: Healthy
+    status_code:
+      description: The HTTP status of the flush request.
+      type: int
+      returned: when a flush request was answered
+      sample: 202
+    operation_url:
+      description: The status URL of the flush, C(Azure-AsyncOperation) when the service sent one, else C(Location).
+      type: str
+      returned: when the service gave one
+      sample: >-
+        https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/
+        Microsoft.StorageCache/locations/eastus/ascOperations/1111?api-version=2026-01-01
+    polls:
+      description: Status requests made while waiting.
+      type: int
+      returned: always
+      sample: 4
+    elapsed:
+      description: Seconds the flush of this cache took, from the start of its turn.
+      type: float
+      returned: always
+      sample: 42.5
+    error:
+      description: The error ARM or the operation reported (code, message, target).
+      type: dict
+      returned: on failure, when the service gave an error
+      sample: {"code": "ResourceNotFound", "message": "The Resource ... was not found."}
+    request_id:
+      description: The C(x-ms-client-request-id) of the request that failed, for a support case.
+      type: str
+      returned: on failure of a request
+      sample: 6d0a0b0e-3c1a-4f39-9c55-5a3d2bb0e6a1
+failed_caches:
+  description: The labels of the caches whose flush failed or was refused.
+  returned: when the input was valid
+  type: list
+  elements: str
+  sample: [hpc-cache-02]
+elapsed:
+  description: Seconds the whole task spent.
+  returned: always
+  type: float
+  sample: 43.1
+"""
+
+import time
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import (
+    FLUSH_RULES,
+    CacheOperations,
+    CacheRef,
+    flush_argument_spec,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
+from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+
+MAX_CONCURRENT = 100
+# Failures named in msg; every one is in the caches list.
+SHOWN_FAILURES = 5
+
+ARGUMENT_SPEC = dict(
+    flush_argument_spec(),
+    caches={"type": "list", "elements": "dict", "required": True, "options": {
+        "name": {"type": "str", "required": True, "aliases": ["cache_name"]},
+        "resource_group": {"type": "str", "required": True},
+        "subscription_id": {"type": "str"},
+        "allowed_states": {"type": "list", "elements": "str"},
+        "label": {"type": "str"},
+    }},
+    max_concurrent={"type": "int", "default": 20},
+)
+
+
+def items_of(entries: list, subscription_id: "str | None", allowed_states: list) -> list:
+    """Each entry checked by the contract's rules, named caches[i].option in any error."""
+    items = []
+    for index, entry in enumerate(entries):
+        where = "caches[%d]." % index
+        subscription = entry.get("subscription_id") or subscription_id
+        if not subscription:
+            raise ValidationError(where + "subscription_id", "is required when the module's subscription_id "
+                                  "and AZURE_SUBSCRIPTION_ID are not set")
+        ref = CacheRef(rules.subscription_id(subscription, where + "subscription_id"),
+                       rules.resource_group(entry.get("resource_group"), where + "resource_group"),
+                       rules.cache_name(entry.get("name"), where + "name"))
+        states = entry.get("allowed_states")
+        states = allowed_states if states is None else rules.state_names(states, where + "allowed_states")
+        items.append(FleetItem(entry.get("label") or ref.name, ref, tuple(states)))
+    return items
+
+
+def concurrency(value: object, option: str) -> int:
+    number = rules.positive_int(value, option)
+    if number > MAX_CONCURRENT:
+        raise ValidationError(option, "%r must be at most %d" % (number, MAX_CONCURRENT))
+    return number
+
+
+def main() -> None:
+    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    started = time.monotonic()
+
+    def body() -> dict:
+        values = module.validate(dict(FLUSH_RULES, max_concurrent=concurrency), subscription_required=False)
+        items = items_of(module.params["caches"], values["subscription_id"], values["allowed_states"])
+        if not items:
+            return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush"}
+        client = module.client(timeout=values["wait_timeout"], concurrency=min(values["max_concurrent"], len(items)))
+        fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, module.params["wait"],
+                           values["wait_timeout"], values["poll_interval"], module.check_mode, values["max_concurrent"])
+        results = fleet.run()
+        for result in results:
+            result["msg"] = module.redact(result.get("msg", ""))
+        failed = [r["label"] for r in results if r["failed"]]
+        summary = {"changed": any(r["changed"] for r in results), "caches": results, "failed_caches": failed,
+                   "elapsed": round(time.monotonic() - started, 3)}
+        if failed:
+            shown = ["%s: %s" % (r["label"], r["msg"]) for r in results if r["failed"]][:SHOWN_FAILURES]
+            more = len(failed) - len(shown)
+            module.fail("%d of %d caches failed: %s%s" % (len(failed), len(results), "; ".join(shown),
+                                                          "; and %d more (see caches)" % more if more else ""),
+                        **summary)
+        counts: dict = {}
+        for result in results:
+            counts[result.get("status", "?")] = counts.get(result.get("status", "?"), 0) + 1
+        summary["msg"] = "%d caches: %s" % (len(results), ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
+        return summary
+
+    module.run(body, partial=lambda: {"elapsed": round(time.monotonic() - started, 3)})
+
+
+if __name__ == "__main__":
+    main()

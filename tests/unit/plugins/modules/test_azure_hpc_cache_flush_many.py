@@ -1,0 +1,89 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""main() of the many-caches module called as ansible-core calls it."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
+from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush_many
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw
+from ansible_collections.azure_hpc.cache.tests.unit.plugins.module_utils.test_fleet import FleetArm
+from ansible_collections.azure_hpc.cache.tests.unit.plugins.modules.test_azure_hpc_cache_flush import module_args
+
+
+@pytest.fixture
+def run_many(monkeypatch, capsys, make_client, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(args, arm=None):
+        built = []
+
+        def client(self, timeout=None, concurrency=1):
+            if arm is None:
+                raise AssertionError("no client may be built for this input")
+            built.append(concurrency)
+            return make_client(arm)[0]
+
+        monkeypatch.setattr(_module.HpcCacheModule, "client", client)
+        with module_args(args), pytest.raises(SystemExit):
+            azure_hpc_cache_flush_many.main()
+        return json.loads(capsys.readouterr().out), built
+
+    return run
+
+
+def caches(*names, **extra):
+    return [dict({"name": name, "resource_group": "rg"}, **extra) for name in names]
+
+
+def test_every_cache_flushed_with_a_summary(run_many):
+    arm = FleetArm({"a": "Healthy", "b": "Stopped"})
+    result, built = run_many({"caches": caches("a", "b"), "subscription_id": SUB, "api_version": "v",
+                              "max_concurrent": 5}, arm)
+    assert result["changed"] is True and "failed" not in result
+    assert [(c["label"], c["status"]) for c in result["caches"]] == [("a", "Succeeded"), ("b", "Skipped")]
+    assert result["failed_caches"] == [] and result["msg"] == "2 caches: 1 Skipped, 1 Succeeded"
+    assert built == [2]  # the connection pool is sized for the caches, not for max_concurrent
+
+
+def test_the_task_fails_when_a_cache_fails_and_still_reports_all(run_many):
+    missing = FakeRaw(404, {"error": {"code": "ResourceNotFound", "message": "gone"}})
+    arm = FleetArm({"a": "Healthy", "x": missing})
+    result, unused = run_many({"caches": caches("a", "x"), "subscription_id": SUB, "api_version": "v"}, arm)
+    assert result["failed"] is True and result["failed_caches"] == ["x"]
+    assert result["msg"].startswith("1 of 2 caches failed: x: ResourceNotFound (HTTP 404): gone")
+    assert result["caches"][0]["status"] == "Succeeded" and result["changed"] is True
+    assert "Traceback" not in result["msg"]
+
+
+def test_each_entry_may_name_its_subscription(run_many):
+    arm = FleetArm({"a": "Healthy"})
+    result, unused = run_many({"caches": caches("a", subscription_id=SUB), "api_version": "v"}, arm)
+    assert result["caches"][0]["subscription_id"] == SUB and result["caches"][0]["status"] == "Succeeded"
+
+
+@pytest.mark.parametrize("args,fragment", [
+    ({"caches": caches("ok", "bad name"), "subscription_id": SUB}, "caches[1].name: 'bad name' must be 1 to 80"),
+    ({"caches": caches("ok", resource_group="rg."), "subscription_id": SUB}, "caches[0].resource_group: 'rg.'"),
+    ({"caches": caches("ok")}, "caches[0].subscription_id: is required"),
+    ({"caches": caches("ok", subscription_id="nope")}, "caches[0].subscription_id: 'nope' must be a GUID"),
+    ({"caches": caches("ok", allowed_states=[""]), "subscription_id": SUB}, "caches[0].allowed_states: "),
+    ({"caches": caches("ok"), "subscription_id": SUB, "max_concurrent": 0}, "max_concurrent: 0 must be an integer"),
+    ({"caches": caches("ok"), "subscription_id": SUB, "max_concurrent": 101}, "max_concurrent: 101 must be at most 100"),
+    ({"caches": caches("ok"), "subscription_id": SUB, "wait_timeout": 0}, "wait_timeout: 0 must be an integer"),
+])
+def test_bad_input_fails_before_any_request(run_many, args, fragment):
+    result, built = run_many(args)  # building a client would fail the test
+    assert result["failed"] is True and result["msg"].startswith(fragment), result["msg"]
+    assert built == []
+
+
+def test_an_empty_list_changes_nothing_and_connects_to_nothing(run_many):
+    result, built = run_many({"caches": []})
+    assert result["changed"] is False and result["caches"] == [] and built == []
