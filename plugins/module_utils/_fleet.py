@@ -94,7 +94,8 @@ class FleetFlush:
                 thread.join(JOIN_STEP)
         results = []
         for item in self.items:
-            result = dict(self._results[item.key])
+            result = dict(self._results.get(item.key) or {"changed": False, "polls": 0, "failed": True,
+                                                          "msg": "The flush of this cache did not run"})
             result.update(label=item.label, name=item.ref.name, resource_group=item.ref.resource_group,
                           subscription_id=item.ref.subscription_id)
             results.append(result)

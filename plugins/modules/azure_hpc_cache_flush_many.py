@@ -299,6 +299,7 @@ def main() -> None:
         if not items:
             return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush"}
         client = module.client(timeout=values["wait_timeout"], concurrency=min(values["max_concurrent"], len(items)))
+        client.tokens.token()  # a credential problem fails the task once, before any cache is touched
         fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, module.params["wait"],
                            values["wait_timeout"], values["poll_interval"], module.check_mode, values["max_concurrent"])
         results = fleet.run()

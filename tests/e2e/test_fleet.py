@@ -265,6 +265,8 @@ def test_role_flushes_a_batch_from_one_module_process(runner, emulator, batch, p
     assert run.stdout.count(": flushed (state Healthy -> Healthy") == 3
     assert [c["flushes"] for c in emulator.state()["caches"]] == [1, 1, 1]
     assert len(requests_of(emulator, kind="token")) == 1 + processes
+    # every host shows its own change, though one task flushed them all
+    assert [counts["changed"] for counts in recap(run.stdout).values()] == [1, 1, 1], run.stdout
 
 
 def test_role_module_failure_fails_every_host_with_its_message(runner, emulator):

@@ -10,7 +10,8 @@ import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush_many
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw, FakeTokens
 from ansible_collections.azure_hpc.cache.tests.unit.plugins.module_utils.test_fleet import FleetArm
 from ansible_collections.azure_hpc.cache.tests.unit.plugins.modules.test_azure_hpc_cache_flush import module_args
 
@@ -87,3 +88,14 @@ def test_bad_input_fails_before_any_request(run_many, args, fragment):
 def test_an_empty_list_changes_nothing_and_connects_to_nothing(run_many):
     result, built = run_many({"caches": []})
     assert result["changed"] is False and result["caches"] == [] and built == []
+
+
+def test_a_credential_problem_fails_once_before_any_cache(run_many, monkeypatch):
+    def no_token(self, force_refresh=False, rejected=None):
+        raise ConfigurationError("Could not get a token with managed identity: no endpoint")
+
+    monkeypatch.setattr(FakeTokens, "token", no_token)
+    arm = FleetArm({"a": "Healthy", "b": "Healthy"})
+    result, unused = run_many({"caches": caches("a", "b"), "subscription_id": SUB}, arm)
+    assert result["failed"] is True and result["msg"] == "Could not get a token with managed identity: no endpoint"
+    assert "caches" not in result and arm.posts == {} and arm.most_active == 0
