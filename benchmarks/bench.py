@@ -196,10 +196,12 @@ def import_cost() -> t.Tuple[float, t.List[str]]:
 IMPORT_RUNS = 15
 BASIC = "imports `ansible.module_utils.basic` (what ping imports)"
 LIBS = "also imports `azure.identity` and `requests`"
+FROZEN = "also imports them, and freezes the collector before exit (as our modules do)"
 FLOOR_CODE = {
     "starts and exits (`pass`)": "pass",
     BASIC: "import ansible.module_utils.basic",
     LIBS: "import ansible.module_utils.basic, azure.identity, requests",
+    FROZEN: "import ansible.module_utils.basic, azure.identity, requests, gc; gc.freeze()",
 }
 
 
@@ -284,10 +286,12 @@ def report(data: t.Dict[str, t.Any]) -> str:
         "|---|---|",
     ] + ["| %s | %.1f |" % (what, ms) for what, ms in data["import_floor"].items()] + [
         "",
-        "The contract's libraries cost **%.1f ms** of process time more than the ping module's own imports;"
-        % (data["import_floor"][LIBS] - data["import_floor"][BASIC]),
-        "on top of the ping floor that alone is **%s** of it, before any request or any line of ours."
-        % ratio(ping + (data["import_floor"][LIBS] - data["import_floor"][BASIC]) / 1000.0, ping),
+        "The contract's libraries cost **%.1f ms** of process time more than the ping module's own imports"
+        % (data["import_floor"][FROZEN] - data["import_floor"][BASIC]),
+        "(%.1f ms without the freeze); on top of the ping floor that alone is **%s** of it, before any"
+        % (data["import_floor"][LIBS] - data["import_floor"][BASIC],
+           ratio(ping + (data["import_floor"][FROZEN] - data["import_floor"][BASIC]) / 1000.0, ping)),
+        "token, any request or any line of ours.",
         "",
         "## Import cost of the flush module (`python -X importtime`): %.1f ms" % data["import_ms"],
         "",

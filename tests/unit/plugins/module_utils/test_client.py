@@ -99,7 +99,7 @@ def test_every_request_carries_ids_and_user_agent(make_client):
     client.get(URL)
     ids = [c["headers"]["x-ms-client-request-id"] for c in session.calls]
     assert len(set(ids)) == 2
-    assert session.calls[0]["headers"]["User-Agent"].startswith("azure_hpc.cache/0.1.0 ")
+    assert session.calls[0]["headers"]["User-Agent"].startswith("azure_hpc.cache/0.2.0 ")
 
 
 def test_error_carries_request_ids(make_client):
