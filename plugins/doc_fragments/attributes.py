@@ -31,3 +31,22 @@ attributes:
     description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
     support: full
 """
+
+    # What the flush modules declare: the same reads and decisions, one cache or many.
+    FLUSH_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: Each cache is read, no flush is sent, and C(changed) is what the real run would report.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: partial
+    details:
+      - A cache that is already flushing, stopping or stopped is not flushed, and reports no change.
+      - A healthy cache is flushed on every run; flushing is an action, not a state.
+"""

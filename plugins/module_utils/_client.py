@@ -210,7 +210,6 @@ class ArmClient:
         return connect, read
 
     def _send_once(self, method: str, url: str, deadline: t.Optional[float], token: str) -> Response:
-        url = self.absolute(url)
         request_id = str(uuid.uuid4())
         headers = {
             "Authorization": "Bearer " + token,
@@ -247,7 +246,7 @@ class ArmClient:
 
         The URL is checked before a token is asked for, so a refused URL costs no token.
         """
-        self.absolute(url)
+        url = self.absolute(url)
         token = self.tokens.token()
         response = self._send_once(method, url, deadline, token)
         if response.status == 401:

@@ -39,20 +39,7 @@ extends_documentation_fragment:
   - azure_hpc.cache.flush
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes
-attributes:
-  check_mode:
-    description: Can run in C(check_mode) and return changed status prediction without modifying target.
-    support: full
-    details: The cache is read, no flush is sent, and C(changed) is what the real run would report.
-  diff_mode:
-    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
-    support: none
-  idempotent:
-    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
-    support: partial
-    details:
-      - A cache that is already flushing, stopping or stopped is not flushed, and the task reports no change.
-      - A healthy cache is flushed on every run; flushing is an action, not a state.
+  - azure_hpc.cache.attributes.FLUSH_MODULE
 seealso:
   - name: Caches - Flush (REST API reference)
     description: The Microsoft.StorageCache action this module calls.

@@ -177,12 +177,20 @@ def test_401_always_fails_clearly_after_one_refresh(runner, emulator):
     assert len(requests_of(emulator, "get")) == 2 and posts(emulator) == []
 
 
+ONE_CACHE = {  # the same flush of c1 through each flush module, and how to read its result
+    "azure_hpc.cache.azure_hpc_cache_flush": ({"name": "c1", "resource_group": "rg"}, lambda r: r),
+    "azure_hpc.cache.azure_hpc_cache_flush_many": ({"caches": [{"name": "c1", "resource_group": "rg"}]},
+                                                   lambda r: r["caches"][0]),
+}
+
+
+@pytest.mark.parametrize("module", sorted(ONE_CACHE))
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tmp_path, sig):
+def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tmp_path, sig, module):
     emulator.load(scenario(flush={"duration": 12, "retry_after": 1}))
+    args, result_of = ONE_CACHE[module]
     play = tmp_path / "long.yml"
-    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [
-        {"azure_hpc.cache.azure_hpc_cache_flush": {"name": "c1", "resource_group": "rg"}}]}]))
+    play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{module: args}]}]))
     inventory = tmp_path / "inventory.ini"
     inventory.write_text("localhost ansible_connection=local ansible_python_interpreter=%s\n" % runner.python)
     proc = subprocess.Popen([runner.tool("ansible-playbook"), "-i", str(inventory), str(play)], env=runner.env,
@@ -200,6 +208,31 @@ def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    r = runner.flush().result
+    r = result_of(runner.play([{module: dict(args, poll_interval=1)}]).result)
     assert r["status"] == "Succeeded" and r["changed"] is False and r["health_state"] == "Flushing"
     assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
+
+
+def test_many_caches_under_faults_each_flushed_once(runner, emulator):
+    """One process, six caches, each with its own fault: every cache is flushed exactly once, or fails alone."""
+    names = ["plain", "throttled", "taken-unanswered", "lost", "flaky-status", "slow-start"]
+    emulator.load({
+        "caches": [{"name": n, "resource_group": "rg", "flush": {"duration": 2, "retry_after": 1}} for n in names],
+        "faults": [
+            {"on": "post", "cache": "throttled", "status": 429, "retry_after": 1, "count": 2},
+            {"on": "post", "cache": "taken-unanswered", "kind": "reset", "processed": True},
+            {"on": "post", "cache": "lost", "kind": "reset"},
+            {"on": "operation", "cache": "flaky-status", "status": 500, "count": 2},
+            {"on": "get", "cache": "slow-start", "status": 503, "retry_after": 1, "count": 1},
+        ],
+    })
+    caches = [{"name": n, "resource_group": "rg"} for n in names] + [{"name": "missing", "resource_group": "rg"}]
+    r = runner.play([{"azure_hpc.cache.azure_hpc_cache_flush_many": {
+        "caches": caches, "poll_interval": 1, "max_concurrent": 4}}]).result
+    assert_clean_failure(r, "1 of 7 caches failed: missing: ResourceNotFound (HTTP 404)")
+    assert r["failed_caches"] == ["missing"]
+    by_name = {c["name"]: c for c in r["caches"]}
+    assert {n: by_name[n]["status"] for n in names} == dict.fromkeys(names, "Succeeded")
+    assert all(by_name[n]["changed"] for n in names)
+    assert {c["name"]: c["flushes"] for c in emulator.state()["caches"]} == dict.fromkeys(names, 1)
+    assert len(requests_of(emulator, kind="token")) == 1  # one process, one token

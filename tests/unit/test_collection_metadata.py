@@ -75,8 +75,24 @@ def test_version_agrees_everywhere():
         assert version in releases, "galaxy.yml says %s, the changelog's releases are %s" % (version, sorted(releases))
 
 
+def fragment_attributes(reference):
+    """The attributes a doc fragment reference such as azure_hpc.cache.attributes.INFO_MODULE declares."""
+    parts = reference.split(".")
+    if parts[:2] != ["azure_hpc", "cache"]:
+        return {}
+    with open(os.path.join(ROOT, "plugins", "doc_fragments", parts[2] + ".py"), encoding="utf-8") as handle:
+        tree = ast.parse(handle.read())
+    wanted = parts[3] if len(parts) > 3 else "DOCUMENTATION"
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == wanted:
+            return yaml.safe_load(node.value.value).get("attributes") or {}
+    raise AssertionError("no doc fragment %s" % reference)
+
+
 @pytest.mark.parametrize("name", sorted(module_docs()))
 def test_module_docs_declare_check_mode_and_idempotency(name):
-    attributes = module_docs()[name].get("attributes", {})
-    extended = module_docs()[name].get("extends_documentation_fragment", [])
-    assert ("check_mode" in attributes and "idempotent" in attributes) or "azure_hpc.cache.attributes.INFO_MODULE" in extended
+    attributes = dict(module_docs()[name].get("attributes") or {})
+    for reference in module_docs()[name].get("extends_documentation_fragment", []):
+        attributes.update(fragment_attributes(reference))
+    assert {"check_mode", "diff_mode", "idempotent"} <= set(attributes)
+    assert all(attributes[key]["support"] for key in ("check_mode", "diff_mode", "idempotent"))

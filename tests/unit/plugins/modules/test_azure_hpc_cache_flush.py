@@ -33,8 +33,8 @@ def module_args(args):
         yield
 
 
-@pytest.fixture
-def run_module(monkeypatch, capsys, make_client, tmp_path):
+def module_runner(monkeypatch, capsys, make_client, tmp_path, main):
+    """run(args, arm) -> (result, built): main() with a scripted ARM; building a client without one fails."""
     monkeypatch.setenv("HOME", str(tmp_path))
     for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT"):
         monkeypatch.delenv(name, raising=False)
@@ -42,18 +42,23 @@ def run_module(monkeypatch, capsys, make_client, tmp_path):
     def run(args, arm=None):
         built = []
 
-        def client(self, timeout=None):
+        def client(self, timeout=None, concurrency=1):
             if arm is None:
                 raise AssertionError("no client may be built for this input")
-            built.append(1)
+            built.append(concurrency)
             return make_client(arm)[0]
 
         monkeypatch.setattr(_module.HpcCacheModule, "client", client)
         with module_args(args), pytest.raises(SystemExit):
-            azure_hpc_cache_flush.main()
+            main()
         return json.loads(capsys.readouterr().out), built
 
     return run
+
+
+@pytest.fixture
+def run_module(monkeypatch, capsys, make_client, tmp_path):
+    return module_runner(monkeypatch, capsys, make_client, tmp_path, azure_hpc_cache_flush.main)
 
 
 BASE = {"name": "c1", "resource_group": "rg", "subscription_id": SUB, "api_version": "v"}

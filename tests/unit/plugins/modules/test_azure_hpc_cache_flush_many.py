@@ -4,39 +4,18 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
-from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush_many
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush_many
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw, FakeTokens
 from ansible_collections.azure_hpc.cache.tests.unit.plugins.module_utils.test_fleet import FleetArm
-from ansible_collections.azure_hpc.cache.tests.unit.plugins.modules.test_azure_hpc_cache_flush import module_args
+from ansible_collections.azure_hpc.cache.tests.unit.plugins.modules.test_azure_hpc_cache_flush import module_runner
 
 
 @pytest.fixture
 def run_many(monkeypatch, capsys, make_client, tmp_path):
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(args, arm=None):
-        built = []
-
-        def client(self, timeout=None, concurrency=1):
-            if arm is None:
-                raise AssertionError("no client may be built for this input")
-            built.append(concurrency)
-            return make_client(arm)[0]
-
-        monkeypatch.setattr(_module.HpcCacheModule, "client", client)
-        with module_args(args), pytest.raises(SystemExit):
-            azure_hpc_cache_flush_many.main()
-        return json.loads(capsys.readouterr().out), built
-
-    return run
+    return module_runner(monkeypatch, capsys, make_client, tmp_path, azure_hpc_cache_flush_many.main)
 
 
 def caches(*names, **extra):
