@@ -163,6 +163,23 @@ def measure_fleet(bench: Bench, sizes: t.Sequence[int], forks: t.Sequence[int],
     return rows
 
 
+def measure_many(bench: Bench, size: int, flush_seconds: float = 10.0) -> t.Dict[str, t.Any]:
+    """One azure_hpc_cache_flush_many task over the whole fleet: wall time and the module's peak memory."""
+    bench.emu.load({"caches": [{"name": "cache-%03d" % i, "resource_group": "rg",
+                                "flush": {"duration": flush_seconds, "retry_after": 1}} for i in range(size)]})
+    args = json.dumps({"caches": [{"name": "cache-%03d" % i, "resource_group": "rg"} for i in range(size)],
+                       "max_concurrent": min(size, 100)})
+    rss_file = os.path.join(bench.workdir, "rss-many.txt")
+    seconds = bench.run(bench.adhoc("azure_hpc.cache.azure_hpc_cache_flush_many", args,
+                                    bench.measured_python(sys.executable)), env={"BENCH_RSS_FILE": rss_file})[0]
+    flushes = sum(c["flushes"] for c in bench.emu.state()["caches"])
+    if flushes != size:
+        raise RuntimeError("expected %d flushes, the emulator saw %d" % (size, flushes))
+    with open(rss_file, encoding="utf-8") as handle:
+        peak = max(int(line) for line in handle if line.strip()) / 1024.0
+    return {"caches": size, "seconds": seconds, "peak_rss_mib": peak}
+
+
 def measure_auth_failure(bench: Bench) -> float:
     """auth_source=auto with no credentials at all, and the IMDS probe aimed at a closed loopback port."""
     env = dict(bench.env, PATH="/usr/bin:/bin", AZURE_POD_IDENTITY_AUTHORITY_HOST="http://127.0.0.1:9")
@@ -274,6 +291,16 @@ def report(data: t.Dict[str, t.Any]) -> str:
     for row in data["fleet"]:
         versus_one = ratio(row["seconds"], one[0]) if one else "-"
         lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"], versus_one))
+    many = data["many"]
+    lines += [
+        "",
+        "## One task, every cache: `azure_hpc_cache_flush_many` (%.0f-second flush each)" % data["fleet_flush_seconds"],
+        "",
+        "| caches | max_concurrent | wall s | / 1 cache (playbook above) | peak RSS of the module process |",
+        "|---|---|---|---|---|",
+        "| %d | %d | %.1f | %s | %.1f MiB |" % (many["caches"], min(many["caches"], 100), many["seconds"],
+                                              ratio(many["seconds"], one[0]) if one else "-", many["peak_rss_mib"]),
+    ]
     lines += [
         "",
         "## auth_source=auto with no credentials",
@@ -336,6 +363,7 @@ def main() -> int:
             data["import_ms"], data["import_top"] = import_cost()
             data["import_floor"] = import_floor()
             data["fleet"] = measure_fleet(plain, sizes, forks, args.flush_seconds)
+            data["many"] = measure_many(plain, max(sizes), args.flush_seconds)
         except (RuntimeError, subprocess.SubprocessError, OSError, ValueError, KeyError, IndexError) as exc:
             print("bench: could not measure: %s" % exc, file=sys.stderr)
             return 1
