@@ -221,6 +221,7 @@ elapsed:
   sample: 43.1
 """
 
+import collections
 import time
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
@@ -284,7 +285,7 @@ def main() -> None:
         values = module.validate(dict(FLUSH_RULES, max_concurrent=concurrency), subscription_required=False)
         items = items_of(module.params["caches"], values["subscription_id"], values["allowed_states"])
         if not items:
-            return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush"}
+            return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush", "elapsed": 0.0}
         client = module.client(timeout=values["wait_timeout"], concurrency=min(values["max_concurrent"], len(items)))
         client.tokens.token()  # a credential problem fails the task once, before any cache is touched
         fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, module.params["wait"],
@@ -301,9 +302,7 @@ def main() -> None:
             module.fail("%d of %d caches failed: %s%s" % (len(failed), len(results), "; ".join(shown),
                                                           "; and %d more (see caches)" % more if more else ""),
                         **summary)
-        counts: dict = {}
-        for result in results:
-            counts[result.get("status", "?")] = counts.get(result.get("status", "?"), 0) + 1
+        counts = collections.Counter(result.get("status", "?") for result in results)
         summary["msg"] = "%d caches: %s" % (len(results), ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
         return summary
 
