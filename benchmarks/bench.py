@@ -298,14 +298,15 @@ def report(data: t.Dict[str, t.Any]) -> str:
         versus_one = ratio(row["seconds"], one[0]) if one else "-"
         lines.append("| %d | %d | %.1f | %s |" % (row["caches"], row["forks"], row["seconds"], versus_one))
     many = data["many"]
+    versus_one = ratio(many["seconds"], one[0]) if one else "-"
     lines += [
         "",
         "## One task, every cache: `azure_hpc_cache_flush_many` (%.0f-second flush each)" % data["fleet_flush_seconds"],
         "",
         "| caches | max_concurrent | wall s | / 1 cache (playbook above) | peak RSS of the module process |",
         "|---|---|---|---|---|",
-        "| %d | %d | %.1f | %s | %.1f MiB |" % (many["caches"], min(many["caches"], 100), many["seconds"],
-                                              ratio(many["seconds"], one[0]) if one else "-", many["peak_rss_mib"]),
+        "| %d | %d | %.1f | %s | %.1f MiB |" % (
+            many["caches"], min(many["caches"], 100), many["seconds"], versus_one, many["peak_rss_mib"]),
     ]
     lines += [
         "",
