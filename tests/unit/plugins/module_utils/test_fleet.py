@@ -22,7 +22,7 @@ class FleetArm:
     def __init__(self, states, flush=None, hold=0.0):
         self.states = dict(states)
         self.flush = flush or (lambda name: FakeRaw(204, None))
-        self.hold = hold  # real seconds each cache read takes, so reads of several caches overlap
+        self.hold = hold  # real seconds each read takes, so reads of several caches overlap
         self.posts = {}
         self.lock = threading.Lock()
         self.active = 0
@@ -31,6 +31,7 @@ class FleetArm:
     def __call__(self, method, url):
         path = url.split("?")[0].replace(ARM, "")
         if "ascOperations/" in path:
+            time.sleep(self.hold)  # status reads of several caches overlap too
             return FakeRaw(200, {"status": "Succeeded"})
         name = path[len(PREFIX):].split("/")[0]
         if method == "POST":
@@ -121,6 +122,6 @@ def test_no_more_than_max_concurrent_at_a_time(make_client, bound):
 def test_status_requests_are_counted_per_cache(make_client):
     accepted = FakeRaw(202, None, {"Azure-AsyncOperation": ARM + "subscriptions/%s/providers/Microsoft.StorageCache/"
                                    "locations/eastus/ascOperations/1?api-version=v" % SUB, "Retry-After": "1"})
-    arm = FleetArm({"c%d" % n: "Healthy" for n in range(6)}, flush=lambda name: accepted, hold=0.01)
+    arm = FleetArm({"c%d" % n: "Healthy" for n in range(6)}, flush=lambda name: accepted, hold=0.05)
     results = flush(make_client, arm, [item("c%d" % n) for n in range(6)], max_concurrent=6)
     assert [r["polls"] for r in results] == [1] * 6  # not the requests of the other threads
