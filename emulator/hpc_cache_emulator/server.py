@@ -25,6 +25,7 @@ ROUTES = [
     ("operation", "GET", re.compile(SUB + PROVIDER + r"/locations/(?P<loc>[^/]+)/ascoperations/(?P<op>[^/]+)$", re.I)),
 ]
 MAX_DELAY = 600.0
+ARM_KINDS = ("flush", "get", "list", "operation", "location")
 
 
 def cloud_error(code: str, message: str, target: t.Optional[str] = None) -> t.Dict[str, t.Any]:
@@ -79,6 +80,10 @@ class Handler(BaseHTTPRequestHandler):
         client_id = self.headers.get("x-ms-client-request-id")
         if client_id:
             self.send_header("x-ms-client-request-id", client_id)
+        if self._entry.get("kind") in ARM_KINDS:
+            # ARM's throttling budget, as the recorded service sent it: writes on actions, reads on reads.
+            budget = "writes" if self.command == "POST" else "reads"
+            self.send_header("x-ms-ratelimit-remaining-subscription-" + budget, "11997" if budget == "reads" else "1197")
         for name, value in (headers or {}).items():
             self.send_header(name, str(value))
         self.end_headers()
@@ -116,6 +121,9 @@ class Handler(BaseHTTPRequestHandler):
         if fault.kind == "headers":
             self._extra_headers.update(fault.headers)
             return False
+        if fault.kind == "trickle":
+            self._trickle(fault)
+            return True
         headers = dict(fault.headers)
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
@@ -124,6 +132,26 @@ class Handler(BaseHTTPRequestHandler):
             "Injected fault: HTTP %d" % fault.status)
         self._send(fault.status, body, headers)
         return True
+
+    def _trickle(self, fault: Fault) -> None:
+        """A complete-looking answer whose body arrives a byte every fault.delay seconds (bounded)."""
+        data = json.dumps(fault.body if fault.body is not None else {"value": []}).encode()
+        self.send_response(fault.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self._entry["status"] = fault.status
+        started = time.monotonic()
+        try:
+            for i in range(len(data)):
+                self.wfile.write(data[i:i + 1])
+                self.wfile.flush()
+                if time.monotonic() - started > MAX_DELAY:
+                    break
+                time.sleep(min(fault.delay or 1.0, MAX_DELAY))
+        except OSError:
+            pass  # the client gave up, as it should
+        self.close_connection = True
 
     def _authorized(self) -> bool:
         auth = self.headers.get("Authorization") or ""
@@ -259,22 +287,25 @@ class Handler(BaseHTTPRequestHandler):
             op = self.world.start_flush(cache)
         flush = op.flush
         mode = flush["mode"]
-        if mode == "sync200":
+        if mode in ("sync200", "sync204"):
             op.flush = dict(flush, duration=0)
-            return self._send(200, None, self._extra_headers)
-        if mode == "sync204":
-            op.flush = dict(flush, duration=0)
+            return self._send(200 if mode == "sync200" else 204, None, self._extra_headers)
+        if mode == "bare204":  # runs for its duration; only the cache's state tells when it is over
             return self._send(204, None, self._extra_headers)
         base = flush.get("status_base") or self.server.base_url
         op_path = "/subscriptions/%s/providers/Microsoft.StorageCache/locations/%s/ascOperations/%s" % (
             cache.subscription, cache.location, op.id)
         api = self._query["api-version"]
         headers = dict(self._extra_headers)
+        if flush.get("retry_after") is not None:
+            headers["Retry-After"] = flush["retry_after"]
+        if mode == "recorded":
+            # As recorded: 204, the header name in lower case, no Location, no body.
+            headers["azure-asyncoperation"] = "%s%s?api-version=%s" % (base, op_path, api)
+            return self._send(204, None, headers)
         headers["Location"] = "%s%s?monitor=true&api-version=%s" % (base, op_path, api)
         if mode == "async":
             headers["Azure-AsyncOperation"] = "%s%s?api-version=%s" % (base, op_path, api)
-        if flush.get("retry_after") is not None:
-            headers["Retry-After"] = flush["retry_after"]
         self._send(202, None, headers)
 
     def _op_or_404(self, groups: t.Mapping[str, str]) -> t.Any:
@@ -294,15 +325,17 @@ class Handler(BaseHTTPRequestHandler):
         if op is None:
             return
         status = op.status(time.monotonic())
-        body: t.Dict[str, t.Any] = {
-            "id": self._path, "name": op.id, "status": status, "startTime": iso(op.start_wall),
-        }
+        # The recorded shapes: running {startTime, status, name}; Succeeded adds endTime and
+        # properties.output; Failed adds endTime and error. Every one is HTTP 200.
+        body: t.Dict[str, t.Any] = {"startTime": iso(op.start_wall)}
         if status != "InProgress":
             body["endTime"] = iso(op.start_wall + float(op.flush["duration"]))
-            if op.flush.get("error"):
-                body["error"] = op.flush["error"]
-            elif status == "Failed":
-                body["error"] = {"code": "FlushFailed", "message": "The flush failed."}
+        body["status"] = status
+        if status == "Succeeded":
+            body["properties"] = {"output": "success"}
+        elif status != "InProgress" and (op.flush.get("error") or status == "Failed"):
+            body["error"] = op.flush.get("error") or {"code": "FlushFailed", "message": "The flush failed."}
+        body["name"] = op.id
         self._send(200, body, self._retry_headers(op) if status == "InProgress" else self._extra_headers)
 
     def _arm_location(self, groups: t.Mapping[str, str]) -> None:

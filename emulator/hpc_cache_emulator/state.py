@@ -17,9 +17,13 @@ import uuid
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_FLUSH = {
-    "mode": "async",  # async (202 + Azure-AsyncOperation + Location), location (202 + Location), sync200, sync204
+    # recorded: 204 + azure-asyncoperation only, as the real service was recorded answering
+    #   (tests/fixtures/recorded); async: 202 + Azure-AsyncOperation + Location (the API's example);
+    # location: 202 + Location; bare204: 204 and nothing else while the flush runs on;
+    # sync200, sync204: done at once
+    "mode": "recorded",
     "duration": 2.0,  # seconds the flush runs
-    "retry_after": 1,  # Retry-After on the 202 and on status answers; null for none
+    "retry_after": None,  # Retry-After on the POST and on status answers (the recorded service sent none)
     "result": "Succeeded",  # Succeeded, Failed or Canceled
     "error": None,  # {"code": ..., "message": ...} for Failed (and optionally Canceled)
     "state_after": "Healthy",  # the health state once the flush ended
@@ -27,7 +31,6 @@ DEFAULT_FLUSH = {
     "status_base": None,  # another origin for status URLs (to test the origin guard)
     "location_final": 204,  # what the Location monitor answers once the flush succeeded: 204, or 200 with a body
 }
-TERMINAL = ("Succeeded", "Failed", "Canceled")
 
 
 def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
@@ -44,9 +47,9 @@ class Fault:
         self.cache = spec.get("cache")
         self.count = int(spec.get("count", 1))
         self.after = int(spec.get("after", 0))  # let this many matching requests through first
-        self.kind = spec.get("kind", "status")  # status, reset, delay, malformed, empty, headers
+        self.kind = spec.get("kind", "status")  # status, reset, delay, malformed, empty, headers, trickle
         # a body fault answers 200 unless told otherwise; a status fault 503
-        self.status = int(spec.get("status", 200 if self.kind in ("empty", "malformed") else 503))
+        self.status = int(spec.get("status", 200 if self.kind in ("empty", "malformed", "trickle") else 503))
         self.retry_after = spec.get("retry_after")
         self.delay = float(spec.get("delay", 0))
         self.processed = bool(spec.get("processed", False))  # post: the flush starts before the fault
@@ -94,19 +97,24 @@ class Cache:
         self.description = spec.get("status_description", "The cache is in Running state")
         self.provisioning_state = spec.get("provisioning_state", "Succeeded")
         self.flush = _merge(DEFAULT_FLUSH, spec.get("flush"))
-        self.flushing_for = float(spec.get("flushing_for", 0))  # an already running flush, seconds left
+        # An already running flush: it ends flushing_for seconds after a request first sees it, so a
+        # slow client start cannot use the window up before the task under test looks.
+        self.flushing_for = float(spec.get("flushing_for", 0))
+        self.first_seen: t.Optional[float] = None
         self.operation: t.Optional[Operation] = None
         self.flushes = 0
-        self.created = time.monotonic()
 
     @property
     def id(self) -> str:
         return "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StorageCache/caches/%s" % (
             self.subscription, self.resource_group, self.name)
 
-    def state(self, now: float) -> str:
-        if self.base_state == "Flushing" and self.flushing_for and now - self.created >= self.flushing_for:
-            self.base_state = "Healthy"
+    def state(self, now: float, observe: bool = True) -> str:
+        """The health state now; observe=False (the control route) does not start a flushing_for window."""
+        if self.base_state == "Flushing" and self.flushing_for and (observe or self.first_seen is not None):
+            self.first_seen = now if self.first_seen is None else self.first_seen
+            if now - self.first_seen >= self.flushing_for:
+                self.base_state = "Healthy"
         if self.operation is not None:
             if self.operation.status(now) == "InProgress":
                 return "Flushing"
@@ -155,7 +163,6 @@ class World:
 
     def load(self, scenario: t.Mapping[str, t.Any]) -> None:
         with self.lock:
-            self.scenario = dict(scenario)
             self.subscription = scenario.get("subscription_id", DEFAULT_SUBSCRIPTION)
             self.page_size = int(scenario.get("page_size", 50))
             self.token_lifetime = float(scenario.get("token_lifetime", 3600))
@@ -222,7 +229,7 @@ class World:
             return {
                 "caches": [
                     {"name": c.name, "resource_group": c.resource_group, "subscription_id": c.subscription,
-                     "state": c.state(now), "flushes": c.flushes}
+                     "state": c.state(now, observe=False), "flushes": c.flushes}
                     for c in self.caches.values()
                 ],
                 "tokens_issued": list(self.tokens),

@@ -9,16 +9,26 @@ import typing as t
 from dataclasses import dataclass
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, TransportError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
 
 PROVIDER = "Microsoft.StorageCache"
 FLUSHING = "flushing"
 STOPPED_STATES = ("stopped", "stopping")
+# The cache health states of the API (HealthStateType, 2026-01-01) but Flushing and Unknown: only
+# one of these, read after a flush began, shows that the flush no longer runs (docs/service-behaviour.md).
+SETTLED_STATES = frozenset((
+    "healthy", "degraded", "down", "transitioning", "stopping", "stopped", "upgrading",
+    "waitingforkey", "startfailed", "upgradefailed",
+))
 MAX_PAGES = 1000
-# After a flush POST got no answer, how many times the cache is read and the POST sent again.
+# At most this many flush requests in one task: a request is only sent again after the one
+# before got no answer and the cache, read SETTLE_READS times, never showed it flushing.
 MAX_UNANSWERED_POSTS = 3
+SETTLE_READS = 3
+# The longest pause between those reads (poll_interval when shorter).
+SETTLE_DELAY = 5.0
 
 
 def flush_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
@@ -49,10 +59,20 @@ class CacheRef:
 
 
 def health_state(cache: t.Mapping[str, t.Any]) -> str:
+    """properties.health.state as the service wrote it, without stray whitespace; Unknown when absent."""
     props = cache.get("properties")
     health = props.get("health") if isinstance(props, dict) else None
     state = health.get("state") if isinstance(health, dict) else None
-    return state if isinstance(state, str) and state else "Unknown"
+    return state.strip() if isinstance(state, str) and state.strip() else "Unknown"
+
+
+def is_flushing(state: str) -> bool:
+    return state.strip().casefold() == FLUSHING
+
+
+def flush_over(state: str) -> bool:
+    """True only for a known state other than Flushing: an empty or unknown state proves nothing."""
+    return state.strip().casefold() in SETTLED_STATES
 
 
 def resource_group_of(resource_id: str) -> t.Optional[str]:
@@ -125,9 +145,15 @@ class CacheOperations:
 
 
 class FlushTask:
-    """One flush of one cache, as the contract's behaviour 1-6 decide it."""
+    """One flush of one cache, by the rules of docs/service-behaviour.md.
 
-    def __init__(self, ops: CacheOperations, ref: CacheRef, wait: bool, wait_timeout: int,
+    Whatever path a flush takes, _conclude() alone sets the final status, from
+    the last word of the service: the operation's status and the cache's
+    health state, as last read. Succeeded needs one of them to say the flush
+    is over and neither to say it runs.
+    """
+
+    def __init__(self, ops: CacheOperations, ref: CacheRef, *, wait: bool, wait_timeout: int,
                  poll_interval: int, check_mode: bool, allowed_states: t.Sequence[str] = ()) -> None:
         self.ops = ops
         self.allowed_states = list(allowed_states)
@@ -140,6 +166,9 @@ class FlushTask:
         self.started = self.client.clock()
         self.deadline = self.started + wait_timeout
         self.result: t.Dict[str, t.Any] = {"changed": False, "polls": 0}
+        # The last word of the service on the flush: None until read.
+        self.operation_status: t.Optional[str] = None
+        self.cache_state: t.Optional[str] = None
 
     def elapsed(self) -> float:
         return round(self.client.clock() - self.started, 3)
@@ -155,12 +184,13 @@ class FlushTask:
         cache = self.ops.get(self.ref, self.deadline)
         state = health_state(cache)
         self.result["health_state"] = state
-        if state.lower() == FLUSHING:
-            self._attach("The cache %s is already flushing; no second flush was sent" % self.ref.name)
-        elif state.lower() in STOPPED_STATES:
+        if is_flushing(state):
+            self.cache_state = state
+            self._follow_cache("The cache %s was already flushing; no second flush was sent" % self.ref.name)
+        elif state.casefold() in STOPPED_STATES:
             self.result.update(status="Skipped", msg="The cache %s is %s: a stopped cache holds no dirty data; "
                                                      "no flush was sent" % (self.ref.name, state))
-        elif self.allowed_states and state.lower() not in [a.lower() for a in self.allowed_states]:
+        elif self.allowed_states and state.casefold() not in [a.strip().casefold() for a in self.allowed_states]:
             description = summarize(cache)["health_description"]
             self.result["status"] = "Refused"
             raise HpcCacheError(
@@ -173,31 +203,46 @@ class FlushTask:
         else:
             self._flush()
 
-    def _attach(self, msg: str) -> None:
+    # Sending the flush ----------------------------------------------------
+    def _flush(self) -> None:
+        response = self._post()
+        self.result["changed"] = True
+        if response is None:
+            self._follow_cache("The flush request of %s got no clear answer, but the cache is flushing" % self.ref.name)
+            return
+        self.result["status_code"] = response.status
+        how = "The flush of %s was accepted (HTTP %d)" % (self.ref.name, response.status)
+        async_url = response.headers.get("Azure-AsyncOperation")
+        location = response.headers.get("Location")
+        if not (async_url or location):
+            # 200 or 204 alone is no proof: the API describes 204 as "already in progress or has completed".
+            self._follow_cache(how)
+            return
+        # Any 2xx with an operation header is an operation, 204 included: the service was recorded
+        # answering the flush with 204 and Azure-AsyncOperation while it ran on.
+        self.result["operation_url"] = async_url or location
+        self.operation_status = "InProgress"
         if not self.wait:
-            self.result.update(status="InProgress", msg=msg + "; not waiting (wait=false)")
+            self._conclude(how)
             return
-        if self.check_mode:
-            self.result.update(status="InProgress", msg=msg + "; check mode does not wait")
+        poll = self.poller.wait_operation(async_url, location, self.poll_interval, self.deadline,
+                                          retry_after_seconds(response.headers), subject="the flush operation")
+        self.result["polls"] += poll.polls
+        self.operation_status = poll.status
+        try:
+            self.cache_state = self._read_state()
+        except HpcCacheError:  # the operation's own word stands; a failed read of the aftermath must not fail it
+            self._conclude(how)
             return
-        self.result["polls"] += self.poller.wait_until(self._read_until_not_flushing, self.poll_interval,
-                                                       self.deadline).polls
-        self.result.update(status="Succeeded", msg=msg + "; waited until it finished")
+        self._follow_cache(how)
 
-    def _read_until_not_flushing(self) -> Reading:
-        response = self.client.get(self.ops.cache_url(self.ref), deadline=self.deadline)
-        state = health_state(response.json_object())
-        self.result["health_state_after"] = state
-        return Reading(state.lower() != FLUSHING, retry_after_seconds(response.headers), state)
+    def _post(self) -> t.Optional[Response]:
+        """Send the flush; None when it got no clear answer but the cache shows a flush running.
 
-    def _flushing_now(self) -> bool:
-        return health_state(self.ops.get(self.ref, self.deadline)).lower() == FLUSHING
-
-    def _post(self) -> t.Any:
-        """Send the flush once; after a POST that got no answer, read the cache before sending again.
-
-        A server error without Retry-After is not resent either, but the flush
-        may have started before the error: a cache found flushing is attached to.
+        After a POST with no answer the service may need a moment to show the
+        flush: the cache is read SETTLE_READS times before the POST is sent
+        again. A 409, or a 5xx without Retry-After (not resent), while the cache
+        is flushing means a flush runs: it is attached to.
         """
         url = self.ops.cache_url(self.ref, "flush")
         last: t.Optional[TransportError] = None
@@ -207,44 +252,62 @@ class FlushTask:
             except TransportError as exc:
                 last = exc
             except ArmError as exc:
-                if exc.status < 500 or not self._flushing_now():
-                    raise
-                return None
-            if self._flushing_now():
+                if (exc.status == 409 or exc.status >= 500) and self._shows_flushing(reads=1):
+                    return None
+                raise
+            if self._shows_flushing(reads=SETTLE_READS):
                 return None  # the service took the unanswered POST
         raise HpcCacheError(
             "The flush request got no answer %d times and the cache is not flushing: %s"
             % (MAX_UNANSWERED_POSTS, last), request_id=last.request_id if last else None,
         )
 
-    def _flush(self) -> None:
-        response = self._post()
-        self.result["changed"] = True
-        if response is None:
-            self._attach("The flush request of %s got no clear answer, but the cache is flushing" % self.ref.name)
-            return
-        self.result["status_code"] = response.status
-        if response.status != 202:
-            self._finished()
-            return
-        async_url = response.headers.get("Azure-AsyncOperation")
-        location = response.headers.get("Location")
-        self.result["operation_url"] = async_url or location
-        if not self.wait:
-            self.result.update(status="InProgress", msg="The flush of %s was accepted and runs on; not waiting"
-                                                        % self.ref.name)
-            return
-        first = retry_after_seconds(response.headers)
-        poll = self.poller.wait_operation(async_url, location, self.poll_interval, self.deadline, first)
-        self.result["polls"] += poll.polls
-        self._finished()
+    def _shows_flushing(self, reads: int) -> bool:
+        delay = min(float(self.poll_interval), SETTLE_DELAY)
+        for read in range(reads):
+            if read and not self.client.pause(delay, self.deadline):
+                break
+            state = self._read_state()
+            if is_flushing(state):
+                self.cache_state = state
+                return True
+        return False
 
-    def _finished(self) -> None:
-        """The flush is done; report the state the cache is in now, so no second task has to read it."""
-        self.result.update(status="Succeeded", msg="The cache %s was flushed" % self.ref.name)
-        if not self.wait:
+    # Following the flush --------------------------------------------------
+    def _read_state(self, response: t.Optional[Response] = None) -> str:
+        response = response or self.client.get(self.ops.cache_url(self.ref), deadline=self.deadline)
+        state = health_state(response.json_object())
+        self.result["health_state_after"] = state
+        return state
+
+    def _read_until_over(self) -> Reading:
+        response = self.client.get(self.ops.cache_url(self.ref), deadline=self.deadline)
+        self.cache_state = self._read_state(response)
+        return Reading(flush_over(self.cache_state), retry_after_seconds(response.headers), self.cache_state)
+
+    def _follow_cache(self, how: str) -> None:
+        """Read the cache until a known state other than Flushing (with wait), then conclude."""
+        if self.cache_state is None:
+            self.cache_state = self._read_state()
+        if not flush_over(self.cache_state) and self.wait and not self.check_mode:
+            poll = self.poller.wait_until(self._read_until_over, self.poll_interval, self.deadline,
+                                          subject="the flush of %s" % self.ref.name)
+            self.result["polls"] += poll.polls
+        self._conclude(how)
+
+    def _conclude(self, how: str) -> None:
+        """The one place that sets the final status, from the service's last word on the flush."""
+        evidence = {"operation_status": self.operation_status, "cache_state": self.cache_state}
+        self.result["completion"] = {k: v for k, v in evidence.items() if v is not None}
+        said = "; ".join(
+            ["the operation reported %s" % self.operation_status] * (self.operation_status is not None)
+            + ["the cache reads %s" % self.cache_state] * (self.cache_state is not None)
+        ) or "no status was read"
+        over = self.operation_status in (None, "Succeeded") and (
+            flush_over(self.cache_state) if self.cache_state is not None else self.operation_status == "Succeeded")
+        if over:
+            self.result.update(status="Succeeded", msg="%s and has finished (%s)" % (how, said))
             return
-        try:
-            self.result["health_state_after"] = health_state(self.ops.get(self.ref, self.deadline))
-        except HpcCacheError:
-            pass  # the flush succeeded; a failed read of its aftermath must not fail the task
+        why = ("not waiting (wait=false)" if not self.wait else "check mode does not wait" if self.check_mode
+               else "it still runs")
+        self.result.update(status="InProgress", msg="%s; it runs on, %s (%s)" % (how, why, said))

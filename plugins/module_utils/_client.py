@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import email.utils
 import json
+import math
 import random
+import re
 import threading
 import time
 import typing as t
@@ -26,7 +28,7 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urljoin
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, origin_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, no_proxy_for, origin_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
@@ -48,6 +50,10 @@ except ImportError as _exc:  # pragma: no cover - exercised only without request
 
 RETRYABLE_STATUS = frozenset((408, 429, 500, 502, 503, 504))
 MAX_RETRY_AFTER = 600.0
+# ARM bodies are a few levels deep; a deeper one is hostile, and would exhaust the recursion of
+# whatever walks it next (Ansible's result handling, the inventory's variable wrapping).
+MAX_JSON_DEPTH = 64
+_NUMBER = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 @dataclass(frozen=True)
@@ -59,28 +65,45 @@ class RetryPolicy:
     read_timeout: float = 60.0
 
 
+def _seconds(text: str) -> t.Optional[float]:
+    """A plain, finite, positive number of seconds; anything else is no hint."""
+    if not _NUMBER.fullmatch(text):  # ASCII only: str.isdigit() accepts '\u00b2', which float() refuses
+        return None
+    value = float(text)
+    return value if math.isfinite(value) and value > 0 else None
+
+
 def retry_after_seconds(headers: t.Mapping[str, str], now: t.Callable[[], float] = time.time) -> t.Optional[float]:
-    """Seconds from Retry-After (delta or HTTP-date) or retry-after-ms; None when absent or unreadable."""
+    """Seconds from Retry-After (delta or HTTP-date) or retry-after-ms; None when absent or unusable.
+
+    A hint of zero, an HTTP-date in the past or a value that cannot be read is
+    treated as absent (as azure-core does), so the caller's own delay applies:
+    a hint must never turn a wait into a busy loop.
+    """
     for name, scale in (("retry-after-ms", 1000.0), ("x-ms-retry-after-ms", 1000.0)):
         value = headers.get(name)
         if value is not None:
-            try:
-                return min(max(float(value) / scale, 0.0), MAX_RETRY_AFTER)
-            except ValueError:
-                pass
+            seconds = _seconds(str(value).strip())
+            if seconds is not None:
+                return min(seconds / scale, MAX_RETRY_AFTER)
     value = headers.get("retry-after")
     if value is None:
         return None
-    value = value.strip()
-    if value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER)
+    value = str(value).strip()
+    if value[:1].isascii() and value[:1].isdigit():
+        seconds = _seconds(value)
+        return None if seconds is None else min(seconds, MAX_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError, IndexError):
+    except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if when is None:
         return None
-    return min(max(when.timestamp() - now(), 0.0), MAX_RETRY_AFTER)
+    try:
+        delta = when.timestamp() - now()
+    except (OverflowError, OSError, ValueError):
+        return None
+    return min(delta, MAX_RETRY_AFTER) if delta > 0 else None
 
 
 class Response:
@@ -97,12 +120,19 @@ class Response:
         if not self.content or not self.content.strip():
             return None
         try:
-            return json.loads(self.content.decode("utf-8"))
-        except (ValueError, UnicodeDecodeError):
+            body = json.loads(self.content.decode("utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ArmError(
                 self.status, "InvalidResponse", "the answer from %s was not valid JSON" % _path_of(self.url),
                 request_id=self.request_id,
             )
+        if _depth_exceeds(body, MAX_JSON_DEPTH):
+            raise ArmError(
+                self.status, "InvalidResponse",
+                "the answer from %s is nested deeper than %d levels" % (_path_of(self.url), MAX_JSON_DEPTH),
+                request_id=self.request_id,
+            )
+        return body
 
     def json_object(self) -> t.Dict[str, t.Any]:
         body = self.json()
@@ -112,6 +142,19 @@ class Response:
                 request_id=self.request_id,
             )
         return body
+
+
+def _depth_exceeds(value: t.Any, limit: int) -> bool:
+    """True when JSON containers nest deeper than limit; iterative, so it cannot exhaust the stack."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > limit:
+                return True
+            children = item.values() if isinstance(item, dict) else item
+            stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
 
 
 def _path_of(url: str) -> str:
@@ -173,6 +216,7 @@ class ArmClient:
         # Requests this thread sent: the poller counts its status requests from it, and a module
         # flushing many caches runs one poller per thread on one client.
         self._sent = threading.local()
+        self._proxies = no_proxy_for(cloud.arm_endpoint)
 
     @property
     def requests_sent(self) -> int:
@@ -221,11 +265,13 @@ class ArmClient:
         if method == "POST":
             headers["Content-Type"] = "application/json"
         self._sent.count = self.requests_sent + 1
+        timeout = self._timeout(deadline)
         try:
             raw = self.session.request(
-                method, url, headers=headers, timeout=self._timeout(deadline), allow_redirects=False,
-                data=b"" if method == "POST" else None,
+                method, url, headers=headers, timeout=timeout, allow_redirects=False,
+                data=b"" if method == "POST" else None, stream=True, proxies=self._proxies,
             )
+            content = _read_within(raw, timeout[1])
         except rex.SSLError as exc:
             raise HpcCacheError(
                 "TLS error talking to %s: %s (client request id %s)" % (_path_of(url), _short(exc), request_id),
@@ -237,9 +283,9 @@ class ArmClient:
             raise TransportError(
                 "Connection to ARM failed: %s" % _short(exc), sent=not _never_connected(exc), request_id=request_id
             )
-        except (rex.Timeout, rex.ChunkedEncodingError, rex.ContentDecodingError) as exc:
+        except (rex.Timeout, rex.ChunkedEncodingError, rex.ContentDecodingError, _SlowAnswer) as exc:
             raise TransportError("No complete answer from ARM: %s" % _short(exc), sent=True, request_id=request_id)
-        return Response(raw.status_code, raw.headers, raw.content or b"", url, request_id)
+        return Response(raw.status_code, raw.headers, content, url, request_id)
 
     def _send(self, method: str, url: str, deadline: t.Optional[float]) -> Response:
         """One request; a 401 gets one fresh token and one more try.
@@ -262,7 +308,7 @@ class ArmClient:
         base = min(self.policy.backoff * (2 ** (attempt - 1)), self.policy.backoff_cap)
         return base * (0.5 + self.rng() / 2.0)
 
-    def _pause(self, delay: float, deadline: t.Optional[float]) -> bool:
+    def pause(self, delay: float, deadline: t.Optional[float]) -> bool:
         """Sleep before the next try; False when that would pass the deadline."""
         if deadline is not None and self.clock() + delay > deadline:
             return False
@@ -287,17 +333,22 @@ class ArmClient:
             if isinstance(verdict, Response):
                 return verdict
             last = verdict
-            if attempt == self.policy.attempts or not self._pause(self._backoff(attempt, response), deadline):
+            if attempt == self.policy.attempts or not self.pause(self._backoff(attempt, response), deadline):
                 break
         raise last  # type: ignore[misc]  # the loop ran at least once and set it
 
-    def get(self, url: str, deadline: t.Optional[float] = None, ok: t.Collection[int] = (200,)) -> Response:
-        """GET with retries; returns an answer whose status is in ok, else raises ArmError."""
+    def get(self, url: str, deadline: t.Optional[float] = None, ok: t.Collection[int] = (200,),
+            final: t.Optional[t.Callable[[Response], bool]] = None) -> Response:
+        """GET with retries; returns an answer whose status is in ok, else raises ArmError.
+
+        final(response) marks an error answer that is itself the answer sought (an
+        operation's failure, as a Location URL reports it): it is returned, not retried.
+        """
 
         def judge(response: t.Optional[Response], failure: t.Optional[TransportError]) -> t.Any:
             if response is None:
                 return failure
-            if response.status in ok:
+            if response.status in ok or (final is not None and final(response)):
                 try:
                     response.json()
                 except ArmError as exc:  # a torn or garbled body: read again
@@ -330,6 +381,39 @@ class ArmClient:
         return self._retrying("POST", url, deadline, judge)
 
 
+class _SlowAnswer(Exception):
+    """The body did not arrive in full within the time one answer may take."""
+
+
+def _read_within(raw: t.Any, seconds: float) -> bytes:
+    """The whole body of a streamed answer, or _SlowAnswer once seconds have passed.
+
+    A read timeout bounds each socket read, not the answer: a server sending a
+    byte now and then would hold the task forever. A timer closes the answer
+    when its time is up, which ends the read in progress.
+    """
+    expired = threading.Event()
+
+    def expire() -> None:
+        expired.set()
+        raw.close()
+
+    timer = threading.Timer(seconds, expire)
+    timer.daemon = True
+    timer.start()
+    try:
+        content = raw.content or b""
+    except Exception:  # closing mid-read raises whatever the read was doing
+        if expired.is_set():
+            raise _SlowAnswer("the answer did not arrive in full within %.0f s" % seconds) from None
+        raise
+    finally:
+        timer.cancel()
+    if expired.is_set():
+        raise _SlowAnswer("the answer did not arrive in full within %.0f s" % seconds)
+    return content
+
+
 def _never_connected(exc: BaseException) -> bool:
     """True when requests failed before a connection existed (refused, DNS), so nothing was sent."""
     reason = getattr(exc.args[0], "reason", None) if exc.args else None
@@ -345,7 +429,7 @@ def fetch_metadata(session: t.Any, url: str, policy: RetryPolicy = RetryPolicy()
     """GET a public metadata document (no token is sent); raises ValueError on any failure."""
     try:
         raw = session.get(url, timeout=(policy.connect_timeout, policy.read_timeout), allow_redirects=False,
-                          headers={"Accept": "application/json"})
+                          headers={"Accept": "application/json"}, proxies=no_proxy_for(url))
     except rex.RequestException as exc:
         raise ValueError("no answer (%s)" % _short(exc))
     if raw.status_code != 200:

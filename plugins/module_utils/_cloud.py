@@ -62,6 +62,20 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
+def no_proxy_for(url: str) -> t.Optional[t.Dict[str, None]]:
+    """requests' proxies argument for url: a loopback endpoint never goes through a proxy.
+
+    requests takes HTTP_PROXY / HTTPS_PROXY / ALL_PROXY from the environment; a
+    None entry overrides each, so a token for a local endpoint cannot reach a
+    proxy in clear text. Any other endpoint keeps the environment's proxies.
+    """
+    try:
+        host = origin_of(url)[1]
+    except OriginError:
+        return None
+    return {"http": None, "https": None, "all": None} if is_loopback_host(host) else None
+
+
 def origin_of(url: str) -> t.Tuple[str, str, int]:
     """(scheme, host, port) of a URL; raises OriginError for anything unusable."""
     try:

@@ -98,17 +98,14 @@ class ArmError(HpcCacheError):
 class OperationFailed(HpcCacheError):
     """The long-running operation ended Failed or Canceled."""
 
-    def __init__(self, outcome: str, code: t.Optional[str], message: t.Optional[str], **result: t.Any) -> None:
-        if outcome.lower() == "canceled":
-            text = "The flush operation was canceled"
-        else:
-            text = "The flush operation failed"
+    def __init__(self, outcome: str, code: t.Optional[str], message: t.Optional[str],
+                 subject: str = "the operation", **result: t.Any) -> None:
+        what = subject[:1].upper() + subject[1:]
+        text = ("%s was canceled" if outcome.lower() == "canceled" else "%s failed") % what
         if code or message:
             text += ": %s: %s" % (code or "UnknownError", message or "(no message)")
         result.setdefault("status", outcome)
         super().__init__(text, error={"code": code, "message": message}, **result)
-        self.outcome = outcome
-        self.code = code
 
 
 class OperationTimeout(HpcCacheError):

@@ -57,8 +57,9 @@ class FleetFlush:
         return list(first.values())
 
     def _flush_one(self, item: FleetItem) -> t.Dict[str, t.Any]:
-        task = FlushTask(self.ops, item.ref, self.wait, self.wait_timeout, self.poll_interval, self.check_mode,
-                         item.allowed_states)
+        task = FlushTask(self.ops, item.ref, wait=self.wait, wait_timeout=self.wait_timeout,
+                         poll_interval=self.poll_interval, check_mode=self.check_mode,
+                         allowed_states=item.allowed_states)
         try:
             result = task.run()
         except Exception as exc:  # pylint: disable=broad-exception-caught  # one cache must not stop the others

@@ -6,8 +6,9 @@
 The poller knows ARM's async-operation contract (Azure-AsyncOperation status
 bodies, Location 202/200/204), not what a cache is. Every wait is bounded by
 a deadline on the client's monotonic clock, sleeps Retry-After when the
-service sends it and poll_interval otherwise, and never sleeps past the
-deadline.
+service sends it and poll_interval otherwise, never less than MIN_POLL_DELAY
+(so one wait sends at most wait_timeout / MIN_POLL_DELAY + 1 status requests,
+whatever the service's hints), and never sleeps past the deadline.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
@@ -26,6 +27,26 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
 
 TERMINAL = {"succeeded": "Succeeded", "failed": "Failed", "canceled": "Canceled", "cancelled": "Canceled"}
 MAX_FAILED_READS = 10
+# The shortest pause between two status requests of one wait, whatever Retry-After says.
+MIN_POLL_DELAY = 1.0
+
+
+def _location_failure(response: Response) -> bool:
+    """A Location URL reports a failed operation with an error answer carrying a CloudError.
+
+    408, 429, the gateway's 502, 503 and 504 and any answer with Retry-After
+    are the status endpoint's own trouble (retried); so is a 5xx with no
+    error body.
+    """
+    if response.status < 400 or response.status in (408, 429, 502, 503, 504):
+        return False
+    if retry_after_seconds(response.headers) is not None:
+        return False
+    try:
+        body = response.json()
+    except ArmError:
+        return False
+    return isinstance(body, dict) and isinstance(body.get("error"), dict)
 
 
 @dataclass
@@ -57,6 +78,7 @@ class Poller:
         deadline: float,
         first_delay: t.Optional[float] = None,
         operation_url: t.Optional[str] = None,
+        subject: str = "the operation",
     ) -> PollResult:
         """Call read() until it reports done; raise OperationTimeout at the deadline.
 
@@ -69,17 +91,20 @@ class Poller:
         delay = poll_interval if first_delay is None else first_delay
         failures = 0
         last_error: t.Optional[HpcCacheError] = None
+        last_status: t.Optional[str] = None
         while True:
             remaining = deadline - clock()
             if remaining <= 0:
                 polls = self.client.requests_sent - sent_before
-                text = "Timed out waiting for the flush to finish after %d status requests" % polls
+                text = "Timed out waiting for %s to finish after %d status requests" % (subject, polls)
+                if last_status:
+                    text += "; it last reported %s" % last_status
                 if last_error is not None:
                     text += "; last status read failed: %s" % last_error
                 if operation_url:
                     text += "; rerun the task (it attaches to a running flush) or look at operation_url"
                 raise OperationTimeout(text, operation_url=operation_url, polls=polls, status="InProgress")
-            sleep(min(max(delay, 0.0), remaining))
+            sleep(min(max(delay, MIN_POLL_DELAY), remaining))
             try:
                 reading = read()
             except (ArmError, TransportError) as exc:
@@ -87,7 +112,7 @@ class Poller:
                 last_error = exc
                 if failures >= self.max_failed_reads:
                     raise HpcCacheError(
-                        "Reading the flush status failed %d times in a row; last error: %s" % (failures, exc),
+                        "Reading the status of %s failed %d times in a row; last error: %s" % (subject, failures, exc),
                         operation_url=operation_url,
                         polls=self.client.requests_sent - sent_before,
                         status="InProgress",
@@ -96,6 +121,7 @@ class Poller:
                 continue
             failures = 0
             last_error = None
+            last_status = reading.status
             if reading.done:
                 return PollResult(reading.status, self.client.requests_sent - sent_before, reading.body)
             delay = poll_interval if reading.retry_after is None else reading.retry_after
@@ -105,16 +131,19 @@ class Poller:
         response = self.client.get(url, deadline=deadline, ok=(200, 201, 202))
         body = response.json()
         status = body.get("status") if isinstance(body, dict) else None
-        if not isinstance(status, str) or not status:
+        if not isinstance(status, str) or not status.strip():
             raise ArmError(response.status, "InvalidResponse", "the operation status has no 'status'",
                            request_id=response.request_id)
-        terminal = TERMINAL.get(status.lower())
-        return Reading(terminal is not None, retry_after_seconds(response.headers), terminal or status, body)
+        terminal = TERMINAL.get(status.strip().lower())
+        return Reading(terminal is not None, retry_after_seconds(response.headers), terminal or status.strip(), body)
 
     def read_location(self, url: str, deadline: float) -> Reading:
-        response = self.client.get(url, deadline=deadline, ok=(200, 201, 202, 204))
+        """ARM's Location rules: 202 running; 200, 201, 204 done; an error answer with a CloudError failed."""
+        response = self.client.get(url, deadline=deadline, ok=(200, 201, 202, 204), final=_location_failure)
         if response.status == 202:
             return Reading(False, retry_after_seconds(response.headers))
+        if response.status >= 400:
+            return Reading(True, status="Failed", body=response.json())
         return Reading(True, status="Succeeded", body=response.json())
 
     def wait_operation(
@@ -124,23 +153,24 @@ class Poller:
         poll_interval: float,
         deadline: float,
         first_delay: t.Optional[float] = None,
+        subject: str = "the operation",
     ) -> PollResult:
         """Poll Azure-AsyncOperation when given, else Location; Failed/Canceled raise OperationFailed."""
         if async_url:
             url = self.client.absolute(async_url)
             result = self.wait_until(lambda: self.read_async_operation(url, deadline), poll_interval, deadline,
-                                     first_delay, operation_url=async_url)
+                                     first_delay, operation_url=async_url, subject=subject)
         elif location_url:
             url = self.client.absolute(location_url)
             result = self.wait_until(lambda: self.read_location(url, deadline), poll_interval, deadline,
-                                     first_delay, operation_url=location_url)
+                                     first_delay, operation_url=location_url, subject=subject)
         else:
-            raise HpcCacheError("The service accepted the request (202) but gave no status URL to follow")
+            raise HpcCacheError("The service gave no status URL to follow for %s" % subject)
         if result.status != "Succeeded":
             error = result.body.get("error") if isinstance(result.body, dict) else None
             error = error if isinstance(error, dict) else {}
             raise OperationFailed(
-                result.status, error.get("code"), error.get("message"),
+                result.status, error.get("code"), error.get("message"), subject=subject,
                 operation_url=async_url or location_url, polls=result.polls,
             )
         return result

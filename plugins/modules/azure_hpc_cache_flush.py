@@ -179,8 +179,9 @@ def main() -> None:
         values = module.validate(dict(FLUSH_RULES, name=rules.cache_name, resource_group=rules.resource_group))
         ops = CacheOperations(module.client(timeout=values["wait_timeout"]), values["api_version"])
         ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
-        task = FlushTask(ops, ref, module.params["wait"], values["wait_timeout"], values["poll_interval"],
-                         module.check_mode, values["allowed_states"])
+        task = FlushTask(ops, ref, wait=module.params["wait"], wait_timeout=values["wait_timeout"],
+                         poll_interval=values["poll_interval"], check_mode=module.check_mode,
+                         allowed_states=values["allowed_states"])
         return task.run()
 
     module.run(body, partial=lambda: dict(task.result) if task else {})

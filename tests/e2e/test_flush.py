@@ -108,7 +108,7 @@ def test_429_then_success_flushes_exactly_once(runner, emulator):
         {"on": "flush", "kind": "status", "status": 429, "count": 2, "retry_after": 1}]))
     r = runner.flush().result
     assert r["status"] == "Succeeded" and r["changed"] is True
-    assert [e["status"] for e in posts(emulator)] == [429, 429, 202]
+    assert [e["status"] for e in posts(emulator)] == [429, 429, 204]
     assert emulator.flushes("c1") == 1
 
 

@@ -41,6 +41,9 @@ class FakeRaw:
         else:
             self.content = b"" if body is None else json.dumps(body).encode()
 
+    def close(self) -> None:
+        pass
+
 
 class FakeSession:
     """Answers requests from a script: a list of FakeRaw or exceptions, or a callable(method, url)."""
@@ -50,9 +53,11 @@ class FakeSession:
         self.calls: t.List[t.Dict[str, t.Any]] = []
 
     def request(self, method: str, url: str, headers: t.Mapping[str, str], timeout: t.Any,
-                allow_redirects: bool, data: t.Any = None) -> FakeRaw:
+                allow_redirects: bool, data: t.Any = None, stream: bool = False,
+                proxies: t.Optional[t.Mapping[str, t.Any]] = None) -> FakeRaw:
         assert allow_redirects is False
-        self.calls.append({"method": method, "url": url, "headers": dict(headers), "timeout": timeout})
+        self.calls.append({"method": method, "url": url, "headers": dict(headers), "timeout": timeout,
+                           "proxies": proxies})
         answer = self.script(method, url) if callable(self.script) else self.script.pop(0)
         if isinstance(answer, BaseException):
             raise answer

@@ -56,7 +56,8 @@ class Arm:
 
 def run(make_client, arm, wait=True, timeout=100, check_mode=False, allowed=()):
     client = make_client(arm)[0]
-    task = FlushTask(CacheOperations(client, "v"), REF, wait, timeout, 5, check_mode, allowed)
+    task = FlushTask(CacheOperations(client, "v"), REF, wait=wait, wait_timeout=timeout, poll_interval=5,
+                     check_mode=check_mode, allowed_states=allowed)
     return task, task.run
 
 
@@ -75,17 +76,71 @@ def test_sync_flush(make_client, code):
     assert arm.post_count == 1 and [seen[0] for seen in arm.seen] == ["GET", "POST", "GET"]
 
 
-def test_no_read_after_without_wait(make_client):
-    arm = Arm(["Healthy"], posts=[FakeRaw(204, None)])
+@pytest.mark.parametrize("state,status", [("Healthy", "Succeeded"), ("Flushing", "InProgress"),
+                                          ("Unknown", "InProgress")])
+def test_bare_2xx_without_wait_reads_the_cache_once(make_client, state, status):
+    # 204 alone means "already in progress or has completed": only the cache can tell which.
+    arm = Arm(["Healthy", state], posts=[FakeRaw(204, None)])
     result = run(make_client, arm, wait=False)[1]()
-    assert "health_state_after" not in result and len(arm.seen) == 2
+    assert result["status"] == status and result["health_state_after"] == state
+    assert [seen[0] for seen in arm.seen] == ["GET", "POST", "GET"]
+    assert result["completion"] == {"cache_state": state}
 
 
-def test_failed_read_after_a_finished_flush_does_not_fail_it(make_client):
+def test_bare_204_while_the_cache_flushes_is_waited_out(make_client, clock):
+    arm = Arm(["Healthy", "Flushing", "Flushing", " flushing ", "Healthy"], posts=[FakeRaw(204, None)])
+    result = run(make_client, arm)[1]()
+    assert result["status"] == "Succeeded" and result["polls"] == 3 and result["changed"] is True
+    assert result["health_state_after"] == "Healthy" and clock.sleeps == [5, 5, 5]
+    assert result["completion"] == {"cache_state": "Healthy"} and "the cache reads Healthy" in result["msg"]
+
+
+def test_bare_204_whose_aftermath_cannot_be_read_fails(make_client):
+    # No operation to ask and no cache state: nothing says the flush is over.
     arm = Arm(["Healthy", FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "x"}})],
               posts=[FakeRaw(204, None)])
+    task, go = run(make_client, arm)
+    with pytest.raises(ArmError):
+        go()
+    assert task.result["changed"] is True and task.result["status_code"] == 204 and "status" not in task.result
+
+
+def test_failed_read_after_a_finished_operation_does_not_fail_it(make_client):
+    arm = Arm(["Healthy", FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "x"}})],
+              posts=[FakeRaw(204, None, {"Azure-AsyncOperation": OP})], ops=[FakeRaw(200, {"status": "Succeeded"})])
     result = run(make_client, arm)[1]()
     assert result["status"] == "Succeeded" and "health_state_after" not in result
+    assert result["completion"] == {"operation_status": "Succeeded"}
+
+
+@pytest.mark.parametrize("code", [200, 202, 204])
+@pytest.mark.parametrize("header", ["Azure-AsyncOperation", "azure-asyncoperation", "LOCATION"])
+def test_any_2xx_with_an_operation_header_is_followed(make_client, code, header):
+    url = OP if header.lower() != "location" else OP + "&monitor=true"
+    follow = FakeRaw(200, {"status": "Succeeded"}) if header.lower() != "location" else FakeRaw(204, None)
+    arm = Arm(["Healthy"], posts=[FakeRaw(code, None, {header: url})],
+              ops=[FakeRaw(200, {"status": "InProgress"}) if header.lower() != "location" else FakeRaw(202, None),
+                   follow])
+    result = run(make_client, arm)[1]()
+    assert result["status"] == "Succeeded" and result["status_code"] == code and result["operation_url"] == url
+    assert result["polls"] == 2
+
+
+@pytest.mark.parametrize("code", [200, 202, 204])
+def test_any_2xx_with_an_operation_header_without_wait_is_in_progress(make_client, code):
+    arm = Arm(["Healthy"], posts=[FakeRaw(code, None, {"Azure-AsyncOperation": OP})])
+    result = run(make_client, arm, wait=False)[1]()
+    assert result["status"] == "InProgress" and result["operation_url"] == OP and result["changed"] is True
+    assert len(arm.seen) == 2 and result["completion"] == {"operation_status": "InProgress"}
+
+
+def test_operation_succeeded_but_cache_still_flushing_is_waited_for(make_client):
+    arm = Arm(["Healthy", "Flushing", "Healthy"], posts=[FakeRaw(204, None, {"Azure-AsyncOperation": OP})],
+              ops=[FakeRaw(200, {"status": "Succeeded"})])
+    result = run(make_client, arm)[1]()
+    assert result["status"] == "Succeeded" and result["health_state_after"] == "Healthy"
+    assert result["completion"] == {"operation_status": "Succeeded", "cache_state": "Healthy"}
+    assert result["polls"] == 2  # the operation once, the cache once more after the aftermath read
 
 
 def test_async_flush_waits(make_client, clock):

@@ -4,14 +4,19 @@
 from __future__ import annotations
 
 import email.utils
+import threading
+import time
 
 import pytest
 import requests
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
+    ArmClient,
+    RetryPolicy,
     fetch_metadata,
     retry_after_seconds,
 )
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
@@ -19,7 +24,15 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     TransportError,
 )
 
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, FakeRaw, refused, reset
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import (
+    ARM,
+    CLOUD,
+    FakeRaw,
+    FakeSession,
+    FakeTokens,
+    refused,
+    reset,
+)
 
 URL = ARM + "subscriptions/s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c?api-version=1"
 CLOUD_ERROR = {"error": {"code": "Throttled", "message": "slow down", "target": "name"}}
@@ -222,7 +235,8 @@ def test_retry_after_forms():
     date = email.utils.formatdate(now + 12, usegmt=True)
     assert retry_after_seconds({"retry-after": "5"}) == 5.0
     assert retry_after_seconds({"retry-after": date}, lambda: now) == 12.0
-    assert retry_after_seconds({"retry-after": email.utils.formatdate(now - 50, usegmt=True)}, lambda: now) == 0.0
+    # A date in the past or a zero is no hint at all: the caller's own delay applies (issue: busy loop).
+    assert retry_after_seconds({"retry-after": email.utils.formatdate(now - 50, usegmt=True)}, lambda: now) is None
     assert retry_after_seconds({"retry-after-ms": "1500"}) == 1.5
     assert retry_after_seconds({"x-ms-retry-after-ms": "250", "retry-after": "9"}) == 0.25
     assert retry_after_seconds({"retry-after": "soon"}) is None
@@ -246,3 +260,64 @@ def test_fetch_metadata_sends_no_token():
     assert fetch_metadata(session, "https://arm.test/metadata/endpoints") == {"a": 1}
     assert "Authorization" not in session.kwargs["headers"]
     assert session.kwargs["allow_redirects"] is False
+
+
+@pytest.mark.parametrize("headers", [
+    {"retry-after": "0"}, {"retry-after": "0.0"}, {"retry-after": "-5"}, {"retry-after": "\u00b2"},
+    {"retry-after": "nan"}, {"retry-after": "inf"}, {"retry-after-ms": "nan"}, {"retry-after-ms": "0"},
+    {"retry-after-ms": "\u00b2"}, {"retry-after": "1e9"}, {"retry-after": "Mon, 99 Foo 0000 99:99:99 GMT"},
+])
+def test_unusable_retry_after_is_no_hint(headers):
+    # Each of these crashed the wait ("Unexpected ValueError") or turned it into a busy loop.
+    assert retry_after_seconds(headers, lambda: 1_000_000.0) is None
+
+
+def test_a_zero_retry_after_on_a_429_falls_back_to_backoff(make_client, clock):
+    client, session = make_client([FakeRaw(429, {}, {"Retry-After": "0"}), FakeRaw(200, {"ok": 1})])
+    assert client.get(ARM + "x").status == 200
+    assert clock.sleeps == [1.0]  # the first backoff, not a zero-second retry
+
+
+@pytest.mark.parametrize("depth", [65, 5000])
+def test_deeply_nested_answer_is_refused_clearly(make_client, depth):
+    body = b"[" * depth + b"]" * depth
+    client, unused = make_client([FakeRaw(200, raw=body)] * 4)
+    with pytest.raises(ArmError) as err:
+        client.get(ARM + "x")
+    assert err.value.code == "InvalidResponse"
+
+
+def test_loopback_endpoint_never_uses_a_proxy(clock):
+    loopback = Cloud("Local", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/", "http://127.0.0.1:8080/", custom=True)
+    session = FakeSession([FakeRaw(200, {})])
+    ArmClient(loopback, FakeTokens(), session=session, sleep=clock.sleep, clock=clock).get("http://127.0.0.1:8080/x")
+    assert session.calls[0]["proxies"] == {"http": None, "https": None, "all": None}
+    session = FakeSession([FakeRaw(200, {})])
+    ArmClient(CLOUD, FakeTokens(), session=session, sleep=clock.sleep, clock=clock).get(ARM + "x")
+    assert session.calls[0]["proxies"] is None  # a real cloud keeps the environment's proxies (CONNECT over TLS)
+
+
+def test_a_trickling_answer_is_cut_off(make_client):
+    class Trickle(FakeRaw):
+        def __init__(self):
+            super().__init__(200, {})
+            self.closed = threading.Event()
+
+        @property
+        def content(self):
+            self.closed.wait(5)  # a body that never completes until the answer is closed
+            raise requests.exceptions.ConnectionError("closed while reading")
+
+        @content.setter
+        def content(self, value):
+            pass
+
+        def close(self):
+            self.closed.set()
+
+    client, unused = make_client([Trickle()], attempts=1)
+    client.policy = RetryPolicy(attempts=1, read_timeout=0.2)
+    started = time.monotonic()
+    with pytest.raises(TransportError) as err:
+        client.get(ARM + "x")
+    assert "did not arrive in full within" in str(err.value) and time.monotonic() - started < 4

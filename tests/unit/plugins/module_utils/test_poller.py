@@ -12,7 +12,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     OperationTimeout,
     OriginError,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import MIN_POLL_DELAY, Poller
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, FakeRaw
 
 OP = ARM + "subscriptions/s/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1?api-version=1"
@@ -60,7 +60,7 @@ def test_failed_with_error_code(make_client, clock):
 def test_canceled_without_error_still_says_canceled(make_client, clock, value):
     client, unused = make_client([status(value)])
     with pytest.raises(OperationFailed) as err:
-        Poller(client).wait_operation(OP, None, 1, clock.now + 10)
+        Poller(client).wait_operation(OP, None, 1, clock.now + 10, subject="the flush operation")
     assert str(err.value) == "The flush operation was canceled"
     assert err.value.result["status"] == "Canceled"
 
@@ -118,3 +118,31 @@ def test_202_without_status_urls(make_client, clock):
     client, unused = make_client([])
     with pytest.raises(HpcCacheError, match="no status URL"):
         Poller(client).wait_operation(None, None, 1, clock.now + 10)
+
+
+def test_zero_retry_after_cannot_busy_loop(make_client, clock):
+    # A simulated hour of "Retry-After: 0" answers: the floor bounds the requests, not the service's hint.
+    client, session = make_client(lambda method, url: status("InProgress", "0"))
+    with pytest.raises(OperationTimeout):
+        Poller(client).wait_operation(OP, None, poll_interval=10, deadline=clock.now + 3600, first_delay=0)
+    assert len(session.calls) <= 3600 / MIN_POLL_DELAY + 1
+    assert min(clock.sleeps) >= MIN_POLL_DELAY
+
+
+@pytest.mark.parametrize("code", [400, 404, 409, 500])
+def test_location_error_answer_is_the_operation_failing(make_client, clock, code):
+    error = {"error": {"code": "FlushFailed", "message": "target down"}}
+    client, session = make_client([FakeRaw(202, None), FakeRaw(code, error)])
+    with pytest.raises(OperationFailed) as err:
+        Poller(client).wait_operation(None, LOC, poll_interval=5, deadline=clock.now + 100)
+    assert "FlushFailed: target down" in str(err.value) and err.value.result["status"] == "Failed"
+    assert len(session.calls) == 2  # a final answer: not retried, not read again
+
+
+@pytest.mark.parametrize("answer", [FakeRaw(503, None), FakeRaw(429, {"error": {"code": "TooMany", "message": "x"}}),
+                                    FakeRaw(503, {"error": {"code": "ServiceUnavailable", "message": "x"}}),
+                                    FakeRaw(500, {"error": {"code": "Busy", "message": "x"}}, {"Retry-After": "1"})])
+def test_location_transient_answers_are_retried(make_client, clock, answer):
+    client, session = make_client([answer, FakeRaw(204, None)])
+    result = Poller(client).wait_operation(None, LOC, poll_interval=5, deadline=clock.now + 100)
+    assert result.status == "Succeeded" and len(session.calls) == 2
