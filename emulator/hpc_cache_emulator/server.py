@@ -127,9 +127,11 @@ class Handler(BaseHTTPRequestHandler):
         headers = dict(fault.headers)
         if fault.retry_after is not None:
             headers["Retry-After"] = fault.retry_after
+        message = "Injected fault: HTTP %d" % fault.status
+        if fault.echo_token:  # a hostile or careless service repeating what it was sent
+            message += "; token %s" % (self.headers.get("Authorization") or "")[7:]
         body = fault.body if fault.body is not None else cloud_error(
-            fault.code or {429: "TooManyRequests", 409: "Conflict"}.get(fault.status, "InternalServerError"),
-            "Injected fault: HTTP %d" % fault.status)
+            fault.code or {429: "TooManyRequests", 409: "Conflict"}.get(fault.status, "InternalServerError"), message)
         self._send(fault.status, body, headers)
         return True
 
@@ -263,6 +265,10 @@ class Handler(BaseHTTPRequestHandler):
 
     def _arm_list(self, groups: t.Mapping[str, str]) -> None:
         sub, rg = groups["sub"].lower(), (groups.get("rg") or "").lower()
+        if rg and not any(k[0] == sub and k[1] == rg for k in self.world.caches):
+            # ARM answers a listing of a resource group that does not exist with a 404.
+            return self._send(404, cloud_error("ResourceGroupNotFound",
+                                               "Resource group '%s' could not be found." % groups["rg"]))
         with self.world.lock:
             now = time.monotonic()
             caches = [c.to_json(now) for k, c in sorted(self.world.caches.items())
@@ -407,7 +413,7 @@ class Handler(BaseHTTPRequestHandler):
             return
         base = self.server.base_url
         entry = {"name": "AzureHpcCacheEmulator", "resourceManager": base + "/", "portal": base + "/",
-                 "authentication": {"loginEndpoint": base + "/", "audiences": [base + "/"],
+                 "authentication": {"loginEndpoint": base + "/", "audiences": [self.world.audience or base + "/"],
                                     "tenant": "common", "identityProvider": "AAD"},
                  "suffixes": {}}
         # 2015: only the 2015-01-01 shape; 2022-single / 2022-list: only 2022-09-01 in that shape;

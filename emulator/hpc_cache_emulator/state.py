@@ -56,6 +56,7 @@ class Fault:
         self.headers = dict(spec.get("headers") or {})
         self.code = spec.get("code")
         self.body = spec.get("body")
+        self.echo_token = bool(spec.get("echo_token", False))  # the error message repeats the caller's token
         self.seen = 0
 
     def take(self, kind: str, cache: t.Optional[str]) -> bool:
@@ -170,6 +171,7 @@ class World:
             self.clients = dict(scenario.get("clients") or {"emulator-client": "emulator-secret"})
             self.users = dict(scenario.get("users") or {})
             self.metadata = scenario.get("metadata", "2015")  # 2015, 2022-single, 2022-list, none
+            self.audience = scenario.get("audience")  # the token audience the metadata names (default: itself)
             self.require_token = bool(scenario.get("require_token", True))
             self.caches: t.Dict[t.Tuple[str, str, str], Cache] = {}
             for spec in scenario.get("caches") or []:

@@ -18,6 +18,10 @@ description:
     C(hpc_cache_resource_group), C(hpc_cache_subscription_id), C(hpc_cache_location),
     C(hpc_cache_health_state), C(hpc_cache_provisioning_state), C(hpc_cache_tags) and C(hpc_cache_id).
   - The configuration file name must end with C(hpc_cache.yml) or C(hpc_cache.yaml).
+  - Everything read from the service (names, ids, tags, states) is marked unsafe, so a cache tag holding
+    a template is data, never run, on every supported ansible-core, in the host variables and in
+    O(compose), O(groups) and O(keyed_groups).
+  - A cache listed twice (a subscription or resource group given twice, in any case) is one host.
 author:
   - azure_hpc.cache contributors (@azure-hpc)
 extends_documentation_fragment:
@@ -45,6 +49,19 @@ options:
     description: The Microsoft.StorageCache API version to call.
     type: str
     default: '2026-01-01'
+  timeout:
+    description:
+      - Seconds the whole listing may take, retries and every page included; the inventory fails after that.
+    type: int
+    default: 300
+    version_added: 0.2.1
+  strict_resource_groups:
+    description:
+      - With V(false), a resource group in O(resource_groups) that does not exist is skipped with a warning;
+        with V(true), it fails the inventory.
+    type: bool
+    default: false
+    version_added: 0.2.1
   local_connection:
     description:
       - Give every host C(ansible_connection=local) and, as C(ansible_python_interpreter), the Python that
@@ -82,16 +99,21 @@ cache_connection: /tmp/hpc_cache_inventory
 cache_timeout: 3600
 """
 
+import hashlib
+import json
 import sys
+import time
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
+from ansible.utils.display import Display
+from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
 from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AuthSettings, load_settings
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, redact
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, redact
 
 GROUP = "hpc_caches"
 
@@ -106,43 +128,49 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         params = {name: self.get_option(name) for name in AuthSettings.__dataclass_fields__}
         return load_settings(params)
 
-    def _fetch(self, settings: AuthSettings):
+    def _scope(self, settings: AuthSettings):
+        """The subscriptions and resource groups to list, each once (ARM names are case-insensitive)."""
         subscriptions = self.get_option("subscriptions") or [settings.subscription_id]
         subscriptions = [rules.subscription_id(s, "subscriptions") for s in subscriptions]
         groups = [rules.resource_group(g, "resource_groups") for g in self.get_option("resource_groups")]
+        return _unique(subscriptions), _unique(groups)
+
+    def _fetch(self, settings: AuthSettings):
+        subscriptions, groups = self._scope(settings)
         api_version = rules.api_version(self.get_option("api_version"))
-        ops = CacheOperations(connect(settings), api_version)
-        found = []
+        timeout = rules.positive_int(self.get_option("timeout"), "timeout")
+        deadline = time.monotonic() + timeout
+        ops = CacheOperations(connect(settings, timeout), api_version)
+        found, seen = [], set()
         for subscription in subscriptions:
             for group in groups or [None]:
-                for cache in ops.list(subscription, group):
+                for cache in self._list(ops, subscription, group, deadline):
                     item = summarize(cache)
                     item["subscription_id"] = subscription
-                    found.append(item)
+                    key = str(item["id"] or item["name"]).lower()
+                    if key not in seen:
+                        seen.add(key)
+                        found.append(item)
         return found
 
-    def parse(self, inventory, loader, path, cache=True):
-        super().parse(inventory, loader, path, cache)
-        self._read_config_data(path)
-        settings = None
+    def _list(self, ops, subscription, group, deadline):
         try:
-            settings = self._settings()
-            key = self.get_cache_key(path)
-            use_cache = self.get_option("cache") and cache
-            caches = None
-            if use_cache:
-                try:
-                    caches = self._cache[key]
-                except KeyError:
-                    caches = None
-            if caches is None:
-                caches = self._fetch(settings)
-                if self.get_option("cache"):
-                    self._cache[key] = caches
-        except HpcCacheError as exc:
-            secrets = settings.secrets if settings else ()
-            raise AnsibleError("azure_hpc.cache.hpc_cache: %s" % redact(str(exc), secrets))
-        self._populate(caches)
+            return ops.list(subscription, group, deadline=deadline)
+        except ArmError as exc:
+            if group is None or exc.status != 404 or self.get_option("strict_resource_groups"):
+                raise
+            Display().warning("azure_hpc.cache.hpc_cache: resource group %s of subscription %s was not listed: %s"
+                              % (group, subscription, exc.code))
+            return []
+
+    def _cache_key(self, path, settings: AuthSettings) -> str:
+        """The cache of one configuration, for one identity and scope: switching subscription or
+        credentials never serves another's hosts."""
+        subscriptions, groups = self._scope(settings)
+        scope = [sorted(subscriptions), sorted(groups), self.get_option("api_version"), settings.cloud_environment,
+                 settings.auth_source, settings.client_id, settings.tenant, settings.ad_user, settings.profile]
+        digest = hashlib.sha256(json.dumps(scope, default=str).encode()).hexdigest()[:16]
+        return "%s_%s" % (self.get_cache_key(path), digest)
 
     @staticmethod
     def _host_names(caches):
@@ -157,7 +185,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         strict = self.get_option("strict")
         for host, item in zip(self._host_names(caches), caches):
             self.inventory.add_host(host, group=GROUP)
-            hostvars = {
+            # What the service says is data: unsafe, so no template in it (a tag value) is ever rendered.
+            hostvars = wrap_var({
                 "hpc_cache_name": item["name"],
                 "hpc_cache_resource_group": item["resource_group"],
                 "hpc_cache_subscription_id": item["subscription_id"],
@@ -166,7 +195,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                 "hpc_cache_provisioning_state": item["provisioning_state"],
                 "hpc_cache_tags": item["tags"],
                 "hpc_cache_id": item["id"],
-            }
+            })
             if self.get_option("local_connection"):
                 hostvars["ansible_connection"] = "local"
                 # The interpreter running this plugin; the controller's (or the execution environment's) Python.
@@ -177,3 +206,13 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._set_composite_vars(self.get_option("compose"), hostvars, host, strict=strict)
             self._add_host_to_composed_groups(self.get_option("groups"), hostvars, host, strict=strict)
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
+
+
+def _unique(values):
+    """Each value once, compared without regard to case, in the order given."""
+    seen, unique = set(), []
+    for value in values:
+        if value.lower() not in seen:
+            seen.add(value.lower())
+            unique.append(value)
+    return unique

@@ -136,11 +136,18 @@ class CacheOperations:
         while url:
             if url in seen or len(seen) >= MAX_PAGES:
                 raise HpcCacheError("Listing caches: nextLink repeats or exceeds %d pages" % MAX_PAGES)
+            if deadline is not None and self.client.clock() >= deadline:
+                raise HpcCacheError("Listing caches took longer than the timeout, after %d pages" % len(seen))
             seen.add(url)
             body = self.client.get(url, deadline=deadline).json_object()
-            value = body.get("value") or []
-            caches.extend(c for c in value if isinstance(c, dict))
-            url = body.get("nextLink") or None
+            value, next_link = body.get("value"), body.get("nextLink")
+            if not isinstance(value, (list, type(None))):
+                raise HpcCacheError("Listing caches: the answer's 'value' is a %s, not a list" % type(value).__name__)
+            if not isinstance(next_link, (str, type(None))):
+                raise HpcCacheError("Listing caches: the answer's 'nextLink' is a %s, not a URL"
+                                    % type(next_link).__name__)
+            caches.extend(c for c in value or [] if isinstance(c, dict))
+            url = next_link or None
         return caches
 
 

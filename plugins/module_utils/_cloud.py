@@ -52,6 +52,38 @@ KNOWN_CLOUDS = {
 
 DEFAULT_PORTS = {"http": 80, "https": 443}
 
+# The token audiences of the known clouds (the ARM and the classic one of each): a token minted for
+# one of them is worth that cloud's ARM, so it only ever goes to that cloud's ARM host.
+KNOWN_AUDIENCES = {
+    "https://management.azure.com": "azurecloud",
+    "https://management.core.windows.net": "azurecloud",
+    "https://management.chinacloudapi.cn": "azurechinacloud",
+    "https://management.core.chinacloudapi.cn": "azurechinacloud",
+    "https://management.usgovcloudapi.net": "azureusgovernment",
+    "https://management.core.usgovcloudapi.net": "azureusgovernment",
+}
+
+
+def _audience_key(audience: str) -> str:
+    key = audience.strip().lower()
+    key = key[:-len("/.default")] if key.endswith("/.default") else key
+    return key.rstrip("/")
+
+
+def check_audience(arm_endpoint: str, audience: str) -> None:
+    """Refuse a custom endpoint whose metadata names a known cloud's audience.
+
+    Its token would be a real token of that cloud, sent to an endpoint that is
+    not that cloud's ARM. Azure Stack Hub with Entra ID names the public login
+    host but an audience of its own, which is not refused.
+    """
+    cloud = KNOWN_AUDIENCES.get(_audience_key(audience))
+    if cloud is not None and origin_of(arm_endpoint) != KNOWN_CLOUDS[cloud].origin:
+        raise ConfigurationError(
+            "cloud_environment: the metadata of %s names the token audience %s, which belongs to %s; a token for "
+            "it is only sent to %s, so this endpoint is refused"
+            % (arm_endpoint, audience.strip()[:200], KNOWN_CLOUDS[cloud].name, KNOWN_CLOUDS[cloud].arm_endpoint))
+
 
 def is_loopback_host(host: str) -> bool:
     if host.lower() == "localhost":
@@ -153,6 +185,7 @@ def resolve_cloud(value: t.Optional[str], fetch_json: t.Callable[[str], t.Any]) 
         except Exception as exc:  # any failure of one shape falls through to the next
             errors.append("api-version %s: %s" % (api_version, exc))
             continue
+        check_audience(arm, audience)
         return Cloud(value, arm, login if login.endswith("/") else login + "/", audience, custom=True)
     raise ConfigurationError(
         "cloud_environment: could not discover the login endpoint and audience of %s (%s)" % (arm, "; ".join(errors))

@@ -20,7 +20,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, no_proxy_for
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError, redact
 
 AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi", "workload_identity")
@@ -154,9 +154,17 @@ def _workload(s: AuthSettings, cloud: Cloud) -> t.Any:
     return _identity("WorkloadIdentityCredential")(**kwargs)
 
 
-def _msi(s: AuthSettings) -> t.Any:
+def _msi(s: AuthSettings, env: t.Optional[t.Mapping[str, str]] = None) -> t.Any:
     cls = _identity("ManagedIdentityCredential")
-    return cls(client_id=s.client_id) if s.client_id else cls()
+    env = os.environ if env is None else env
+    kwargs: t.Dict[str, t.Any] = {"client_id": s.client_id} if s.client_id else {}
+    # A local identity endpoint (App Service's, or the emulator's) never goes through a proxy: the
+    # identity header would reach it in clear text.
+    endpoint = env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT")
+    bypass = no_proxy_for(endpoint) if endpoint else None
+    if bypass:
+        kwargs["proxies"] = bypass
+    return cls(**kwargs)
 
 
 def _cli(_s: AuthSettings) -> t.Any:
@@ -197,7 +205,7 @@ def build_credential(
     if source == "workload_identity":
         return _workload(settings, cloud), "workload identity"
     if source == "msi":
-        return _msi(settings), "managed identity"
+        return _msi(settings, env), "managed identity"
     if source == "cli":
         return _cli(settings), "Azure CLI"
     return _auto(settings, cloud, env, imds_probe)
@@ -214,7 +222,7 @@ def _auto(
         return _workload(s, cloud), "workload identity"
     tried.append("workload identity (AZURE_FEDERATED_TOKEN_FILE)")
     if (env.get("IDENTITY_ENDPOINT") and env.get("IDENTITY_HEADER")) or env.get("MSI_ENDPOINT") or imds_probe(env):
-        return _msi(s), "managed identity"
+        return _msi(s, env), "managed identity"
     tried.append("managed identity (IDENTITY_ENDPOINT, MSI_ENDPOINT, instance metadata)")
     if shutil.which("az", path=env.get("PATH")):
         return _cli(s), "Azure CLI"

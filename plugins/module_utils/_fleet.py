@@ -38,7 +38,7 @@ class FleetItem:
 
 
 class FleetFlush:
-    def __init__(self, ops: CacheOperations, items: t.Sequence[FleetItem], wait: bool, wait_timeout: int,
+    def __init__(self, ops: CacheOperations, items: t.Sequence[FleetItem], *, wait: bool, wait_timeout: int,
                  poll_interval: int, check_mode: bool, max_concurrent: int) -> None:
         self.ops = ops
         self.items = list(items)

@@ -64,6 +64,7 @@ class HpcCacheModule:
         """
         self.settings = load_settings(self.params)
         self._secrets = self.settings.secrets
+        self._hide(self._secrets)  # secrets read from ~/.azure/credentials are no option Ansible knows to hide
         subscription = self.settings.subscription_id
         values = {"subscription_id": rules.subscription_id(subscription)
                   if subscription_required or subscription not in (None, "") else None}
@@ -79,10 +80,15 @@ class HpcCacheModule:
         """Values no output may show: the given secrets and every token the task got."""
         return self._secrets + (tuple(self._client.tokens.known_tokens) if self._client else ())
 
+    def _hide(self, values: t.Iterable[str]) -> None:
+        """Ansible replaces these values wherever they appear in the result it prints or logs."""
+        self.module.no_log_values.update(v for v in values if v)
+
     def redact(self, text: str) -> str:
         return redact(text, self.secrets())
 
     def fail(self, msg: str, **result: t.Any) -> t.NoReturn:
+        self._hide(self.secrets())
         self.module.fail_json(msg=self.redact(msg), **result)
 
     def run(self, body: t.Callable[[], t.Dict[str, t.Any]],
@@ -104,4 +110,5 @@ class HpcCacheModule:
             self.fail(msg, **dict(partial(), **learnt))
         except Exception as exc:  # a bug: keep the traceback out of msg, at -vvv under 'exception'
             self.fail(failure_of(exc, self.secrets())[0], exception=self.redact(traceback.format_exc()), **partial())
+        self._hide(self.secrets())  # every token the task got, wherever it might appear (an operation's error)
         self.module.exit_json(**result)

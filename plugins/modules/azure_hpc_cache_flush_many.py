@@ -253,21 +253,35 @@ ARGUMENT_SPEC = dict(
 
 
 def items_of(entries: list, subscription_id: "str | None", allowed_states: list) -> list:
-    """Each entry checked by the contract's rules, named caches[i].option in any error."""
+    """Each entry checked by the contract's rules: a FleetItem, or the ValidationError naming caches[i].option.
+
+    An invalid entry fails alone (no request is sent for it): one host's bad input must not stop
+    the flush of every other cache of a play batch.
+    """
     items = []
     for index, entry in enumerate(entries):
         where = "caches[%d]." % index
-        subscription = entry.get("subscription_id") or subscription_id
-        if not subscription:
-            raise ValidationError(where + "subscription_id", "is required when the module's subscription_id "
-                                  "and AZURE_SUBSCRIPTION_ID are not set")
-        ref = CacheRef(rules.subscription_id(subscription, where + "subscription_id"),
-                       rules.resource_group(entry.get("resource_group"), where + "resource_group"),
-                       rules.cache_name(entry.get("name"), where + "name"))
-        states = entry.get("allowed_states")
-        states = allowed_states if states is None else rules.state_names(states, where + "allowed_states")
+        try:
+            subscription = entry.get("subscription_id") or subscription_id
+            if not subscription:
+                raise ValidationError(where + "subscription_id", "is required when the module's subscription_id "
+                                      "and AZURE_SUBSCRIPTION_ID are not set")
+            ref = CacheRef(rules.subscription_id(subscription, where + "subscription_id"),
+                           rules.resource_group(entry.get("resource_group"), where + "resource_group"),
+                           rules.cache_name(entry.get("name"), where + "name"))
+            states = entry.get("allowed_states")
+            states = allowed_states if states is None else rules.state_names(states, where + "allowed_states")
+        except ValidationError as exc:
+            items.append(exc)
+            continue
         items.append(FleetItem(entry.get("label") or ref.name, ref, tuple(states)))
     return items
+
+
+def invalid_result(entry: dict, error: ValidationError) -> dict:
+    return {"label": entry.get("label") or str(entry.get("name")), "name": entry.get("name"),
+            "resource_group": entry.get("resource_group"), "subscription_id": entry.get("subscription_id"),
+            "changed": False, "failed": True, "polls": 0, "elapsed": 0.0, "msg": str(error)}
 
 
 def concurrency(value: object, option: str) -> int:
@@ -283,14 +297,22 @@ def main() -> None:
 
     def body() -> dict:
         values = module.validate(dict(FLUSH_RULES, max_concurrent=concurrency), subscription_required=False)
-        items = items_of(module.params["caches"], values["subscription_id"], values["allowed_states"])
-        if not items:
+        entries = module.params["caches"]
+        checked = items_of(entries, values["subscription_id"], values["allowed_states"])
+        items = [item for item in checked if isinstance(item, FleetItem)]
+        if not entries:
             return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush", "elapsed": 0.0}
-        client = module.client(timeout=values["wait_timeout"], concurrency=min(values["max_concurrent"], len(items)))
-        client.tokens.token()  # a credential problem fails the task once, before any cache is touched
-        fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, module.params["wait"],
-                           values["wait_timeout"], values["poll_interval"], module.check_mode, values["max_concurrent"])
-        results = fleet.run()
+        flushed = iter([])
+        if items:
+            client = module.client(timeout=values["wait_timeout"],
+                                   concurrency=min(values["max_concurrent"], len(items)))
+            client.tokens.token()  # a credential problem fails the task once, before any cache is touched
+            fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, wait=module.params["wait"],
+                               wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
+                               check_mode=module.check_mode, max_concurrent=values["max_concurrent"])
+            flushed = iter(fleet.run())
+        results = [next(flushed) if isinstance(item, FleetItem) else invalid_result(entry, item)
+                   for entry, item in zip(entries, checked)]
         for result in results:
             result["msg"] = module.redact(result.get("msg", ""))
         failed = [r["label"] for r in results if r["failed"]]

@@ -32,6 +32,13 @@ options:
       - The Microsoft.StorageCache API version to call.
     type: str
     default: '2026-01-01'
+  timeout:
+    description:
+      - Seconds the task may take in all, retries and every page of a listing included; it fails after that.
+      - A single answer that does not arrive in full within this time (or 60 seconds) is given up.
+    type: int
+    default: 300
+    version_added: 0.2.1
 extends_documentation_fragment:
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes
@@ -120,6 +127,7 @@ ARGUMENT_SPEC = {
     "name": {"type": "str", "aliases": ["cache_name"]},
     "resource_group": {"type": "str"},
     "api_version": {"type": "str", "default": "2026-01-01"},
+    "timeout": {"type": "int", "default": 300},
 }
 
 
@@ -135,13 +143,16 @@ def main() -> None:
             "name": optional(rules.cache_name),
             "resource_group": optional(rules.resource_group),
             "api_version": rules.api_version,
+            "timeout": rules.positive_int,
         })
-        ops = CacheOperations(module.client(), values["api_version"])
+        client = module.client(timeout=values["timeout"])
+        deadline = client.clock() + values["timeout"]
+        ops = CacheOperations(client, values["api_version"])
         if values["name"]:
-            caches = [ops.get(CacheRef(values["subscription_id"], values["resource_group"], values["name"]))]
+            caches = [ops.get(CacheRef(values["subscription_id"], values["resource_group"], values["name"]), deadline)]
         else:
             try:
-                caches = ops.list(values["subscription_id"], values["resource_group"])
+                caches = ops.list(values["subscription_id"], values["resource_group"], deadline=deadline)
             except ArmError as exc:
                 if exc.status != 404:
                     raise

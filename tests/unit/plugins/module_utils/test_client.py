@@ -17,6 +17,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
     retry_after_seconds,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._version import COLLECTION_VERSION
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
@@ -112,7 +113,7 @@ def test_every_request_carries_ids_and_user_agent(make_client):
     client.get(URL)
     ids = [c["headers"]["x-ms-client-request-id"] for c in session.calls]
     assert len(set(ids)) == 2
-    assert session.calls[0]["headers"]["User-Agent"].startswith("azure_hpc.cache/0.2.0 ")
+    assert session.calls[0]["headers"]["User-Agent"].startswith("azure_hpc.cache/%s " % COLLECTION_VERSION)
 
 
 def test_error_carries_request_ids(make_client):

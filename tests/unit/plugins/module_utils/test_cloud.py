@@ -8,6 +8,7 @@ import pytest
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import (
     check_endpoint,
     is_loopback_host,
+    no_proxy_for,
     origin_of,
     resolve_cloud,
 )
@@ -106,3 +107,27 @@ def test_origin_of_defaults_ports_and_lowers_host():
                                        ("10.1.1.1", False), ("example.com", False)])
 def test_is_loopback_host(host, loop):
     assert is_loopback_host(host) is loop
+
+
+@pytest.mark.parametrize("audience", ["https://management.azure.com/", "https://management.core.windows.net",
+                                      "https://MANAGEMENT.usgovcloudapi.net/.default",
+                                      " https://management.chinacloudapi.cn/ "])
+def test_custom_endpoint_naming_a_known_cloud_audience_is_refused(audience):
+    body = {"authentication": {"loginEndpoint": "https://login.microsoftonline.com/", "audiences": [audience]}}
+    with pytest.raises(ConfigurationError) as err:
+        resolve_cloud("https://arm.example.test", lambda url: body)
+    assert "a token for it is only sent to" in str(err.value)
+
+
+def test_azure_stack_hub_with_entra_id_keeps_working():
+    # The public login host, but an audience of its own: no public-cloud token is minted.
+    audience = "https://management.contoso.onmicrosoft.com/5d0f1c7e-0000-4000-8000-000000000000"
+    body = {"authentication": {"loginEndpoint": "https://login.microsoftonline.com/", "audiences": [audience]}}
+    cloud = resolve_cloud("https://management.local.azurestack.external", lambda url: body)
+    assert cloud.audience == audience and cloud.login_endpoint == "https://login.microsoftonline.com/"
+
+
+@pytest.mark.parametrize("url,bypass", [("http://127.0.0.1:8080/", True), ("http://[::1]:9/", True),
+                                        ("http://localhost/", True), ("https://management.azure.com/", False)])
+def test_no_proxy_only_for_loopback(url, bypass):
+    assert (no_proxy_for(url) is not None) is bypass

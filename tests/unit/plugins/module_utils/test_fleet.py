@@ -58,7 +58,8 @@ def item(name, label=None, allowed=()):
 
 def flush(make_client, arm, items, max_concurrent=4, check_mode=False):
     client = make_client(arm)[0]
-    return FleetFlush(CacheOperations(client, "v"), items, True, 100, 5, check_mode, max_concurrent).run()
+    return FleetFlush(CacheOperations(client, "v"), items, wait=True, wait_timeout=100, poll_interval=5,
+                      check_mode=check_mode, max_concurrent=max_concurrent).run()
 
 
 def test_one_result_per_entry_in_order_with_its_label(make_client):

@@ -49,11 +49,15 @@ def test_each_entry_may_name_its_subscription(run_many):
 
 
 @pytest.mark.parametrize("args,fragment", [
-    ({"caches": caches("ok", "bad name"), "subscription_id": SUB}, "caches[1].name: 'bad name' must be 1 to 80"),
-    ({"caches": caches("ok", resource_group="rg."), "subscription_id": SUB}, "caches[0].resource_group: 'rg.'"),
-    ({"caches": caches("ok")}, "caches[0].subscription_id: is required"),
-    ({"caches": caches("ok", subscription_id="nope")}, "caches[0].subscription_id: 'nope' must be a GUID"),
-    ({"caches": caches("ok", allowed_states=[""]), "subscription_id": SUB}, "caches[0].allowed_states: "),
+    ({"caches": caches("bad name"), "subscription_id": SUB}, "1 of 1 caches failed: bad name: caches[0].name: "
+                                                             "'bad name' must be 1 to 80"),
+    ({"caches": caches("ok", resource_group="rg."), "subscription_id": SUB}, "1 of 1 caches failed: ok: "
+                                                                             "caches[0].resource_group: 'rg.'"),
+    ({"caches": caches("ok")}, "1 of 1 caches failed: ok: caches[0].subscription_id: is required"),
+    ({"caches": caches("ok", subscription_id="nope")}, "1 of 1 caches failed: ok: caches[0].subscription_id: "
+                                                       "'nope' must be a GUID"),
+    ({"caches": caches("ok", allowed_states=[""]), "subscription_id": SUB}, "1 of 1 caches failed: ok: "
+                                                                            "caches[0].allowed_states: "),
     ({"caches": caches("ok"), "subscription_id": SUB, "max_concurrent": 0}, "max_concurrent: 0 must be an integer"),
     ({"caches": caches("ok"), "subscription_id": SUB, "max_concurrent": 101}, "max_concurrent: 101 must be at most 100"),
     ({"caches": caches("ok"), "subscription_id": SUB, "wait_timeout": 0}, "wait_timeout: 0 must be an integer"),
@@ -62,6 +66,17 @@ def test_bad_input_fails_before_any_request(run_many, args, fragment):
     result, built = run_many(args)  # building a client would fail the test
     assert result["failed"] is True and result["msg"].startswith(fragment), result["msg"]
     assert built == []
+
+
+def test_one_bad_entry_fails_alone_and_the_others_are_flushed(run_many):
+    # One host of a play batch with bad input (an empty resource group) must not stop the others' flush.
+    arm = FleetArm({"a": "Healthy", "b": "Healthy"})
+    entries = caches("a") + [{"name": "x", "resource_group": "", "label": "host-x"}] + caches("b")
+    result, unused = run_many({"caches": entries, "subscription_id": SUB, "api_version": "v"}, arm)
+    assert result["failed"] is True and result["failed_caches"] == ["host-x"]
+    assert [r["failed"] for r in result["caches"]] == [False, True, False]
+    assert result["caches"][1]["msg"].startswith("caches[1].resource_group:")
+    assert arm.posts == {"a": 1, "b": 1}
 
 
 def test_an_empty_list_changes_nothing_and_connects_to_nothing(run_many):
