@@ -172,6 +172,30 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         digest = hashlib.sha256(json.dumps(scope, default=str).encode()).hexdigest()[:16]
         return "%s_%s" % (self.get_cache_key(path), digest)
 
+    def parse(self, inventory, loader, path, cache=True):
+        super().parse(inventory, loader, path, cache)
+        self._read_config_data(path)
+        settings = None
+        try:
+            settings = self._settings()
+            key = self._cache_key(path, settings)
+            use_cache = self.get_option("cache") and cache
+            caches = None
+            if use_cache:
+                try:
+                    caches = self._cache[key]
+                except KeyError:
+                    caches = None
+            if caches is None:
+                caches = self._fetch(settings)
+                if self.get_option("cache"):
+                    self._cache[key] = caches
+        except HpcCacheError as exc:
+            secrets = settings.secrets if settings else ()
+            raise AnsibleError("azure_hpc.cache.hpc_cache: %s" % redact(str(exc), secrets))
+        self._populate(caches)
+
+
     @staticmethod
     def _host_names(caches):
         counts = {}
