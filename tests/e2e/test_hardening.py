@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 from conftest import requests_of, scenario  # pylint: disable=import-error
 from test_fleet import fleet, inventory_list, maintenance, recap  # pylint: disable=import-error
@@ -120,15 +119,6 @@ def test_location_error_answer_fails_the_flush_at_once(runner, emulator):
     assert len(requests_of(emulator, "location")) <= 3
 
 
-def test_info_timeout_bounds_a_trickling_answer(runner, emulator):
-    emulator.load(dict(fleet(1), faults=[{"on": "list", "kind": "trickle", "delay": 2, "count": -1,
-                                          "body": {"value": [], "padding": "x" * 200}}]))
-    started = time.monotonic()
-    r = runner.play([{"azure_hpc.cache.azure_hpc_cache_info": {"timeout": 3}}]).result
-    assert r["failed"] is True and time.monotonic() - started < 60
-    assert "did not arrive in full" in r["msg"] or "timeout" in r["msg"]
-
-
 def test_inventory_lists_each_cache_once_and_warns_on_a_missing_group(runner, emulator):
     emulator.load(fleet(4))
     inventory = runner.inventory_file({"resource_groups": ["rg-a", "RG-A", "rg-missing"],
@@ -139,4 +129,5 @@ def test_inventory_lists_each_cache_once_and_warns_on_a_missing_group(runner, em
     hosts = json.loads(listed.stdout[listed.stdout.index("{"):])["hpc_caches"]["hosts"]
     assert sorted(hosts) == ["cache-01", "cache-03"]
     strict = runner.inventory_file({"resource_groups": ["rg-a", "rg-missing"], "strict_resource_groups": True})
-    assert runner.command("ansible-inventory", ["-i", strict, "--list"]).returncode != 0
+    failed = runner.command("ansible-inventory", ["-i", strict, "--list"])
+    assert "ResourceGroupNotFound" in failed.stdout and "cache-01" not in failed.stdout.split("{", 1)[-1]
