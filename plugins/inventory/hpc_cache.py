@@ -195,7 +195,6 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             raise AnsibleError("azure_hpc.cache.hpc_cache: %s" % redact(str(exc), secrets))
         self._populate(caches)
 
-
     @staticmethod
     def _host_names(caches):
         counts = {}
