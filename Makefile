@@ -20,11 +20,19 @@ SANITY_TREE := $(BUILD)/sanity/ansible_collections/azure_hpc/cache
 VERSION := $(shell sed -n 's/^version: *//p' galaxy.yml)
 TARBALL := $(BUILD)/dist/azure_hpc-cache-$(VERSION).tar.gz
 PIP_QUIET := --quiet --disable-pip-version-check
+# The emulator is the repository's own tooling: a .pth file makes its package importable in a
+# venv (as an editable install would), so no test or script edits sys.path to reach it.
+TOOLING_PTH := import pathlib, sys, sysconfig; \
+    pathlib.Path(sysconfig.get_path("purelib"), "azure_hpc_cache_tooling.pth").write_text(sys.argv[1] + "\n")
+# End-to-end cases run in parallel, each worker with its own emulators; cases wait on the emulator more
+# than they compute, so more workers than cores.
+E2E_WORKERS ?= 4
 export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help demo test bench test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog collection clean
+.PHONY: help demo test bench test-units test-units-oldest test-e2e test-e2e-oldest typecheck sanity lint docs changelog \
+    collection clean
 
 help:
 	@echo "make demo  - run the maintenance playbook against the local emulator"
@@ -35,12 +43,14 @@ $(VENV)/.ready: tests/requirements-newest.txt tests/constraints-newest.txt
 	rm -rf $(VENV)
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install $(PIP_QUIET) -r tests/requirements-newest.txt -c tests/constraints-newest.txt
+	$(VENV)/bin/python -c '$(TOOLING_PTH)' $(CURDIR)/emulator
 	touch $@
 
 $(VENV_OLDEST)/.ready: tests/requirements-oldest.txt tests/constraints-oldest.txt
 	rm -rf $(VENV_OLDEST)
 	$(PYTHON_OLDEST) -m venv $(VENV_OLDEST)
 	$(VENV_OLDEST)/bin/pip install $(PIP_QUIET) -r tests/requirements-oldest.txt -c tests/constraints-oldest.txt
+	$(VENV_OLDEST)/bin/python -c '$(TOOLING_PTH)' $(CURDIR)/emulator
 	touch $@
 
 # The collection as users get it: built with build_ignore, then installed.
@@ -60,7 +70,7 @@ demo: collection
 	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.hpc_cache.yml azure_hpc.cache.maintenance \
 	    -e cache_maintenance_poll_interval=2 -e cache_maintenance_healthy_delay=2 --forks 10
 
-test: test-units test-units-oldest test-e2e test-e2e-oldest sanity lint docs changelog
+test: test-units test-units-oldest typecheck test-e2e test-e2e-oldest sanity lint docs changelog
 	@echo "make test: all suites passed"
 
 test-units: $(VENV)/.ready $(SRC_TREE)
@@ -70,10 +80,15 @@ test-units-oldest: $(VENV_OLDEST)/.ready $(SRC_TREE)
 	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV_OLDEST)/bin/python -m pytest -q tests/unit
 
 test-e2e: collection
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q tests/e2e
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -n $(E2E_WORKERS) tests/e2e
 
 test-e2e-oldest: collection $(VENV_OLDEST)/.ready
-	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q tests/e2e
+	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q -n $(E2E_WORKERS) tests/e2e
+
+# mypy, strict, on the shared layer (tests/mypy.ini).
+typecheck: $(VENV)/.ready $(SRC_TREE)
+	cd $(BUILD)/src && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/tests/mypy.ini \
+	    -p ansible_collections.azure_hpc.cache.plugins.module_utils
 
 # ansible-test installs its own pinned sanity tools (--requirements) into a venv of their own.
 $(VENV_SANITY)/.ready: tests/constraints-newest.txt
@@ -87,8 +102,9 @@ sanity: $(VENV_SANITY)/.ready
 	scripts/sanity $(VENV_SANITY)
 	scripts/sanity-canary $(VENV_SANITY)
 
+# The whole repository, as Galaxy's importer and contributors lint it (.ansible-lint: production profile).
 lint: collection
-	$(VENV)/bin/ansible-lint --profile production playbooks roles awx
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
 
 # Every plugin and role must render; ansible-doc exits non-zero when one does not.
 docs: collection

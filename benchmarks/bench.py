@@ -23,10 +23,9 @@ import tempfile
 import time
 import typing as t
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "emulator"))
+from hpc_cache_emulator.launcher import Emulator
 
-from hpc_cache_emulator.launcher import Emulator  # noqa: E402  pylint: disable=wrong-import-position
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 SUB = "00000000-0000-0000-0000-000000000000"
 BIN = os.path.dirname(sys.executable)
@@ -320,7 +319,7 @@ def report(data: t.Dict[str, t.Any]) -> str:
         "|---|---|",
     ] + ["| %s | %.1f |" % (what, ms) for what, ms in data["import_floor"].items()] + [
         "",
-        "The contract's libraries cost **%.1f ms** of CPU more than the ping module's own imports"
+        "The collection's libraries cost **%.1f ms** of CPU more than the ping module's own imports"
         % (data["import_floor"][FROZEN] - data["import_floor"][BASIC]),
         "(%.1f ms without the freeze); on top of the ping floor that alone is **%s** of it, before any"
         % (data["import_floor"][LIBS] - data["import_floor"][BASIC],

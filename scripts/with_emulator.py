@@ -8,10 +8,8 @@ import os
 import subprocess
 import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "emulator"))
-
-from hpc_cache_emulator.__main__ import load_scenario  # noqa: E402
-from hpc_cache_emulator.launcher import Emulator  # noqa: E402
+from hpc_cache_emulator.__main__ import load_scenario
+from hpc_cache_emulator.launcher import Emulator
 
 
 def main() -> int:

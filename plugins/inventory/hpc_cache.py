@@ -77,7 +77,7 @@ requirements:
 EXAMPLES = r"""
 # caches.hpc_cache.yml: every cache of the subscription in AZURE_SUBSCRIPTION_ID
 plugin: azure_hpc.cache.hpc_cache
-
+---
 # fleet.hpc_cache.yml: two subscriptions, grouped by region and health, cached for an hour
 plugin: azure_hpc.cache.hpc_cache
 subscriptions:
@@ -110,9 +110,10 @@ from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations
 from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AuthSettings, load_settings
+from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AUTH_OPTIONS, AuthSettings, load_settings
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, redact
 
 GROUP = "hpc_caches"
@@ -125,7 +126,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         return super().verify_file(path) and path.endswith(("hpc_cache.yml", "hpc_cache.yaml"))
 
     def _settings(self) -> AuthSettings:
-        params = {name: self.get_option(name) for name in AuthSettings.__dataclass_fields__}
+        params = {name: self.get_option(name) for name in AUTH_OPTIONS}
         return load_settings(params)
 
     def _scope(self, settings: AuthSettings):

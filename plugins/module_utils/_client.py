@@ -97,8 +97,6 @@ def retry_after_seconds(headers: t.Mapping[str, str], now: t.Callable[[], float]
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
-    if when is None:
-        return None
     try:
         delta = when.timestamp() - now()
     except (OverflowError, OSError, ValueError):
@@ -187,21 +185,20 @@ def error_from(response: Response, secrets: t.Iterable[str] = ()) -> ArmError:
 
 
 class ArmClient:
+    """Requests to one ARM origin through a requests.Session (connect() builds both, and is the one
+    place that checks requests is installed); clock, sleep and rng are injected for tests."""
+
     def __init__(
         self,
         cloud: Cloud,
         tokens: t.Any,
-        session: t.Any = None,
+        session: t.Any,
         policy: RetryPolicy = RetryPolicy(),
         sleep: t.Callable[[float], None] = time.sleep,
         clock: t.Callable[[], float] = time.monotonic,
         rng: t.Callable[[], float] = random.random,
         secrets: t.Iterable[str] = (),
     ) -> None:
-        if session is None:
-            if not HAS_REQUESTS:
-                raise HpcCacheError("requests is required: %s" % REQUESTS_IMPORT_ERROR)
-            session = requests.Session()
         self.cloud = cloud
         self.tokens = tokens
         self.session = session
@@ -213,14 +210,7 @@ class ArmClient:
         self.user_agent = "%s/%s python-requests/%s" % (
             COLLECTION_NAME, COLLECTION_VERSION, getattr(requests, "__version__", "?") if HAS_REQUESTS else "?"
         )
-        # Requests this thread sent: the poller counts its status requests from it, and a module
-        # flushing many caches runs one poller per thread on one client.
-        self._sent = threading.local()
         self._proxies = no_proxy_for(cloud.arm_endpoint)
-
-    @property
-    def requests_sent(self) -> int:
-        return getattr(self._sent, "count", 0)
 
     # URLs -----------------------------------------------------------------
     def resource_url(self, segments: t.Sequence[str], params: t.Optional[t.Mapping[str, str]] = None) -> str:
@@ -264,7 +254,6 @@ class ArmClient:
         }
         if method == "POST":
             headers["Content-Type"] = "application/json"
-        self._sent.count = self.requests_sent + 1
         timeout = self._timeout(deadline)
         try:
             raw = self.session.request(
@@ -306,7 +295,7 @@ class ArmClient:
             if delay is not None:
                 return delay
         base = min(self.policy.backoff * (2 ** (attempt - 1)), self.policy.backoff_cap)
-        return base * (0.5 + self.rng() / 2.0)
+        return float(base * (0.5 + self.rng() / 2.0))
 
     def pause(self, delay: float, deadline: t.Optional[float]) -> bool:
         """Sleep before the next try; False when that would pass the deadline."""

@@ -30,6 +30,20 @@ IMDS_HOST = "169.254.169.254"
 IMDS_PROBE_SECONDS = 0.5
 CREDENTIAL_FILE = "~/.azure/credentials"
 FILE_KEYS = ("subscription_id", "client_id", "secret", "tenant", "ad_user", "password", "cloud_environment")
+# The shared authentication options, the one list of them: every one a string, with the environment
+# variables that set it and whether it is a secret. The modules' argument spec (_module.py), AuthSettings
+# and the inventory plugin derive from it; tests/unit/plugins/doc_fragments checks both doc fragments.
+AUTH_OPTIONS: t.Dict[str, t.Dict[str, t.Any]] = {
+    "subscription_id": {"env": ["AZURE_SUBSCRIPTION_ID"]},
+    "auth_source": {"default": "auto", "choices": list(AUTH_SOURCES)},
+    "client_id": {"env": ["AZURE_CLIENT_ID"]},
+    "secret": {"env": ["AZURE_SECRET", "AZURE_CLIENT_SECRET"], "no_log": True},
+    "tenant": {"env": ["AZURE_TENANT", "AZURE_TENANT_ID"]},
+    "ad_user": {"env": ["AZURE_AD_USER"]},
+    "password": {"env": ["AZURE_PASSWORD"], "no_log": True},
+    "profile": {"env": ["AZURE_PROFILE"]},
+    "cloud_environment": {"env": ["AZURE_CLOUD_ENVIRONMENT"]},
+}
 
 
 class MissingLibraryError(ConfigurationError):
@@ -52,7 +66,8 @@ class AuthSettings:
 
     @classmethod
     def from_params(cls, params: t.Mapping[str, t.Any]) -> "AuthSettings":
-        return cls(**{k: params.get(k) for k in cls.__dataclass_fields__})
+        values = {name: params.get(name) for name in AUTH_OPTIONS}
+        return cls(auth_source=values.pop("auth_source") or "auto", **values)
 
     @property
     def secrets(self) -> t.Tuple[str, ...]:
@@ -273,11 +288,11 @@ class TokenProvider:
                 detail = redact(text.splitlines()[0] if text else type(exc).__name__, self._secrets)
                 raise ConfigurationError("Could not get a token with %s: %s" % (self._description, detail[:500]))
             now = self._clock()
-            self._token = access.token
-            self._seen.append(access.token)
+            token = self._token = str(access.token)
+            self._seen.append(token)
             self._expires_on = float(access.expires_on)
             self._lifetime = max(self._expires_on - now, 0.0)
-            return access.token
+            return token
 
     @property
     def known_tokens(self) -> t.Tuple[str, ...]:

@@ -16,7 +16,8 @@ import threading
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef, FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import failure_of
 
 # How often the waiting thread wakes up, so an interrupt (Ctrl-C, a cancelled job) is seen at once.

@@ -21,7 +21,8 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
 from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
 from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import (
-    AUTH_SOURCES,
+    AUTH_OPTIONS,
+    AuthSettings,
     MissingLibraryError,
     load_settings,
 )
@@ -29,18 +30,14 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import Hpc
 
 
 def auth_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
-    """The shared options; documented by the azure_hpc.cache.auth doc fragment."""
-    return {
-        "subscription_id": {"type": "str", "fallback": (env_fallback, ["AZURE_SUBSCRIPTION_ID"])},
-        "auth_source": {"type": "str", "default": "auto", "choices": list(AUTH_SOURCES)},
-        "client_id": {"type": "str", "fallback": (env_fallback, ["AZURE_CLIENT_ID"])},
-        "secret": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_SECRET", "AZURE_CLIENT_SECRET"])},
-        "tenant": {"type": "str", "fallback": (env_fallback, ["AZURE_TENANT", "AZURE_TENANT_ID"])},
-        "ad_user": {"type": "str", "fallback": (env_fallback, ["AZURE_AD_USER"])},
-        "password": {"type": "str", "no_log": True, "fallback": (env_fallback, ["AZURE_PASSWORD"])},
-        "profile": {"type": "str", "fallback": (env_fallback, ["AZURE_PROFILE"])},
-        "cloud_environment": {"type": "str", "fallback": (env_fallback, ["AZURE_CLOUD_ENVIRONMENT"])},
-    }
+    """The shared options of AUTH_OPTIONS; documented by the azure_hpc.cache.auth doc fragment."""
+    spec: t.Dict[str, t.Dict[str, t.Any]] = {}
+    for name, option in AUTH_OPTIONS.items():
+        spec[name] = {"type": "str"}
+        spec[name].update((key, option[key]) for key in ("default", "choices", "no_log") if key in option)
+        if option.get("env"):
+            spec[name]["fallback"] = (env_fallback, list(option["env"]))
+    return spec
 
 
 class HpcCacheModule:
@@ -52,7 +49,7 @@ class HpcCacheModule:
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
-        self.settings = None  # set by validate()
+        self.settings: t.Optional[AuthSettings] = None  # set by validate()
         self._secrets: t.Tuple[str, ...] = ()
         self._client: t.Optional[ArmClient] = None
 
@@ -62,10 +59,10 @@ class HpcCacheModule:
 
         Without subscription_required, a missing subscription is None (the module's items carry their own).
         """
-        self.settings = load_settings(self.params)
-        self._secrets = self.settings.secrets
+        settings = self.settings = load_settings(self.params)
+        self._secrets = settings.secrets
         self._hide(self._secrets)  # secrets read from ~/.azure/credentials are no option Ansible knows to hide
-        subscription = self.settings.subscription_id
+        subscription = settings.subscription_id
         values = {"subscription_id": rules.subscription_id(subscription)
                   if subscription_required or subscription not in (None, "") else None}
         for option, check in checks.items():
@@ -73,6 +70,8 @@ class HpcCacheModule:
         return values
 
     def client(self, timeout: t.Optional[float] = None, concurrency: int = 1) -> ArmClient:
+        if self.settings is None:
+            raise HpcCacheError("validate() runs before client()")
         self._client = connect(self.settings, timeout, concurrency)
         return self._client
 
@@ -90,6 +89,7 @@ class HpcCacheModule:
     def fail(self, msg: str, **result: t.Any) -> t.NoReturn:
         self._hide(self.secrets())
         self.module.fail_json(msg=self.redact(msg), **result)
+        raise SystemExit(1)  # fail_json exits; said for the type checker
 
     def run(self, body: t.Callable[[], t.Dict[str, t.Any]],
             partial: t.Callable[[], t.Dict[str, t.Any]] = dict) -> t.NoReturn:
@@ -112,3 +112,4 @@ class HpcCacheModule:
             self.fail(failure_of(exc, self.secrets())[0], exception=self.redact(traceback.format_exc()), **partial())
         self._hide(self.secrets())  # every token the task got, wherever it might appear (an operation's error)
         self.module.exit_json(**result)
+        raise SystemExit(0)  # exit_json exits; said for the type checker

@@ -87,7 +87,7 @@ class Poller:
         max_failed_reads times in a row.
         """
         clock, sleep = self.client.clock, self.client.sleep
-        sent_before = self.client.requests_sent
+        reads = 0  # this wait's own status reads: a client shared by threads counts theirs too
         delay = poll_interval if first_delay is None else first_delay
         failures = 0
         last_error: t.Optional[HpcCacheError] = None
@@ -95,16 +95,16 @@ class Poller:
         while True:
             remaining = deadline - clock()
             if remaining <= 0:
-                polls = self.client.requests_sent - sent_before
-                text = "Timed out waiting for %s to finish after %d status requests" % (subject, polls)
+                text = "Timed out waiting for %s to finish after %d status reads" % (subject, reads)
                 if last_status:
                     text += "; it last reported %s" % last_status
                 if last_error is not None:
                     text += "; last status read failed: %s" % last_error
                 if operation_url:
-                    text += "; rerun the task (it attaches to a running flush) or look at operation_url"
-                raise OperationTimeout(text, operation_url=operation_url, polls=polls, status="InProgress")
+                    text += "; rerun the task (it attaches to a running operation) or look at operation_url"
+                raise OperationTimeout(text, operation_url=operation_url, polls=reads, status="InProgress")
             sleep(min(max(delay, MIN_POLL_DELAY), remaining))
+            reads += 1
             try:
                 reading = read()
             except (ArmError, TransportError) as exc:
@@ -114,7 +114,7 @@ class Poller:
                     raise HpcCacheError(
                         "Reading the status of %s failed %d times in a row; last error: %s" % (subject, failures, exc),
                         operation_url=operation_url,
-                        polls=self.client.requests_sent - sent_before,
+                        polls=reads,
                         status="InProgress",
                     )
                 delay = poll_interval
@@ -123,7 +123,7 @@ class Poller:
             last_error = None
             last_status = reading.status
             if reading.done:
-                return PollResult(reading.status, self.client.requests_sent - sent_before, reading.body)
+                return PollResult(reading.status, reads, reading.body)
             delay = poll_interval if reading.retry_after is None else reading.retry_after
 
     # ARM's async-operation contract --------------------------------------

@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Input rules of the contract, checked once before any request.
+"""Input rules of the options (docs/design.md, "Validation"), checked once before any request.
 
 Every check raises ValidationError naming the option and the rule, so the
 task fails with a message an operator can act on.
@@ -41,8 +41,7 @@ def cache_name(value: t.Any, option: str = "name") -> str:
 
 
 def resource_group(value: t.Any, option: str = "resource_group") -> str:
-    ok = isinstance(value, str) and RESOURCE_GROUP_RE.fullmatch(value) is not None and not value.endswith(".")
-    if not ok:
+    if not isinstance(value, str) or RESOURCE_GROUP_RE.fullmatch(value) is None or value.endswith("."):
         raise ValidationError(option, "%s %s" % (_shown(value), RESOURCE_GROUP_RULE))
     return value
 
@@ -58,8 +57,7 @@ def subscription_id(value: t.Any, option: str = "subscription_id") -> str:
 
 
 def api_version(value: t.Any, option: str = "api_version") -> str:
-    ok = isinstance(value, str) and value != "" and all(ch.isprintable() and not ch.isspace() for ch in value)
-    if not ok:
+    if not isinstance(value, str) or value == "" or not all(ch.isprintable() and not ch.isspace() for ch in value):
         raise ValidationError(option, "%s %s" % (_shown(value), API_VERSION_RULE))
     return value
 

@@ -132,7 +132,7 @@ operation_url:
     https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/
     Microsoft.StorageCache/locations/eastus/ascOperations/1111?api-version=2026-01-01
 polls:
-  description: Status requests made while waiting.
+  description: Status reads made while waiting; a read the client resent after a throttle or a server error counts once.
   returned: always
   type: int
   sample: 4
@@ -154,13 +154,8 @@ request_id:
 """
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import (
-    FLUSH_RULES,
-    CacheOperations,
-    CacheRef,
-    FlushTask,
-    flush_argument_spec,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 
 ARGUMENT_SPEC = dict(

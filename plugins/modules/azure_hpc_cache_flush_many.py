@@ -189,7 +189,7 @@ caches:
         https://management.azure.com/subscriptions/00000000-0000-0000-0000-000000000000/providers/
         Microsoft.StorageCache/locations/eastus/ascOperations/1111?api-version=2026-01-01
     polls:
-      description: Status requests made while waiting.
+      description: Status reads made while waiting; a read the client resent after a throttle or a server error counts once.
       type: int
       returned: always
       sample: 4
@@ -225,12 +225,8 @@ import collections
 import time
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import (
-    FLUSH_RULES,
-    CacheOperations,
-    CacheRef,
-    flush_argument_spec,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, flush_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
@@ -253,7 +249,7 @@ ARGUMENT_SPEC = dict(
 
 
 def items_of(entries: list, subscription_id: "str | None", allowed_states: list) -> list:
-    """Each entry checked by the contract's rules: a FleetItem, or the ValidationError naming caches[i].option.
+    """Each entry checked by the rules of _validation: a FleetItem, or the ValidationError naming caches[i].option.
 
     An invalid entry fails alone (no request is sent for it): one host's bad input must not stop
     the flush of every other cache of a play batch.

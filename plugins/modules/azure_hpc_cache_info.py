@@ -119,14 +119,15 @@ caches:
 """
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import DEFAULT_API_VERSION, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "aliases": ["cache_name"]},
     "resource_group": {"type": "str"},
-    "api_version": {"type": "str", "default": "2026-01-01"},
+    "api_version": {"type": "str", "default": DEFAULT_API_VERSION},
     "timeout": {"type": "int", "default": 300},
 }
 

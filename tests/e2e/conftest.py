@@ -15,12 +15,10 @@ import sys
 import typing as t
 
 import pytest
+from hpc_cache_emulator.launcher import Emulator
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "emulator"))
-
-from hpc_cache_emulator.launcher import Emulator  # noqa: E402  pylint: disable=wrong-import-position
 
 SUB = "00000000-0000-0000-0000-000000000000"
 PLAYBOOK_TIMEOUT = 300

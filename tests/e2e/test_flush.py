@@ -1,6 +1,6 @@
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""azure_hpc_cache_flush through ansible-playbook against the emulator, one behaviour of the contract each."""
+"""azure_hpc_cache_flush through ansible-playbook against the emulator, one documented behaviour each."""
 
 from __future__ import annotations
 
@@ -120,7 +120,8 @@ def test_5xx_on_polls_are_retried(runner, emulator):
     assert r["status"] == "Succeeded"
     statuses = [e["status"] for e in requests_of(emulator, "operation")]
     assert statuses[:3] == [503, 503, 500] and statuses[-1] == 200
-    assert r["polls"] == len(statuses)
+    # the client resent the 5xx answers within one status read: polls counts reads, each ended by a 200
+    assert r["polls"] == statuses.count(200) < len(statuses)
 
 
 def test_token_expiring_during_a_long_wait_is_renewed(runner, emulator):

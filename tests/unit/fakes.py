@@ -1,6 +1,7 @@
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Fakes for unit tests: a scripted requests session, a clock that sleeps instantly, a token provider."""
+"""Fakes for unit tests: a scripted requests session, a clock that sleeps instantly, a token provider,
+and the routes of one cache's flush."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import requests
 from requests.structures import CaseInsensitiveDict
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheRef
 
 ARM = "https://management.example.test/"
 SUB = "00000000-0000-0000-0000-000000000000"
@@ -88,3 +90,41 @@ def reset() -> requests.exceptions.ConnectionError:
     from urllib3.exceptions import ProtocolError
 
     return requests.exceptions.ConnectionError(ProtocolError("Connection aborted.", ConnectionResetError(104, "reset")))
+
+
+# A cache c1 in rg, and the routes of its flush.
+REF = CacheRef(SUB, "rg", "c1")
+CACHE_PATH = "subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1" % SUB
+OP = ARM + "subscriptions/%s/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1?api-version=v" % SUB
+
+
+def cache(state):
+    return FakeRaw(200, {"id": "/" + CACHE_PATH, "name": "c1", "location": "eastus",
+                         "properties": {"health": {"state": state, "statusDescription": "d"},
+                                        "provisioningState": "Succeeded"}})
+
+
+class Arm:  # pylint: disable=too-few-public-methods
+    """Routes: GET cache -> states in turn (last repeats); POST -> posts in turn; GET operation -> ops in turn."""
+
+    def __init__(self, states, posts=(), ops=()):
+        self.states, self.posts, self.ops = list(states), list(posts), list(ops)
+        self.seen = []
+
+    def __call__(self, method, url):
+        self.seen.append((method, url.split("?")[0].replace(ARM, "")))
+        if method == "POST":
+            assert url == ARM + CACHE_PATH + "/flush?api-version=v"
+            return self.posts.pop(0)
+        if "ascOperations" in url:
+            return self.ops.pop(0)
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return state if isinstance(state, (FakeRaw, BaseException)) else cache(state)
+
+    @property
+    def post_count(self):
+        return sum(1 for seen in self.seen if seen[0] == "POST")
+
+
+def accepted(retry_after="1"):
+    return FakeRaw(202, None, {"Azure-AsyncOperation": OP, "Location": OP + "&monitor=true", "Retry-After": retry_after})

@@ -6,63 +6,21 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import (
-    CacheOperations,
-    CacheRef,
-    FlushTask,
-    resource_group_of,
-    summarize,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, resource_group_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
     OperationFailed,
     OperationTimeout,
 )
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw, reset
-
-REF = CacheRef(SUB, "rg", "c1")
-CACHE_PATH = "subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1" % SUB
-OP = ARM + "subscriptions/%s/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1?api-version=v" % SUB
-
-
-def cache(state):
-    return FakeRaw(200, {"id": "/" + CACHE_PATH, "name": "c1", "location": "eastus",
-                         "properties": {"health": {"state": state, "statusDescription": "d"},
-                                        "provisioningState": "Succeeded"}})
-
-
-class Arm:
-    """Routes: GET cache -> states in turn (last repeats); POST -> posts in turn; GET operation -> ops in turn."""
-
-    def __init__(self, states, posts=(), ops=()):
-        self.states, self.posts, self.ops = list(states), list(posts), list(ops)
-        self.seen = []
-
-    def __call__(self, method, url):
-        self.seen.append((method, url.split("?")[0].replace(ARM, "")))
-        if method == "POST":
-            assert url == ARM + CACHE_PATH + "/flush?api-version=v"
-            return self.posts.pop(0)
-        if "ascOperations" in url:
-            return self.ops.pop(0)
-        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
-        return state if isinstance(state, (FakeRaw, BaseException)) else cache(state)
-
-    @property
-    def post_count(self):
-        return sum(1 for seen in self.seen if seen[0] == "POST")
-
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, OP, REF, SUB, Arm, FakeRaw, accepted, cache, reset
 
 def run(make_client, arm, wait=True, timeout=100, check_mode=False, allowed=()):
     client = make_client(arm)[0]
     task = FlushTask(CacheOperations(client, "v"), REF, wait=wait, wait_timeout=timeout, poll_interval=5,
                      check_mode=check_mode, allowed_states=allowed)
     return task, task.run
-
-
-def accepted(retry_after="1"):
-    return FakeRaw(202, None, {"Azure-AsyncOperation": OP, "Location": OP + "&monitor=true", "Retry-After": retry_after})
 
 
 @pytest.mark.parametrize("code", [200, 204])

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw
 

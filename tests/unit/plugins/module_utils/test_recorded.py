@@ -11,7 +11,8 @@ import os
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import CacheOperations, CacheRef, FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import OperationFailed
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw
 

@@ -12,8 +12,7 @@ from ansible.module_utils import basic
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw
-from ansible_collections.azure_hpc.cache.tests.unit.plugins.module_utils.test_cache import Arm, accepted
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, Arm, FakeRaw, accepted
 
 
 @contextlib.contextmanager
@@ -108,10 +107,10 @@ def test_failure_keeps_what_was_learnt(run_module):
 def test_unexpected_bug_has_no_traceback_in_msg(run_module, monkeypatch):
     from ansible_collections.azure_hpc.cache.plugins.module_utils import _cache
 
-    def boom(self):
+    def boom(self, body, state):
         raise KeyError("secret-free bug")
 
-    monkeypatch.setattr(_cache.FlushTask, "_run", boom)
+    monkeypatch.setattr(_cache.FlushTask, "decide", boom)
     result, unused = run_module(BASE, Arm(["Healthy"]))
     assert result["failed"] is True
     assert result["msg"].startswith("Unexpected KeyError")

@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""One ARM action on one resource, followed to its end: the machinery every action shares.
+
+read the resource -> decide (the subclass) -> POST the action -> follow the
+operation the answer names, or the resource itself -> read the aftermath ->
+conclude. The rules (docs/design.md, "An action"):
+
+- a 2xx answer with Azure-AsyncOperation or Location is an operation and is
+  followed, 204 included; a 2xx with neither proves nothing and the resource
+  is read until it shows a settled state;
+- the POST is sent again only when it got no answer and the resource, read
+  SETTLE_READS times, never showed the action running; at most
+  MAX_UNANSWERED_POSTS in one task; a 409 or a 5xx while it runs attaches;
+- conclude() alone sets the final status, from the last word of the service:
+  Succeeded needs the operation or the resource to say "over" and neither to
+  say "running".
+
+A subclass says what the resource's state is, which states mean "running" and
+"settled", and what to do before sending (decide()).
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, TransportError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
+
+# At most this many requests of one action in one task: a request is only sent again after the one
+# before got no answer and the resource, read SETTLE_READS times, never showed the action running.
+MAX_UNANSWERED_POSTS = 3
+SETTLE_READS = 3
+# The longest pause between those reads (poll_interval when shorter).
+SETTLE_DELAY = 5.0
+
+
+class ActionTask:
+    """Base of one action on one resource; run() returns the task result."""
+
+    #: What the action is called in messages ("flush"), and the result keys of the state before and after.
+    action = "action"
+    #: The resource's kind in messages and in completion ("cache" -> completion.cache_state).
+    subject_kind = "resource"
+    state_key = "state"
+    state_after_key = "state_after"
+
+    def __init__(self, client: ArmClient, *, wait: bool, wait_timeout: int, poll_interval: int,
+                 check_mode: bool) -> None:
+        self.client = client
+        self.poller = Poller(client)
+        self.wait = wait
+        self.poll_interval = poll_interval
+        self.check_mode = check_mode
+        self.started = client.clock()
+        self.deadline = self.started + wait_timeout
+        self.result: t.Dict[str, t.Any] = {"changed": False, "polls": 0}
+        # The last word of the service on the action: None until read.
+        self.operation_status: t.Optional[str] = None
+        self.state: t.Optional[str] = None
+
+    # What a subclass says -------------------------------------------------
+    @property
+    def name(self) -> str:
+        """The resource's name, for messages."""
+        raise NotImplementedError
+
+    def resource_url(self, *path: str) -> str:
+        raise NotImplementedError
+
+    def state_of(self, body: t.Mapping[str, t.Any]) -> str:
+        raise NotImplementedError
+
+    def running(self, state: str) -> bool:
+        """The state shows the action running."""
+        raise NotImplementedError
+
+    def settled(self, state: str) -> bool:
+        """A known state that shows the action no longer runs; an unknown one proves nothing."""
+        raise NotImplementedError
+
+    def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
+        """Given the resource as first read: set a final status, raise, or call send()."""
+        raise NotImplementedError
+
+    # The run ---------------------------------------------------------------
+    def elapsed(self) -> float:
+        return round(self.client.clock() - self.started, 3)
+
+    def run(self) -> t.Dict[str, t.Any]:
+        try:
+            body = self.client.get(self.resource_url(), deadline=self.deadline).json_object()
+            state = self.state_of(body)
+            self.result[self.state_key] = state
+            self.decide(body, state)
+        finally:
+            self.result["elapsed"] = self.elapsed()
+        return self.result
+
+    def attach(self, state: str) -> None:
+        """The action already runs: follow it, send nothing."""
+        self.state = state
+        self.follow_resource("The %s %s was already %s; no second %s was sent"
+                             % (self.subject_kind, self.name, state.lower(), self.action))
+
+    def send(self) -> None:
+        """POST the action and follow it to its end (or, without wait, to its first answer)."""
+        response = self._post()
+        self.result["changed"] = True
+        if response is None:
+            self.follow_resource("The %s request of %s got no clear answer, but the %s is %s"
+                                 % (self.action, self.name, self.subject_kind, (self.state or "").lower()))
+            return
+        self.result["status_code"] = response.status
+        how = "The %s of %s was accepted (HTTP %d)" % (self.action, self.name, response.status)
+        async_url = response.headers.get("Azure-AsyncOperation")
+        location = response.headers.get("Location")
+        if not (async_url or location):
+            # 200 or 204 alone is no proof: the API describes 204 as "already in progress or has completed".
+            self.follow_resource(how)
+            return
+        # Any 2xx with an operation header is an operation, 204 included: the service was recorded
+        # answering a flush with 204 and Azure-AsyncOperation while it ran on.
+        self.result["operation_url"] = async_url or location
+        self.operation_status = "InProgress"
+        if not self.wait:
+            self.conclude(how)
+            return
+        subject = "the %s operation" % self.action
+        poll = self.poller.wait_operation(async_url, location, self.poll_interval, self.deadline,
+                                          retry_after_seconds(response.headers), subject=subject)
+        self.result["polls"] += poll.polls
+        self.operation_status = poll.status
+        try:
+            self.state = self._read_state()
+        except HpcCacheError:  # the operation's own word stands; a failed read of the aftermath must not fail it
+            self.conclude(how)
+            return
+        self.follow_resource(how)
+
+    # Sending ---------------------------------------------------------------
+    def _post(self) -> t.Optional[Response]:
+        """Send the action; None when it got no clear answer but the resource shows it running.
+
+        After a POST with no answer the service may need a moment to show the
+        action: the resource is read SETTLE_READS times before the POST is sent
+        again. A 409, or a 5xx the client did not resend, while the action runs
+        means it runs: it is attached to.
+        """
+        url = self.resource_url(self.action)
+        last: t.Optional[TransportError] = None
+        for _attempt in range(MAX_UNANSWERED_POSTS):
+            try:
+                return self.client.post_action(url, deadline=self.deadline)
+            except TransportError as exc:
+                last = exc
+            except ArmError as exc:
+                if (exc.status == 409 or exc.status >= 500) and self._shows_running(reads=1):
+                    return None
+                raise
+            if self._shows_running(reads=SETTLE_READS):
+                return None  # the service took the unanswered POST
+        raise HpcCacheError(
+            "The %s request got no answer %d times and the %s never showed it running: %s"
+            % (self.action, MAX_UNANSWERED_POSTS, self.subject_kind, last),
+            request_id=last.request_id if last else None,
+        )
+
+    def _shows_running(self, reads: int) -> bool:
+        delay = min(float(self.poll_interval), SETTLE_DELAY)
+        for read in range(reads):
+            if read and not self.client.pause(delay, self.deadline):
+                break
+            state = self._read_state()
+            if self.running(state):
+                self.state = state
+                return True
+        return False
+
+    # Following -------------------------------------------------------------
+    def _state_of_answer(self, response: Response) -> str:
+        state = self.state_of(response.json_object())
+        self.result[self.state_after_key] = state
+        return state
+
+    def _read_state(self) -> str:
+        return self._state_of_answer(self.client.get(self.resource_url(), deadline=self.deadline))
+
+    def _read_until_settled(self) -> Reading:
+        response = self.client.get(self.resource_url(), deadline=self.deadline)
+        self.state = self._state_of_answer(response)
+        return Reading(self.settled(self.state), retry_after_seconds(response.headers), self.state)
+
+    def follow_resource(self, how: str) -> None:
+        """Read the resource until a settled state (with wait), then conclude."""
+        if self.state is None:
+            self.state = self._read_state()
+        if not self.settled(self.state) and self.wait and not self.check_mode:
+            poll = self.poller.wait_until(self._read_until_settled, self.poll_interval, self.deadline,
+                                          subject="the %s of %s" % (self.action, self.name))
+            self.result["polls"] += poll.polls
+        self.conclude(how)
+
+    def conclude(self, how: str) -> None:
+        """The one place that sets the final status, from the service's last word on the action."""
+        evidence = {"operation_status": self.operation_status, "%s_state" % self.subject_kind: self.state}
+        self.result["completion"] = {k: v for k, v in evidence.items() if v is not None}
+        said = "; ".join(
+            ["the operation reported %s" % self.operation_status] * (self.operation_status is not None)
+            + ["the %s reads %s" % (self.subject_kind, self.state)] * (self.state is not None)
+        ) or "no status was read"
+        over = self.operation_status in (None, "Succeeded") and (
+            self.settled(self.state) if self.state is not None else self.operation_status == "Succeeded")
+        if over:
+            self.result.update(status="Succeeded", msg="%s and has finished (%s)" % (how, said))
+            return
+        why = ("not waiting (wait=false)" if not self.wait else "check mode does not wait" if self.check_mode
+               else "it still runs")
+        self.result.update(status="InProgress", msg="%s; it runs on, %s (%s)" % (how, why, said))

@@ -1,0 +1,89 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Microsoft.StorageCache resources over ARM: their URLs, one read, and listings that follow nextLink.
+
+Nothing here decides anything: it builds URLs on the client's ARM origin and
+checks that what a listing answers has the shape ARM documents.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from dataclasses import dataclass
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+
+PROVIDER = "Microsoft.StorageCache"
+# A listing that has not ended after this many pages is refused (a nextLink loop, or a hostile server).
+MAX_PAGES = 1000
+
+
+@dataclass(frozen=True)
+class CacheRef:
+    subscription_id: str
+    resource_group: str
+    name: str
+
+
+def resource_group_of(resource_id: str) -> t.Optional[str]:
+    parts = resource_id.split("/")
+    for i, part in enumerate(parts[:-1]):
+        if part.lower() == "resourcegroups":
+            return parts[i + 1]
+    return None
+
+
+class CacheOperations:
+    """The caches of one api-version, through one client."""
+
+    def __init__(self, client: ArmClient, api_version: str) -> None:
+        self.client = client
+        self.api_version = api_version
+
+    def _params(self) -> t.Dict[str, str]:
+        return {"api-version": self.api_version}
+
+    def cache_url(self, ref: CacheRef, *path: str) -> str:
+        """The cache, or a path below it: cache_url(ref, "flush"), cache_url(ref, "storageTargets", name)."""
+        segments = ["subscriptions", ref.subscription_id, "resourceGroups", ref.resource_group,
+                    "providers", PROVIDER, "caches", ref.name]
+        return self.client.resource_url(segments + [p for p in path if p], self._params())
+
+    def list_url(self, subscription_id: str, resource_group: t.Optional[str] = None) -> str:
+        segments = ["subscriptions", subscription_id]
+        if resource_group:
+            segments += ["resourceGroups", resource_group]
+        return self.client.resource_url(segments + ["providers", PROVIDER, "caches"], self._params())
+
+    def get(self, ref: CacheRef, deadline: t.Optional[float] = None) -> t.Dict[str, t.Any]:
+        return self.client.get(self.cache_url(ref), deadline=deadline).json_object()
+
+    def list(self, subscription_id: str, resource_group: t.Optional[str] = None,
+             deadline: t.Optional[float] = None) -> t.List[t.Dict[str, t.Any]]:
+        """Every cache of a resource group or subscription, following nextLink."""
+        return self.pages(self.list_url(subscription_id, resource_group), "caches", deadline)
+
+    def pages(self, url: str, what: str, deadline: t.Optional[float] = None) -> t.List[t.Dict[str, t.Any]]:
+        """The 'value' items of a listing and of every page its nextLink chain leads to."""
+        items: t.List[t.Dict[str, t.Any]] = []
+        next_url: t.Optional[str] = url
+        seen: t.Set[str] = set()
+        while next_url:
+            if next_url in seen or len(seen) >= MAX_PAGES:
+                raise HpcCacheError("Listing %s: nextLink repeats or exceeds %d pages" % (what, MAX_PAGES))
+            if deadline is not None and self.client.clock() >= deadline:
+                raise HpcCacheError("Listing %s took longer than the timeout, after %d pages" % (what, len(seen)))
+            seen.add(next_url)
+            body = self.client.get(next_url, deadline=deadline).json_object()
+            value, next_link = body.get("value"), body.get("nextLink")
+            if not isinstance(value, (list, type(None))):
+                raise HpcCacheError("Listing %s: the answer's 'value' is a %s, not a list"
+                                    % (what, type(value).__name__))
+            if not isinstance(next_link, (str, type(None))):
+                raise HpcCacheError("Listing %s: the answer's 'nextLink' is a %s, not a URL"
+                                    % (what, type(next_link).__name__))
+            items.extend(c for c in value or [] if isinstance(c, dict))
+            next_url = next_link or None
+        return items
