@@ -70,6 +70,13 @@ class Emulator:
     def flushes(self, name: str) -> int:
         return sum(c["flushes"] for c in self.state()["caches"] if c["name"] == name)
 
+    def target(self, cache: str, name: str) -> t.Dict[str, t.Any]:
+        """A storage target's state and the actions sent to it ({"state": ..., "sent": {"suspend": 1, ...}})."""
+        for target in self.state()["storage_targets"]:
+            if target["cache"] == cache and target["name"] == name:
+                return target
+        raise KeyError("%s/%s" % (cache, name))
+
     def env(self, subscription_id: str = "00000000-0000-0000-0000-000000000000") -> t.Dict[str, str]:
         """The environment a managed-identity job sees, pointed at this emulator."""
         env = {

@@ -18,14 +18,20 @@ from .state import Fault, World
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 PROVIDER = r"/providers/microsoft\.storagecache"
+CACHE = SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)"
 ROUTES = [
+    ("target_action", "POST", re.compile(
+        CACHE + r"/storagetargets/(?P<target>[^/]+)/(?P<action>flush|suspend|resume|dnsrefresh)$", re.I)),
+    ("target", "GET", re.compile(CACHE + r"/storagetargets/(?P<target>[^/]+)$", re.I)),
+    ("targets", "GET", re.compile(CACHE + r"/storagetargets$", re.I)),
     ("flush", "POST", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)/flush$", re.I)),
     ("get", "GET", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)$", re.I)),
     ("list", "GET", re.compile(SUB + r"(?:/resourcegroups/(?P<rg>[^/]+))?" + PROVIDER + r"/caches$", re.I)),
     ("operation", "GET", re.compile(SUB + PROVIDER + r"/locations/(?P<loc>[^/]+)/ascoperations/(?P<op>[^/]+)$", re.I)),
 ]
 MAX_DELAY = 600.0
-ARM_KINDS = ("flush", "get", "list", "operation", "location")
+ARM_KINDS = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets")
+TARGET_ACTIONS = {"flush": "flush", "suspend": "suspend", "resume": "resume", "dnsrefresh": "dnsRefresh"}
 
 
 def cloud_error(code: str, message: str, target: t.Optional[str] = None) -> t.Dict[str, t.Any]:
@@ -227,6 +233,7 @@ class Handler(BaseHTTPRequestHandler):
         kind = "location" if monitor else kind
         self._entry["kind"] = kind
         self._entry["cache"] = groups.get("name")
+        self._entry["target"] = groups.get("target")
         if not self._authorized():
             return
         if not self._query.get("api-version"):
@@ -243,6 +250,11 @@ class Handler(BaseHTTPRequestHandler):
                 cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
                 if cache is not None:
                     self.world.start_flush(cache)
+            if kind == "target_action" and fault.processed:
+                cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+                target = cache.targets.get(groups["target"].lower()) if cache is not None else None
+                if target is not None:
+                    self.world.start_target_action(target, TARGET_ACTIONS[groups["action"].lower()])
             if self._apply_fault(fault):
                 return
         elif fault is not None:
@@ -254,6 +266,62 @@ class Handler(BaseHTTPRequestHandler):
             "ResourceNotFound",
             "The Resource 'Microsoft.StorageCache/caches/%s' under resource group '%s' was not found. "
             "For more details please go to https://aka.ms/ARMResourceNotFoundFix" % (groups["name"], groups["rg"])))
+
+    def _cache_or_404(self, groups: t.Mapping[str, str]) -> t.Any:
+        cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+        if cache is None:
+            self._not_found(groups)
+        return cache
+
+    def _target_or_404(self, groups: t.Mapping[str, str]) -> t.Any:
+        cache = self._cache_or_404(groups)
+        if cache is None:
+            return None
+        target = cache.targets.get(groups["target"].lower())
+        if target is None:
+            self._send(404, cloud_error(
+                "NotFound", "The storage target '%s' of cache '%s' was not found." % (groups["target"], cache.name)))
+        return target
+
+    def _arm_target(self, groups: t.Mapping[str, str]) -> None:
+        target = self._target_or_404(groups)
+        if target is None:
+            return
+        with self.world.lock:
+            body = target.to_json(time.monotonic())
+        self._send(200, body, self._extra_headers)
+
+    def _arm_targets(self, groups: t.Mapping[str, str]) -> None:
+        cache = self._cache_or_404(groups)
+        if cache is None:
+            return
+        with self.world.lock:
+            now = time.monotonic()
+            targets = [tg.to_json(now) for _name, tg in sorted(cache.targets.items())]
+        skip = int(self._query.get("$skipToken") or 0)
+        body: t.Dict[str, t.Any] = {"value": targets[skip:skip + self.world.page_size]}
+        if skip + self.world.page_size < len(targets):
+            body["nextLink"] = "%s%s?api-version=%s&$skipToken=%d" % (
+                self.server.base_url, self._path, self._query["api-version"], skip + self.world.page_size)
+        self._send(200, body, self._extra_headers)
+
+    def _arm_target_action(self, groups: t.Mapping[str, str]) -> None:
+        target = self._target_or_404(groups)
+        if target is None:
+            return
+        action = TARGET_ACTIONS[groups["action"].lower()]
+        self._entry["action"] = action
+        with self.world.lock:
+            state = target.state(time.monotonic())
+            # The API's 204: "already suspended or suspend in progress", "already resumed or resume in
+            # progress", "flush already in progress or has completed".
+            if (action, state) in (("suspend", "Suspended"), ("resume", "Ready"), ("flush", "Flushing")):
+                return self._send(204, None, self._extra_headers)
+            if target.operation is not None or (action == "dnsRefresh" and state == "Suspended"):
+                return self._send(409, cloud_error(
+                    "Conflict", "The storage target %s is %s; %s is not possible now." % (target.name, state, action)))
+            op = self.world.start_target_action(target, action)
+        self._answer_operation(op, target.cache)
 
     def _arm_get(self, groups: t.Mapping[str, str]) -> None:
         cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
@@ -291,6 +359,10 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(409, cloud_error(
                     "Conflict", "The cache %s is %s and cannot be flushed now." % (cache.name, state)))
             op = self.world.start_flush(cache)
+        self._answer_operation(op, cache)
+
+    def _answer_operation(self, op: t.Any, cache: t.Any) -> None:
+        """Answer the request that started op, in its mode."""
         flush = op.flush
         mode = flush["mode"]
         if mode in ("sync200", "sync204"):
@@ -340,7 +412,8 @@ class Handler(BaseHTTPRequestHandler):
         if status == "Succeeded":
             body["properties"] = {"output": "success"}
         elif status != "InProgress" and (op.flush.get("error") or status == "Failed"):
-            body["error"] = op.flush.get("error") or {"code": "FlushFailed", "message": "The flush failed."}
+            body["error"] = op.flush.get("error") or {"code": "%sFailed" % op.action.capitalize(),
+                                                      "message": "The %s failed." % op.action}
         body["name"] = op.id
         self._send(200, body, self._retry_headers(op) if status == "InProgress" else self._extra_headers)
 
@@ -355,7 +428,8 @@ class Handler(BaseHTTPRequestHandler):
             if op.flush.get("location_final") == 200:  # some services answer 200 with a body instead of 204
                 return self._send(200, {"id": self._path, "name": op.id, "status": status}, self._extra_headers)
             return self._send(204, None, self._extra_headers)
-        error = op.flush.get("error") or {"code": "Flush" + status, "message": "The flush ended %s." % status}
+        error = op.flush.get("error") or {"code": op.action.capitalize() + status,
+                                          "message": "The %s ended %s." % (op.action, status)}
         self._send(500 if status == "Failed" else 409, {"error": error}, self._extra_headers)
 
     # Tokens and metadata --------------------------------------------------

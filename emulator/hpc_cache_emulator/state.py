@@ -33,6 +33,24 @@ DEFAULT_FLUSH = {
 }
 
 
+# A storage-target action (flush, suspend, resume, dnsRefresh). No recording of the real service's
+# answers to these exists; the default is the API's documented 202 with both headers, and every
+# mode of DEFAULT_FLUSH is available (docs/service-behaviour.md).
+DEFAULT_TARGET_ACTION = {
+    "mode": "async",
+    "duration": 2.0,
+    "retry_after": None,
+    "result": "Succeeded",
+    "error": None,
+    "lag": 0,  # seconds after a successful end during which the target still reads its old state
+    "status_base": None,
+    "location_final": 204,
+}
+# What a target reads while an action runs, and once it succeeded (None: the state it had).
+TARGET_RUNNING = {"flush": "Flushing", "suspend": "Busy", "resume": "Busy", "dnsRefresh": "Busy"}
+TARGET_AFTER = {"flush": None, "suspend": "Suspended", "resume": "Ready", "dnsRefresh": None}
+
+
 def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
     merged = copy.deepcopy(base)
     merged.update(extra or {})
@@ -43,7 +61,8 @@ class Fault:
     """An injected misbehaviour, used up after count matching requests (count < 0: forever)."""
 
     def __init__(self, spec: t.Mapping[str, t.Any]) -> None:
-        self.on = spec.get("on", "any")  # get, list, post, operation, location, token, metadata, any
+        self.on = spec.get("on", "any")  # flush, get, list, operation, location, target_action,
+        # target, targets, token, metadata, any
         self.cache = spec.get("cache")
         self.count = int(spec.get("count", 1))
         self.after = int(spec.get("after", 0))  # let this many matching requests through first
@@ -74,10 +93,15 @@ class Fault:
 
 
 class Operation:
-    def __init__(self, op_id: str, cache: "Cache", started: float) -> None:
+    """A long-running operation: a cache flush, or an action on a storage target (target, action set)."""
+
+    def __init__(self, op_id: str, cache: "Cache", started: float, settings: t.Optional[t.Mapping[str, t.Any]] = None,
+                 target: t.Optional["Target"] = None, action: str = "flush") -> None:
         self.id = op_id
         self.cache = cache
-        self.flush = dict(cache.flush)
+        self.target = target
+        self.action = action
+        self.flush = dict(cache.flush if settings is None else settings)
         self.started = started
         self.start_wall = time.time()
 
@@ -85,6 +109,60 @@ class Operation:
         if now - self.started < float(self.flush["duration"]):
             return "InProgress"
         return self.flush["result"]
+
+
+class Target:
+    """A storage target of a cache."""
+
+    def __init__(self, spec: t.Mapping[str, t.Any], cache: "Cache") -> None:
+        self.name = spec["name"]
+        self.cache = cache
+        self.target_type = spec.get("target_type", "nfs3")
+        self.base_state = spec.get("state", "Ready")
+        self.provisioning_state = spec.get("provisioning_state", "Succeeded")
+        self.junctions = list(spec.get("junctions") or [
+            {"namespacePath": "/%s" % self.name, "targetPath": "/", "nfsExport": "/exports/%s" % self.name,
+             "nfsAccessPolicy": "default"}])
+        actions = spec.get("actions") or {}
+        common = spec.get("action") or {}
+        self.actions = {name: _merge(_merge(DEFAULT_TARGET_ACTION, common), actions.get(name))
+                        for name in TARGET_RUNNING}
+        self.operation: t.Optional[Operation] = None
+        self.sent: t.Dict[str, int] = {name: 0 for name in TARGET_RUNNING}
+
+    @property
+    def id(self) -> str:
+        return "%s/storagetargets/%s" % (self.cache.id, self.name)
+
+    def state(self, now: float) -> str:
+        op = self.operation
+        if op is not None:
+            status = op.status(now)
+            if status == "InProgress":
+                return TARGET_RUNNING[op.action]
+            if status == "Succeeded" and now - op.started < float(op.flush["duration"]) + float(op.flush["lag"] or 0):
+                return self.base_state  # the operation is over; the state catches up
+            if status == "Succeeded":
+                self.base_state = TARGET_AFTER[op.action] or self.base_state
+            self.operation = None
+        return self.base_state
+
+    def to_json(self, now: float) -> t.Dict[str, t.Any]:
+        props: t.Dict[str, t.Any] = {
+            "targetType": self.target_type,
+            "junctions": copy.deepcopy(self.junctions),
+            "state": self.state(now),
+            "provisioningState": self.provisioning_state,
+        }
+        if self.target_type == "nfs3":
+            props["nfs3"] = {"target": "10.0.0.30", "usageModel": "WRITE_WORKLOAD_15"}
+        elif self.target_type == "blobNfs":
+            props["blobNfs"] = {"target": "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Storage/"
+                                          "storageAccounts/st/blobServices/default/containers/%s"
+                                          % (self.cache.subscription, self.cache.resource_group, self.name),
+                                "usageModel": "READ_WRITE"}
+        return {"name": self.name, "id": self.id, "type": "Microsoft.StorageCache/Cache/StorageTarget",
+                "properties": props}
 
 
 class Cache:
@@ -104,6 +182,10 @@ class Cache:
         self.first_seen: t.Optional[float] = None
         self.operation: t.Optional[Operation] = None
         self.flushes = 0
+        self.targets: t.Dict[str, Target] = {}
+        for target_spec in spec.get("storage_targets") or []:
+            target = Target(target_spec, self)
+            self.targets[target.name.lower()] = target
 
     @property
     def id(self) -> str:
@@ -220,6 +302,14 @@ class World:
             self.operations[op.id] = op
             return op
 
+    def start_target_action(self, target: Target, action: str) -> Operation:
+        with self.lock:
+            op = Operation(str(uuid.uuid4()), target.cache, time.monotonic(), target.actions[action], target, action)
+            target.operation = op
+            target.sent[action] += 1
+            self.operations[op.id] = op
+            return op
+
     def record(self, entry: t.Dict[str, t.Any]) -> None:
         with self.lock:
             entry["seq"] = len(self.log) + 1
@@ -233,6 +323,10 @@ class World:
                     {"name": c.name, "resource_group": c.resource_group, "subscription_id": c.subscription,
                      "state": c.state(now, observe=False), "flushes": c.flushes}
                     for c in self.caches.values()
+                ],
+                "storage_targets": [
+                    {"cache": c.name, "name": tg.name, "state": tg.state(now), "sent": dict(tg.sent)}
+                    for c in self.caches.values() for tg in c.targets.values()
                 ],
                 "tokens_issued": list(self.tokens),
                 "log": list(self.log),

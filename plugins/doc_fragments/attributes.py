@@ -50,3 +50,22 @@ attributes:
       - A cache that is already flushing, stopping or stopped is not flushed, and reports no change.
       - A healthy cache is flushed on every run; flushing is an action, not a state.
 """
+
+    # What the storage-target module declares.
+    TARGET_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: The target is read, no action is sent, and C(changed) is what the real run would report.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: partial
+    details:
+      - A C(Suspended) target is not suspended again and an active one is not resumed; both report no change.
+      - V(state=flushed) flushes on every run (a running flush is attached to); flushing is an action, not a state.
+"""

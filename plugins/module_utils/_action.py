@@ -40,26 +40,32 @@ SETTLE_DELAY = 5.0
 class ActionTask:
     """Base of one action on one resource; run() returns the task result."""
 
-    #: What the action is called in messages ("flush"), and the result keys of the state before and after.
+    #: What the action is called in messages ("flush"), the last segment of its URL, and the result keys
+    #: of the state before and after.
     action = "action"
-    #: The resource's kind in messages and in completion ("cache" -> completion.cache_state).
+    action_path = "action"
+    #: The resource's kind in messages ("cache"), and its key in the result's completion ("cache_state").
     subject_kind = "resource"
+    completion_key = "state"
     state_key = "state"
     state_after_key = "state_after"
 
     def __init__(self, client: ArmClient, *, wait: bool, wait_timeout: int, poll_interval: int,
-                 check_mode: bool) -> None:
+                 check_mode: bool, deadline: t.Optional[float] = None) -> None:
+        """deadline, when given, bounds the task instead of wait_timeout (steps of one longer task share it)."""
         self.client = client
         self.poller = Poller(client)
         self.wait = wait
         self.poll_interval = poll_interval
         self.check_mode = check_mode
         self.started = client.clock()
-        self.deadline = self.started + wait_timeout
+        self.deadline = self.started + wait_timeout if deadline is None else deadline
         self.result: t.Dict[str, t.Any] = {"changed": False, "polls": 0}
         # The last word of the service on the action: None until read.
         self.operation_status: t.Optional[str] = None
         self.state: t.Optional[str] = None
+        # True once the action's request went out (whatever came back).
+        self.sent = False
 
     # What a subclass says -------------------------------------------------
     @property
@@ -107,6 +113,7 @@ class ActionTask:
 
     def send(self) -> None:
         """POST the action and follow it to its end (or, without wait, to its first answer)."""
+        self.sent = True
         response = self._post()
         self.result["changed"] = True
         if response is None:
@@ -142,14 +149,14 @@ class ActionTask:
 
     # Sending ---------------------------------------------------------------
     def _post(self) -> t.Optional[Response]:
-        """Send the action; None when it got no clear answer but the resource shows it running.
+        """Send the action; None when it got no clear answer but the resource shows it was taken.
 
         After a POST with no answer the service may need a moment to show the
         action: the resource is read SETTLE_READS times before the POST is sent
-        again. A 409, or a 5xx the client did not resend, while the action runs
-        means it runs: it is attached to.
+        again. A 409, or a 5xx the client did not resend, while the resource
+        shows the action taken means it runs: it is attached to.
         """
-        url = self.resource_url(self.action)
+        url = self.resource_url(self.action_path)
         last: t.Optional[TransportError] = None
         for _attempt in range(MAX_UNANSWERED_POSTS):
             try:
@@ -157,10 +164,10 @@ class ActionTask:
             except TransportError as exc:
                 last = exc
             except ArmError as exc:
-                if (exc.status == 409 or exc.status >= 500) and self._shows_running(reads=1):
+                if (exc.status == 409 or exc.status >= 500) and self._shows_taken(reads=1):
                     return None
                 raise
-            if self._shows_running(reads=SETTLE_READS):
+            if self._shows_taken(reads=SETTLE_READS):
                 return None  # the service took the unanswered POST
         raise HpcCacheError(
             "The %s request got no answer %d times and the %s never showed it running: %s"
@@ -168,13 +175,17 @@ class ActionTask:
             request_id=last.request_id if last else None,
         )
 
-    def _shows_running(self, reads: int) -> bool:
+    def taken(self, state: str) -> bool:
+        """After a request with no clear answer: the state shows the service took it. By default: it runs."""
+        return self.running(state)
+
+    def _shows_taken(self, reads: int) -> bool:
         delay = min(float(self.poll_interval), SETTLE_DELAY)
         for read in range(reads):
             if read and not self.client.pause(delay, self.deadline):
                 break
             state = self._read_state()
-            if self.running(state):
+            if self.taken(state):
                 self.state = state
                 return True
         return False
@@ -205,7 +216,7 @@ class ActionTask:
 
     def conclude(self, how: str) -> None:
         """The one place that sets the final status, from the service's last word on the action."""
-        evidence = {"operation_status": self.operation_status, "%s_state" % self.subject_kind: self.state}
+        evidence = {"operation_status": self.operation_status, self.completion_key: self.state}
         self.result["completion"] = {k: v for k, v in evidence.items() if v is not None}
         said = "; ".join(
             ["the operation reported %s" % self.operation_status] * (self.operation_status is not None)

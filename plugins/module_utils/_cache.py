@@ -97,8 +97,9 @@ def summarize(cache: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
 class FlushTask(ActionTask):
     """One flush of one cache: already flushing attaches, stopped skips, allowed_states refuses."""
 
-    action = "flush"
+    action = action_path = "flush"
     subject_kind = "cache"
+    completion_key = "cache_state"
     state_key = "health_state"
     state_after_key = "health_state_after"
 

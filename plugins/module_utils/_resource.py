@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Microsoft.StorageCache resources over ARM: their URLs, one read, and listings that follow nextLink.
+"""Microsoft.StorageCache caches and storage targets over ARM: URLs, reads, listings that follow nextLink.
 
 Nothing here decides anything: it builds URLs on the client's ARM origin and
 checks that what a listing answers has the shape ARM documents.
@@ -24,6 +24,14 @@ MAX_PAGES = 1000
 class CacheRef:
     subscription_id: str
     resource_group: str
+    name: str
+
+
+@dataclass(frozen=True)
+class TargetRef:
+    """A storage target: a child resource of its cache."""
+
+    cache: CacheRef
     name: str
 
 
@@ -57,8 +65,18 @@ class CacheOperations:
             segments += ["resourceGroups", resource_group]
         return self.client.resource_url(segments + ["providers", PROVIDER, "caches"], self._params())
 
+    def target_url(self, ref: TargetRef, *path: str) -> str:
+        return self.cache_url(ref.cache, "storageTargets", ref.name, *path)
+
     def get(self, ref: CacheRef, deadline: t.Optional[float] = None) -> t.Dict[str, t.Any]:
         return self.client.get(self.cache_url(ref), deadline=deadline).json_object()
+
+    def get_target(self, ref: TargetRef, deadline: t.Optional[float] = None) -> t.Dict[str, t.Any]:
+        return self.client.get(self.target_url(ref), deadline=deadline).json_object()
+
+    def list_targets(self, ref: CacheRef, deadline: t.Optional[float] = None) -> t.List[t.Dict[str, t.Any]]:
+        """Every storage target of a cache, following nextLink."""
+        return self.pages(self.cache_url(ref, "storageTargets"), "storage targets", deadline)
 
     def list(self, subscription_id: str, resource_group: t.Optional[str] = None,
              deadline: t.Optional[float] = None) -> t.List[t.Dict[str, t.Any]]:

@@ -15,8 +15,11 @@ import typing as t
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
 
 # fullmatch() everywhere: "$" would also match before a trailing newline.
+# The API's CacheNameParameter and StorageTargetParameter (2026-01-01) share this pattern.
 CACHE_NAME_RE = re.compile(r"[-0-9a-zA-Z_]{1,80}")
 CACHE_NAME_RULE = "must be 1 to 80 characters of letters, digits, '-' and '_' (pattern ^[-0-9a-zA-Z_]{1,80}$)"
+STORAGE_TARGET_NAME_RE = CACHE_NAME_RE
+STORAGE_TARGET_NAME_RULE = CACHE_NAME_RULE
 
 RESOURCE_GROUP_RE = re.compile(r"[-\w.()]{1,90}")
 RESOURCE_GROUP_RULE = (
@@ -37,6 +40,12 @@ def _shown(value: t.Any) -> str:
 def cache_name(value: t.Any, option: str = "name") -> str:
     if not isinstance(value, str) or not CACHE_NAME_RE.fullmatch(value):
         raise ValidationError(option, "%s %s" % (_shown(value), CACHE_NAME_RULE))
+    return value
+
+
+def storage_target_name(value: t.Any, option: str = "name") -> str:
+    if not isinstance(value, str) or not STORAGE_TARGET_NAME_RE.fullmatch(value):
+        raise ValidationError(option, "%s %s" % (_shown(value), STORAGE_TARGET_NAME_RULE))
     return value
 
 

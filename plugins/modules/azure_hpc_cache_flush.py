@@ -36,6 +36,7 @@ options:
     type: str
     required: true
 extends_documentation_fragment:
+  - azure_hpc.cache.action
   - azure_hpc.cache.flush
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes

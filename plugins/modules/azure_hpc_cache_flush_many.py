@@ -62,6 +62,7 @@ options:
     type: int
     default: 20
 extends_documentation_fragment:
+  - azure_hpc.cache.action
   - azure_hpc.cache.flush
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes

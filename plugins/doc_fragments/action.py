@@ -1,0 +1,37 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+
+class ModuleDocFragment:
+    # How an action (a cache flush, a storage-target flush, suspend or resume) runs;
+    # mirrors ACTION_ARGSPEC in module_utils/_cache.py (tests/unit/plugins/doc_fragments checks it).
+    DOCUMENTATION = r"""
+options:
+  api_version:
+    description:
+      - The Microsoft.StorageCache API version to call.
+    type: str
+    default: '2026-01-01'
+  wait:
+    description:
+      - Wait for the action to finish.
+      - With V(false) the action is reported once the service has accepted it, with status V(InProgress)
+        and its operation URL. Running the task again attaches to an action that still runs.
+    type: bool
+    default: true
+  wait_timeout:
+    description:
+      - Seconds the task may take, its retries and its waits included. Must be greater than 0.
+      - At the timeout the task fails with the operation URL and status V(InProgress); a rerun attaches to
+        what still runs.
+    type: int
+    default: 3600
+  poll_interval:
+    description:
+      - Seconds between status reads when the service sends no C(Retry-After). Must be greater than 0.
+    type: int
+    default: 10
+"""

@@ -1,0 +1,213 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Storage targets: their states, the fields runbooks read, and the actions of backend maintenance.
+
+Each action (flush, suspend, resume, dnsRefresh) is an ActionTask (_action.py),
+so it has every rule of the cache flush: a 2xx with an operation header is
+followed, a bare 2xx is judged by the target's state, no second POST without
+proof that the first was not taken. TargetTask runs the sequence a desired
+state needs (docs/design.md, "Storage targets").
+"""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
+
+# The storage target states of the API (2026-01-01): Ready, Busy, Suspended, Flushing.
+READY, BUSY, SUSPENDED, FLUSHING = "ready", "busy", "suspended", "flushing"
+DESIRED_STATES = ("flushed", "suspended", "active")
+
+
+class ActionRule(t.NamedTuple):
+    path: str  # the last segment of the action's URL
+    running: t.FrozenSet[str]  # states that show the action running
+    over: t.FrozenSet[str]  # states that show it over; any other state proves nothing
+    taken_when_over: bool  # after a request with no answer, an "over" state shows it was taken
+
+
+# Suspend, resume and dnsRefresh have no state of their own while they run: only the state they
+# lead to (Suspended, Ready) shows them over. A flush is over once the target no longer reads
+# Flushing and reads a state it can be left in (Ready, or Suspended when it was suspended).
+ACTIONS: t.Dict[str, ActionRule] = {
+    "flush": ActionRule("flush", frozenset((FLUSHING,)), frozenset((READY, SUSPENDED)), False),
+    "suspend": ActionRule("suspend", frozenset(), frozenset((SUSPENDED,)), True),
+    "resume": ActionRule("resume", frozenset(), frozenset((READY,)), True),
+    "dns_refresh": ActionRule("dnsRefresh", frozenset(), frozenset((READY,)), False),
+}
+
+
+def target_state(target: t.Mapping[str, t.Any]) -> str:
+    """properties.state as the service wrote it, without stray whitespace; Unknown when absent."""
+    props = target.get("properties")
+    state = props.get("state") if isinstance(props, dict) else None
+    return state.strip() if isinstance(state, str) and state.strip() else "Unknown"
+
+
+def _is(state: t.Optional[str], name: str) -> bool:
+    return state is not None and state.strip().casefold() == name
+
+
+def _junction(item: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    return {"namespace_path": item.get("namespacePath"), "target_path": item.get("targetPath"),
+            "nfs_export": item.get("nfsExport"), "nfs_access_policy": item.get("nfsAccessPolicy")}
+
+
+def summarize_target(target: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """The fields runbooks read, plus the raw properties."""
+    raw_props = target.get("properties")
+    props: t.Dict[str, t.Any] = raw_props if isinstance(raw_props, dict) else {}
+    raw_junctions = props.get("junctions")
+    junctions: t.List[t.Any] = raw_junctions if isinstance(raw_junctions, list) else []
+    return {
+        "name": target.get("name"),
+        "id": target.get("id"),
+        "target_type": props.get("targetType"),
+        "state": target_state(target),
+        "provisioning_state": props.get("provisioningState"),
+        "junctions": [_junction(j) for j in junctions if isinstance(j, dict)],
+        "properties": props,
+    }
+
+
+class TargetAction(ActionTask):
+    """One action on one storage target."""
+
+    subject_kind = "storage target"
+    completion_key = "target_state"
+    state_key = "state_before"
+    state_after_key = "state_after"
+
+    def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, wait: bool, wait_timeout: int,
+                 poll_interval: int, check_mode: bool, deadline: t.Optional[float] = None) -> None:
+        super().__init__(ops.client, wait=wait, wait_timeout=wait_timeout, poll_interval=poll_interval,
+                         check_mode=check_mode, deadline=deadline)
+        self.ops = ops
+        self.ref = ref
+        self.rule = ACTIONS[action]
+        self.action = action
+        self.action_path = self.rule.path
+
+    @property
+    def name(self) -> str:
+        return "%s of cache %s" % (self.ref.name, self.ref.cache.name)
+
+    def resource_url(self, *path: str) -> str:
+        return self.ops.target_url(self.ref, *path)
+
+    def state_of(self, body: t.Mapping[str, t.Any]) -> str:
+        return target_state(body)
+
+    def running(self, state: str) -> bool:
+        return state.strip().casefold() in self.rule.running
+
+    def settled(self, state: str) -> bool:
+        return state.strip().casefold() in self.rule.over
+
+    def taken(self, state: str) -> bool:
+        return self.running(state) or (self.rule.taken_when_over and self.settled(state))
+
+    def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
+        if self.running(state):
+            self.attach(state)
+        elif self.action in ("suspend", "resume") and self.settled(state):
+            self.state = state
+            self.result.update(status="Succeeded", msg="The storage target %s is already %s; no %s was sent"
+                                                       % (self.name, state, self.action))
+        elif self.check_mode:
+            self.result.update(changed=True, status="Succeeded",
+                               msg="Check mode: the storage target %s (%s) would get a %s"
+                                   % (self.name, state, self.action))
+        else:
+            self.send()
+
+
+class TargetTask:
+    """The actions that bring one storage target to a desired state, one after the other.
+
+    flushed: flush (a running flush is attached to). suspended: nothing when it
+    reads Suspended; else flush first (with flush, or whenever a flush runs),
+    waited for even without wait, then suspend. active: resume only a target
+    that reads Suspended, then dnsRefresh when asked; a target in any other
+    state is not suspended and gets nothing.
+    """
+
+    def __init__(self, ops: CacheOperations, ref: TargetRef, *, state: str, flush: bool, dns_refresh: bool,
+                 wait: bool, wait_timeout: int, poll_interval: int, check_mode: bool) -> None:
+        if state not in DESIRED_STATES:
+            raise HpcCacheError("state: %r must be one of %s" % (state, ", ".join(DESIRED_STATES)))
+        self.ops = ops
+        self.ref = ref
+        self.desired = state
+        self.flush = flush
+        self.dns_refresh = dns_refresh
+        self.wait = wait
+        self.wait_timeout = wait_timeout
+        self.poll_interval = poll_interval
+        self.check_mode = check_mode
+        self.started = ops.client.clock()
+        self.deadline = self.started + wait_timeout
+        self.result: t.Dict[str, t.Any] = {"changed": False, "operations": [], "polls": 0}
+
+    def plan(self, state: str) -> t.List[str]:
+        """The actions to send, in order, for a target read in this state."""
+        if self.desired == "flushed":
+            return ["flush"]
+        if self.desired == "suspended":
+            if _is(state, SUSPENDED):
+                return []
+            return (["flush"] if self.flush or _is(state, FLUSHING) else []) + ["suspend"]
+        if not _is(state, SUSPENDED):
+            return []
+        return ["resume"] + (["dns_refresh"] if self.dns_refresh else [])
+
+    def run(self) -> t.Dict[str, t.Any]:
+        try:
+            self._run()
+        finally:
+            self.result["elapsed"] = round(self.ops.client.clock() - self.started, 3)
+        return self.result
+
+    def _run(self) -> None:
+        body = self.ops.get_target(self.ref, self.deadline)
+        before = target_state(body)
+        self.result.update(state_before=before, state_after=before)
+        steps = self.plan(before)
+        if not steps:
+            self.result.update(status="Succeeded", msg="The storage target %s of cache %s is %s: nothing to do for "
+                                                       "state=%s" % (self.ref.name, self.ref.cache.name, before,
+                                                                     self.desired))
+            return
+        done: t.List[str] = []
+        for index, action in enumerate(steps):
+            last = index == len(steps) - 1
+            step = TargetAction(self.ops, self.ref, action, wait=self.wait or not last,
+                                wait_timeout=self.wait_timeout, poll_interval=self.poll_interval,
+                                check_mode=self.check_mode, deadline=self.deadline)
+            try:
+                outcome = step.run()
+            except HpcCacheError as exc:
+                self._record(action, dict(step.result, **exc.result), sent=step.sent, failed=True)
+                raise
+            self._record(action, outcome, sent=step.sent)
+            done.append(outcome["msg"])
+            if outcome.get("status") != "Succeeded":
+                break  # only the last step may end unfinished (wait=false): the sequence stops there
+        self.result["status"] = outcome.get("status")
+        self.result["msg"] = ". ".join(done)
+
+    def _record(self, action: str, outcome: t.Mapping[str, t.Any], sent: bool, failed: bool = False) -> None:
+        self.result["polls"] += outcome.get("polls", 0)
+        self.result["changed"] = self.result["changed"] or bool(outcome.get("changed"))
+        if not self.check_mode and outcome.get("state_after"):
+            self.result["state_after"] = outcome["state_after"]
+        if sent:  # check mode, "already there" and attaching send nothing
+            self.result["operations"].append({
+                "action": action, "status_code": outcome.get("status_code"),
+                "operation_url": outcome.get("operation_url"),
+                "status": outcome.get("status") or ("Failed" if failed else None),
+            })
