@@ -95,9 +95,11 @@ class ActionTask:
     def elapsed(self) -> float:
         return round(self.client.clock() - self.started, 3)
 
-    def run(self) -> t.Dict[str, t.Any]:
+    def run(self, body: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+        """body: the resource as the caller has just read it, instead of a read of its own."""
         try:
-            body = self.client.get(self.resource_url(), deadline=self.deadline).json_object()
+            if body is None:
+                body = self.client.get(self.resource_url(), deadline=self.deadline).json_object()
             state = self.state_of(body)
             self.result[self.state_key] = state
             self.decide(body, state)

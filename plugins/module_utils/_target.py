@@ -15,12 +15,17 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
 
 # The storage target states of the API (2026-01-01): Ready, Busy, Suspended, Flushing.
 READY, BUSY, SUSPENDED, FLUSHING = "ready", "busy", "suspended", "flushing"
 DESIRED_STATES = ("flushed", "suspended", "active")
+# The states a plan can start from; in any other (Busy, or one the API does not name) the target is
+# busy with another change, and is waited for before anything is decided.
+PLANNABLE = frozenset((READY, SUSPENDED, FLUSHING))
 
 
 class ActionRule(t.NamedTuple):
@@ -133,7 +138,9 @@ class TargetTask:
     reads Suspended; else flush first (with flush, or whenever a flush runs),
     waited for even without wait, then suspend. active: resume only a target
     that reads Suspended, then dnsRefresh when asked; a target in any other
-    state is not suspended and gets nothing.
+    state is not suspended and gets nothing. A target that reads Busy (or a
+    state the API does not name) is first read until it leaves it (with wait;
+    without, nothing is sent).
     """
 
     def __init__(self, ops: CacheOperations, ref: TargetRef, *, state: str, flush: bool, dns_refresh: bool,
@@ -172,10 +179,37 @@ class TargetTask:
             self.result["elapsed"] = round(self.ops.client.clock() - self.started, 3)
         return self.result
 
+    def _settle(self, state: str) -> t.Tuple[t.Mapping[str, t.Any], str]:
+        """Read the target until it reads a state a plan can start from."""
+        last: t.Dict[str, t.Any] = {}
+
+        def read() -> Reading:
+            response = self.ops.client.get(self.ops.target_url(self.ref), deadline=self.deadline)
+            last["body"] = response.json_object()
+            now = target_state(last["body"])
+            return Reading(now.strip().casefold() in PLANNABLE, retry_after_seconds(response.headers), now)
+
+        poll = Poller(self.ops.client).wait_until(
+            read, self.poll_interval, self.deadline,
+            subject="the change the storage target %s of cache %s is busy with (it read %s)"
+                    % (self.ref.name, self.ref.cache.name, state))
+        self.result["polls"] += poll.polls
+        return last["body"], poll.status
+
     def _run(self) -> None:
-        body = self.ops.get_target(self.ref, self.deadline)
+        body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline)
         before = target_state(body)
         self.result.update(state_before=before, state_after=before)
+        if before.strip().casefold() not in PLANNABLE:
+            if not self.wait or self.check_mode:
+                self.result.update(status="InProgress", msg="The storage target %s of cache %s reads %s, busy with "
+                                                            "another change: nothing was sent (%s)"
+                                   % (self.ref.name, self.ref.cache.name, before,
+                                      "check mode does not wait" if self.check_mode else "wait=false"))
+                return
+            body, now = self._settle(before)
+            self.result["state_after"] = now
+            before = now
         steps = self.plan(before)
         if not steps:
             self.result.update(status="Succeeded", msg="The storage target %s of cache %s is %s: nothing to do for "
@@ -189,7 +223,7 @@ class TargetTask:
                                 wait_timeout=self.wait_timeout, poll_interval=self.poll_interval,
                                 check_mode=self.check_mode, deadline=self.deadline)
             try:
-                outcome = step.run()
+                outcome = step.run(body if index == 0 else None)  # later steps read the target afresh
             except HpcCacheError as exc:
                 self._record(action, dict(step.result, **exc.result), sent=step.sent, failed=True)
                 raise

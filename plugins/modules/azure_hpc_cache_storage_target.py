@@ -14,7 +14,7 @@ description:
     C(storageTargets/{name}/flush), C(suspend), C(resume) and C(dnsRefresh) actions. Flushing one target
     blocks only the clients of its namespace, not every client of the cache.
   - The target is read first, and read again before each action. Every action is followed as the cache
-    flush is: an answer with C(Azure-AsyncOperation) or C(Location) is an operation, polled to its end, a
+    flush is. An answer with C(Azure-AsyncOperation) or C(Location) is an operation, polled to its end; a
     bare C(200) or C(204) is judged by the target's state, and the outcome is reported from the service's
     last word. Throttling, server errors, resets and timeouts are retried where safe; an action is sent
     again only after a request that got no answer and reads that show it was not taken.

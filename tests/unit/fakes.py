@@ -128,3 +128,36 @@ class Arm:  # pylint: disable=too-few-public-methods
 
 def accepted(retry_after="1"):
     return FakeRaw(202, None, {"Azure-AsyncOperation": OP, "Location": OP + "&monitor=true", "Retry-After": retry_after})
+
+
+# A storage target filer-01 of c1, and the routes of its actions.
+TARGET_PATH = CACHE_PATH + "/storageTargets/filer-01"
+
+
+def target(state, junctions=None):
+    props = {"targetType": "nfs3", "state": state, "provisioningState": "Succeeded"}
+    if junctions is not None:
+        props["junctions"] = junctions
+    return FakeRaw(200, {"id": "/" + TARGET_PATH, "name": "filer-01", "properties": props})
+
+
+class TargetArm:  # pylint: disable=too-few-public-methods
+    """Routes: GET target -> states in turn (last repeats); POST .../{action} -> answers[action] in turn;
+    GET operation -> ops in turn."""
+
+    def __init__(self, states, answers=None, ops=()):
+        self.states, self.answers, self.ops = list(states), {k: list(v) for k, v in (answers or {}).items()}, list(ops)
+        self.posts = []
+
+    def __call__(self, method, url):
+        path = url.split("?")[0].replace(ARM, "")
+        if method == "POST":
+            assert path.startswith(TARGET_PATH + "/"), path
+            action = path.rsplit("/", 1)[1]
+            self.posts.append(action)
+            return self.answers[action].pop(0)
+        if "ascOperations" in url:
+            return self.ops.pop(0)
+        assert path == TARGET_PATH, path
+        state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        return state if isinstance(state, (FakeRaw, BaseException)) else target(state)

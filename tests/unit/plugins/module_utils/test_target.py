@@ -1,0 +1,170 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Storage-target actions: the sequence each desired state needs, and the cache flush's rules on each action."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, OperationFailed
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._target import TargetTask, summarize_target, target_state
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import OP, REF, FakeRaw, TargetArm, reset
+
+TARGET = TargetRef(REF, "filer-01")
+
+
+def op_202():
+    return FakeRaw(202, None, {"Azure-AsyncOperation": OP, "Location": OP + "&monitor=true"})
+
+
+def done():
+    return FakeRaw(200, {"status": "Succeeded"})
+
+
+def run(make_client, arm, state, flush=True, dns_refresh=False, wait=True, check_mode=False, timeout=100):
+    client = make_client(arm)[0]
+    task = TargetTask(CacheOperations(client, "v"), TARGET, state=state, flush=flush, dns_refresh=dns_refresh,
+                      wait=wait, wait_timeout=timeout, poll_interval=5, check_mode=check_mode)
+    return task, task.run
+
+
+@pytest.mark.parametrize("desired, state, flush, dns, plan", [
+    ("flushed", "Ready", True, False, ["flush"]),
+    ("flushed", "Suspended", True, False, ["flush"]),
+    ("suspended", "Ready", True, False, ["flush", "suspend"]),
+    ("suspended", "Ready", False, False, ["suspend"]),
+    ("suspended", "Flushing", False, False, ["flush", "suspend"]),  # a running flush is waited for first
+    ("suspended", "Suspended", True, False, []),
+    ("suspended", "suspended ", True, False, []),
+    ("active", "Suspended", True, False, ["resume"]),
+    ("active", "Suspended", True, True, ["resume", "dns_refresh"]),
+    ("active", "Ready", True, True, []),
+    ("active", "Busy", True, True, []),
+])
+def test_plan(make_client, desired, state, flush, dns, plan):
+    task = run(make_client, TargetArm([state]), desired, flush=flush, dns_refresh=dns)[0]
+    assert task.plan(state) == plan
+
+
+def test_flush_then_suspend_each_followed_to_its_end(make_client):
+    arm = TargetArm(["Ready", "Ready", "Ready", "Suspended"],
+                    answers={"flush": [op_202()], "suspend": [op_202()]},
+                    ops=[FakeRaw(200, {"status": "InProgress"}), done(), done()])
+    result = run(make_client, arm, "suspended")[1]()
+    assert arm.posts == ["flush", "suspend"]
+    assert [o["action"] for o in result["operations"]] == ["flush", "suspend"]
+    assert all(o["status"] == "Succeeded" and o["status_code"] == 202 and o["operation_url"] == OP
+               for o in result["operations"])
+    assert result["state_before"] == "Ready" and result["state_after"] == "Suspended"
+    assert result["status"] == "Succeeded" and result["changed"] is True and result["polls"] == 3
+
+
+def test_suspend_is_not_over_until_the_target_reads_suspended(make_client, clock):
+    # the operation says Succeeded, the target still reads Ready: no "suspended" on the operation's word
+    arm = TargetArm(["Ready", "Ready", "Ready", "Suspended"], answers={"suspend": [op_202()]}, ops=[done()])
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert result["status"] == "Succeeded" and result["state_after"] == "Suspended"
+    assert result["polls"] == 3  # the operation once, then the target until it read Suspended
+
+
+def test_suspend_that_never_shows_fails_at_the_deadline(make_client):
+    arm = TargetArm(["Ready"], answers={"suspend": [op_202()]}, ops=[done()])
+    task, go = run(make_client, arm, "suspended", flush=False, timeout=30)
+    with pytest.raises(HpcCacheError, match="Timed out"):
+        go()
+    assert task.result["operations"][0]["action"] == "suspend" and task.result["state_after"] == "Ready"
+
+
+@pytest.mark.parametrize("answer", [FakeRaw(200), FakeRaw(204)])
+def test_bare_2xx_is_judged_by_the_target_state(make_client, answer):
+    arm = TargetArm(["Suspended", "Busy", "Ready"], answers={"resume": [answer]})
+    result = run(make_client, arm, "active")[1]()
+    assert result["status"] == "Succeeded" and result["state_after"] == "Ready" and result["polls"] == 1
+
+
+def test_already_suspended_sends_nothing(make_client):
+    arm = TargetArm(["Suspended"])
+    result = run(make_client, arm, "suspended")[1]()
+    assert arm.posts == [] and result["changed"] is False and result["operations"] == []
+    assert result["status"] == "Succeeded" and "nothing to do" in result["msg"]
+
+
+def test_check_mode_sends_nothing_and_says_what_would_change(make_client):
+    arm = TargetArm(["Ready"])
+    result = run(make_client, arm, "suspended", check_mode=True)[1]()
+    assert arm.posts == [] and result["changed"] is True and result["operations"] == []
+    assert result["state_after"] == "Ready" and "would get a flush" in result["msg"]
+
+
+def test_without_wait_the_flush_before_a_suspend_is_still_waited_for(make_client):
+    arm = TargetArm(["Ready", "Ready", "Ready"], answers={"flush": [op_202()], "suspend": [op_202()]},
+                    ops=[FakeRaw(200, {"status": "InProgress"}), done()])
+    result = run(make_client, arm, "suspended", wait=False)[1]()
+    assert arm.posts == ["flush", "suspend"]
+    assert [o["status"] for o in result["operations"]] == ["Succeeded", "InProgress"]
+    assert result["status"] == "InProgress"
+
+
+def test_failed_suspend_is_reported_with_the_operations_sent(make_client):
+    failed = FakeRaw(200, {"status": "Failed", "error": {"code": "TargetBusy", "message": "filer busy"}})
+    arm = TargetArm(["Ready"], answers={"suspend": [op_202()]}, ops=[failed])
+    task, go = run(make_client, arm, "suspended", flush=False)
+    with pytest.raises(OperationFailed, match="The suspend operation failed: TargetBusy: filer busy"):
+        go()
+    assert task.result["operations"] == [
+        {"action": "suspend", "status_code": 202, "operation_url": OP, "status": "Failed"}]
+
+
+def test_unanswered_suspend_is_resent_only_after_reads_show_it_not_taken(make_client):
+    arm = TargetArm(["Ready"], answers={"suspend": [reset(), FakeRaw(204)]})
+    arm.states = ["Ready", "Ready", "Ready", "Ready", "Ready", "Suspended"]
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert arm.posts == ["suspend", "suspend"] and result["state_after"] == "Suspended"
+
+
+def test_unanswered_suspend_that_was_taken_is_not_resent(make_client):
+    arm = TargetArm(["Ready", "Suspended"], answers={"suspend": [reset()]})
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert arm.posts == ["suspend"] and result["status"] == "Succeeded"
+    assert "got no clear answer, but the storage target is suspended" in result["msg"]
+
+
+def test_flush_found_running_is_attached_then_suspended(make_client):
+    arm = TargetArm(["Flushing", "Flushing", "Flushing", "Ready", "Ready", "Suspended"], answers={"suspend": [op_202()]},
+                    ops=[done()])
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert arm.posts == ["suspend"] and [o["action"] for o in result["operations"]] == ["suspend"]
+    assert result["state_before"] == "Flushing" and result["state_after"] == "Suspended"
+
+
+
+def test_busy_target_is_waited_for_before_anything_is_decided(make_client):
+    arm = TargetArm(["Busy", "Busy", "Suspended"])
+    result = run(make_client, arm, "suspended")[1]()
+    assert arm.posts == [] and result["changed"] is False and result["polls"] == 2
+    assert result["state_before"] == "Busy" and result["state_after"] == "Suspended"
+
+
+@pytest.mark.parametrize("wait, check_mode", [(False, False), (True, True)])
+def test_busy_target_without_wait_or_in_check_mode_gets_nothing(make_client, wait, check_mode):
+    arm = TargetArm(["Busy"])
+    result = run(make_client, arm, "suspended", wait=wait, check_mode=check_mode)[1]()
+    assert arm.posts == [] and result["status"] == "InProgress" and result["changed"] is False
+    assert "nothing was sent" in result["msg"]
+
+
+def test_target_state_and_summary_from_hostile_bodies():
+    assert target_state({}) == "Unknown" and target_state({"properties": {"state": " "}}) == "Unknown"
+    assert target_state({"properties": []}) == "Unknown" and target_state({"properties": {"state": 3}}) == "Unknown"
+    summary = summarize_target({"name": "t", "properties": {"targetType": "clfs", "state": "Busy", "junctions": [
+        {"namespacePath": "/a", "targetPath": "/b", "nfsExport": "/e", "nfsAccessPolicy": "p"}, "junk"]}})
+    assert summary["junctions"] == [{"namespace_path": "/a", "target_path": "/b", "nfs_export": "/e",
+                                     "nfs_access_policy": "p"}]
+    assert summary["target_type"] == "clfs" and summary["state"] == "Busy"
+    assert summarize_target({"properties": {"junctions": {"x": 1}}})["junctions"] == []
+
+
+def test_unknown_desired_state_is_refused(make_client):
+    with pytest.raises(HpcCacheError, match="state"):
+        run(make_client, TargetArm(["Ready"]), "gone")
