@@ -63,6 +63,9 @@ class Runner:
         self.env = {k: v for k, v in os.environ.items() if not k.startswith(SCRUB)}
         self.env.update(emu.env(SUB))
         self.env["HOME"] = tmp_path  # no ~/.azure/credentials of the developer's
+        # With HOME moved, Ansible's async wrapper (HOME) and async_status (the passwd home) would look
+        # for a job in two places: name one.
+        self.env["ANSIBLE_ASYNC_DIR"] = os.path.join(tmp_path, ".ansible_async")
         self.env["ANSIBLE_LOCALHOST_WARNING"] = "false"
         self.env["ANSIBLE_INVENTORY_UNPARSED_WARNING"] = "false"
 
@@ -139,3 +142,46 @@ def scenario(**cache: t.Any) -> t.Dict[str, t.Any]:
 
 def requests_of(emu: Emulator, kind: t.Optional[str] = None, method: t.Optional[str] = None) -> t.List[t.Dict[str, t.Any]]:
     return [e for e in emu.log() if (kind is None or e["kind"] == kind) and (method is None or e["method"] == method)]
+
+
+def maintenance(runner: Runner, inventory: str, *args: str,
+                env: t.Optional[t.Mapping[str, t.Optional[str]]] = None) -> subprocess.CompletedProcess:
+    """The maintenance playbook over an inventory, with short waits and a progress line every second."""
+    return runner.command("ansible-playbook", ["-i", inventory, "azure_hpc.cache.maintenance",
+                                               "-e", "cache_maintenance_poll_interval=1",
+                                               "-e", "cache_maintenance_healthy_delay=1",
+                                               "-e", "cache_maintenance_progress_interval=1",
+                                               "-e", "cache_maintenance_journal_dir=%s" % os.path.join(runner.tmp, "journal"),
+                                               ] + list(args), env=env)
+
+
+def fleet(n=3, **flush):
+    caches = [{"name": "cache-%02d" % i, "resource_group": "rg-a" if i % 2 else "rg-b",
+               "location": "eastus" if i % 2 else "westeurope", "tags": {"env": "prod" if i < 2 else "dev"},
+               "flush": dict({"duration": 1, "retry_after": 1}, **flush)} for i in range(n)]
+    return {"caches": caches, "page_size": 2}
+
+
+def unwrap(value):
+    """ansible-inventory marks plugin-provided strings as unsafe in its JSON ({"__ansible_unsafe": ...})."""
+    if isinstance(value, dict):
+        return value["__ansible_unsafe"] if set(value) == {"__ansible_unsafe"} else {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+def inventory_list(runner, inventory, env=None):
+    listed = runner.command("ansible-inventory", ["-i", inventory, "--list"], env=env)
+    assert listed.returncode == 0, listed.stdout
+    return unwrap(json.loads(listed.stdout))
+
+
+def recap(stdout):
+    """PLAY RECAP counters per host: {'cache-00': {'ok': 5, 'failed': 0, ...}}."""
+    hosts = {}
+    for line in stdout.split("PLAY RECAP", 1)[1].splitlines():
+        if ":" in line and "=" in line:
+            host, counters = line.split(":", 1)
+            hosts[host.strip()] = {k: int(v) for k, v in (pair.split("=") for pair in counters.split())}
+    return hosts

@@ -9,37 +9,9 @@ import os
 
 import pytest
 
-from conftest import SUB, requests_of  # pylint: disable=import-error
+from conftest import SUB, fleet, inventory_list, maintenance, recap, requests_of  # pylint: disable=import-error
 
 OTHER_SUB = "11111111-1111-1111-1111-111111111111"
-
-
-def fleet(n=3, **flush):
-    caches = [{"name": "cache-%02d" % i, "resource_group": "rg-a" if i % 2 else "rg-b",
-               "location": "eastus" if i % 2 else "westeurope", "tags": {"env": "prod" if i < 2 else "dev"},
-               "flush": dict({"duration": 1, "retry_after": 1}, **flush)} for i in range(n)]
-    return {"caches": caches, "page_size": 2}
-
-
-def unwrap(value):
-    """ansible-inventory marks plugin-provided strings as unsafe in its JSON ({"__ansible_unsafe": ...})."""
-    if isinstance(value, dict):
-        return value["__ansible_unsafe"] if set(value) == {"__ansible_unsafe"} else {k: unwrap(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [unwrap(v) for v in value]
-    return value
-
-
-def inventory_list(runner, inventory, env=None):
-    listed = runner.command("ansible-inventory", ["-i", inventory, "--list"], env=env)
-    assert listed.returncode == 0, listed.stdout
-    return unwrap(json.loads(listed.stdout))
-
-
-def maintenance(runner, inventory, *args, env=None):
-    return runner.command("ansible-playbook", ["-i", inventory, "azure_hpc.cache.maintenance",
-                                               "-e", "cache_maintenance_poll_interval=1",
-                                               "-e", "cache_maintenance_healthy_delay=1"] + list(args), env=env)
 
 
 # azure_hpc_cache_info -----------------------------------------------------------
@@ -228,16 +200,6 @@ def test_fleet_of_twenty_with_forks(runner, emulator, forks):
     assert run.returncode == 0, run.stdout
     assert [c["flushes"] for c in emulator.state()["caches"]] == [1] * 20
     assert run.stdout.count(": flushed (state Healthy -> Healthy") == 20
-
-
-def recap(stdout):
-    """PLAY RECAP counters per host: {'cache-00': {'ok': 5, 'failed': 0, ...}}."""
-    hosts = {}
-    for line in stdout.split("PLAY RECAP", 1)[1].splitlines():
-        if ":" in line and "=" in line:
-            host, counters = line.split(":", 1)
-            hosts[host.strip()] = {k: int(v) for k, v in (pair.split("=") for pair in counters.split())}
-    return hosts
 
 
 def test_role_a_failed_flush_fails_only_its_host(runner, emulator, tmp_path):

@@ -6,8 +6,7 @@ from __future__ import annotations
 
 import json
 
-from conftest import requests_of, scenario  # pylint: disable=import-error
-from test_fleet import fleet, inventory_list, maintenance, recap  # pylint: disable=import-error
+from conftest import fleet, inventory_list, maintenance, recap, requests_of, scenario  # pylint: disable=import-error
 
 
 # Untrusted data ---------------------------------------------------------------------

@@ -9,8 +9,8 @@ import json
 import os
 import urllib.request
 
-from conftest import ROOT, requests_of, scenario  # pylint: disable=import-error
-from test_fleet import fleet, maintenance  # pylint: disable=import-error
+from conftest import ROOT, fleet, maintenance, requests_of, scenario  # pylint: disable=import-error
+
 
 with open(os.path.join(ROOT, "tests", "fixtures", "recorded", "hpc_cache_flush.json"), encoding="utf-8") as handle:
     RECORDED = json.load(handle)

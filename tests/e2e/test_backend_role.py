@@ -1,0 +1,142 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The cache_maintenance role's backend maintenance: storage targets flushed, suspended around the
+user's task files, and every one it suspended resumed, whatever happens in between."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+from conftest import maintenance, requests_of, scenario  # pylint: disable=import-error
+
+BOUND = 120  # seconds any wait of this file may take
+
+
+def backend(**cache):
+    """Cache c1 in rg: filer-01 Ready, blob-01 Suspended before the run, other Ready (not named)."""
+    targets = cache.pop("storage_targets", None) or [
+        {"name": "filer-01", "action": {"duration": 1}},
+        {"name": "blob-01", "target_type": "blobNfs", "state": "Suspended"},
+        {"name": "other"}]
+    return scenario(storage_targets=targets, **cache)
+
+
+def task_file(tmp_path, name, tasks):
+    path = tmp_path / name
+    path.write_text(json.dumps(tasks))
+    return str(path)
+
+
+def run_role(runner, tmp_path, *extra, targets=("filer-01", "blob-01"), backend_tasks=(), env=None):
+    summary = tmp_path / "summary.json"
+    variables = {"cache_maintenance_storage_targets": list(targets), "cache_maintenance_backend_tasks": list(backend_tasks),
+                 "cache_maintenance_summary_file": str(summary)}
+    run = maintenance(runner, runner.inventory_file({}), "-e", json.dumps(variables), *extra, env=env)
+    caches = json.loads(summary.read_text())["caches"] if summary.exists() else []
+    return run, caches
+
+
+def sent(emulator, name):
+    return emulator.target("c1", name)["sent"]
+
+
+def journal(runner):
+    return os.path.join(runner.tmp, "journal", "00000000-0000-0000-0000-000000000000_rg_c1.json")
+
+
+def test_targets_are_suspended_around_the_task_files_and_resumed(runner, emulator, tmp_path):
+    emulator.load(backend())
+    seen = tmp_path / "seen.json"
+    work = task_file(tmp_path, "work.yml", [
+        {"name": "Read the filer while the work runs", "azure_hpc.cache.azure_hpc_cache_storage_target_info": {
+            "cache_name": "c1", "resource_group": "rg", "name": "filer-01"}, "register": "during"},
+        {"name": "Keep it", "ansible.builtin.copy": {"dest": str(seen), "content": "{{ during | to_json }}",
+                                                     "mode": "0644"}}])
+    run, caches = run_role(runner, tmp_path, backend_tasks=[work])
+    assert run.returncode == 0, run.stdout
+    assert json.loads(seen.read_text())["storage_targets"][0]["state"] == "Suspended"
+    [cache] = caches
+    assert cache["outcome"] == "storage targets maintained" and cache["state_after"] == "Healthy"
+    rows = {row["name"]: row for row in cache["storage_targets"]}
+    assert rows["filer-01"]["done"] == "flush, suspend, resume"
+    assert rows["filer-01"]["state_before"] == "Ready" and rows["filer-01"]["state_after"] == "Ready"
+    assert rows["blob-01"]["done"] == "left suspended: it was Suspended before the run"
+    assert rows["blob-01"]["state_after"] == "Suspended"
+    assert sent(emulator, "filer-01") == {"flush": 1, "suspend": 1, "resume": 1, "dnsRefresh": 0}
+    assert sent(emulator, "blob-01") == sent(emulator, "other") == {"flush": 0, "suspend": 0, "resume": 0, "dnsRefresh": 0}
+    assert emulator.target("c1", "blob-01")["state"] == "Suspended"
+    assert emulator.flushes("c1") == 0  # the cache itself is not flushed
+    assert not os.path.exists(journal(runner))
+    assert "c1 storage target filer-01: flush, suspend, resume (state Ready -> Ready" in run.stdout
+
+
+def test_a_failing_task_file_still_resumes_every_target_it_suspended(runner, emulator, tmp_path):
+    emulator.load(backend())
+    broken = task_file(tmp_path, "broken.yml", [{"name": "Break", "ansible.builtin.fail": {"msg": "disk replaced badly"}}])
+    run, caches = run_role(runner, tmp_path, targets=["*"], backend_tasks=[broken])
+    assert run.returncode != 0
+    [cache] = caches
+    assert cache["outcome"] == "failed" and "disk replaced badly" in cache["msg"]
+    assert {row["name"]: row["done"] for row in cache["storage_targets"]} == {
+        "blob-01": "left suspended: it was Suspended before the run",
+        "filer-01": "flush, suspend, resume", "other": "flush, suspend, resume"}
+    assert emulator.target("c1", "filer-01")["state"] == emulator.target("c1", "other")["state"] == "Ready"
+    assert not os.path.exists(journal(runner))
+
+
+def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path):
+    emulator.load(backend())
+    hold = task_file(tmp_path, "hold.yml", [{"name": "Hold", "ansible.builtin.pause": {"seconds": BOUND}}])
+    variables = {"cache_maintenance_storage_targets": ["filer-01"], "cache_maintenance_backend_tasks": [hold]}
+    argv = ["-i", runner.inventory_file({}), "azure_hpc.cache.maintenance", "-e", json.dumps(variables),
+            "-e", "cache_maintenance_poll_interval=1", "-e", "cache_maintenance_progress_interval=0",
+            "-e", "cache_maintenance_journal_dir=%s" % os.path.join(runner.tmp, "journal")]
+    env = dict(runner.env)
+    with subprocess.Popen([runner.tool("ansible-playbook")] + argv, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
+        try:
+            deadline = time.monotonic() + BOUND
+            while emulator.target("c1", "filer-01")["state"] != "Suspended" and time.monotonic() < deadline:
+                time.sleep(0.5)
+            assert emulator.target("c1", "filer-01")["state"] == "Suspended"
+        finally:
+            os.killpg(proc.pid, signal.SIGKILL)  # a killed job: no always section runs
+            proc.wait(timeout=BOUND)
+    assert os.path.exists(journal(runner))
+    run, caches = run_role(runner, tmp_path, targets=["other"])
+    assert run.returncode == 0, run.stdout
+    rows = caches[0]["storage_targets"]
+    assert rows[0]["name"] == "filer-01" and rows[0]["done"] == "resumed, left suspended by an interrupted run"
+    assert emulator.target("c1", "filer-01")["state"] == "Ready"
+    assert sent(emulator, "filer-01")["resume"] == 1 and sent(emulator, "blob-01")["resume"] == 0
+    assert not os.path.exists(journal(runner))
+
+
+def test_a_target_the_cache_does_not_have_suspends_nothing(runner, emulator, tmp_path):
+    emulator.load(backend())
+    run, caches = run_role(runner, tmp_path, targets=["filer-01", "nope"])
+    assert run.returncode != 0
+    assert caches[0]["outcome"] == "failed" and "has no storage target nope" in caches[0]["msg"]
+    assert requests_of(emulator, "target_action") == []
+
+
+def test_check_mode_sends_nothing_and_writes_no_journal(runner, emulator, tmp_path):
+    emulator.load(backend())
+    run, caches = run_role(runner, tmp_path, "--check")
+    assert run.returncode == 0, run.stdout
+    assert caches[0]["outcome"] == "would maintain storage targets"
+    assert caches[0]["storage_targets"][0]["done"] == "would be flushed, suspended and resumed"
+    assert requests_of(emulator, "target_action") == [] and not os.path.exists(journal(runner))
+
+
+def test_dns_refresh_after_resume_and_progress_lines_while_waiting(runner, emulator, tmp_path):
+    emulator.load(backend(storage_targets=[{"name": "filer-01", "action": {"duration": 3}}]))
+    run, caches = run_role(runner, tmp_path, "-e", "cache_maintenance_dns_refresh=true", targets=["filer-01"])
+    assert run.returncode == 0, run.stdout
+    assert caches[0]["storage_targets"][0]["done"] == "flush, suspend, resume, dns_refresh"
+    assert sent(emulator, "filer-01") == {"flush": 1, "suspend": 1, "resume": 1, "dnsRefresh": 1}
+    assert "ASYNC POLL on c1" in run.stdout  # a line at least every progress interval while a target action runs
