@@ -134,9 +134,12 @@ def test_check_mode_sends_nothing_and_writes_no_journal(runner, emulator, tmp_pa
 
 
 def test_dns_refresh_after_resume_and_progress_lines_while_waiting(runner, emulator, tmp_path):
-    emulator.load(backend(storage_targets=[{"name": "filer-01", "action": {"duration": 3}}]))
-    run, caches = run_role(runner, tmp_path, "-e", "cache_maintenance_dns_refresh=true", targets=["filer-01"])
+    emulator.load(backend(storage_targets=[{"name": "filer-01", "action": {"duration": 1},
+                                            "actions": {"flush": {"duration": 6}}}]))
+    # the first progress check comes 4 s after the flush task starts, while the 6 s flush runs
+    run, caches = run_role(runner, tmp_path, "-e", "cache_maintenance_dns_refresh=true",
+                           "-e", "cache_maintenance_progress_interval=4", targets=["filer-01"])
     assert run.returncode == 0, run.stdout
     assert caches[0]["storage_targets"][0]["done"] == "flush, suspend, resume, dns_refresh"
     assert sent(emulator, "filer-01") == {"flush": 1, "suspend": 1, "resume": 1, "dnsRefresh": 1}
-    assert "ASYNC POLL on c1" in run.stdout  # a line at least every progress interval while a target action runs
+    assert "ASYNC POLL on c1" in run.stdout  # a line every progress interval while a target action runs

@@ -137,11 +137,20 @@ def test_role_waits_for_healthy_after_the_flush(runner, emulator):
             if "FAILED - RETRYING: [cache-00]" in line and "Wait until the cache reports Healthy" in line]
 
 
+def test_role_shows_progress_while_a_long_flush_runs(runner, emulator):
+    emulator.load(fleet(1, duration=6))
+    # the first progress check comes 4 s after the flush task starts, while the 6 s flush runs
+    run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_progress_interval=4")
+    assert run.returncode == 0, run.stdout
+    assert "ASYNC POLL on cache-00" in run.stdout and ": flushed (state Healthy" in run.stdout
+    assert len(requests_of(emulator, "flush", "POST")) == 1
+
+
 def test_role_wait_for_healthy_is_bounded(runner, emulator):
     emulator.load(fleet(1, state_after="Transitioning"))
     run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_healthy_timeout=3")
     assert run.returncode != 0
-    assert "cache-00: failed (state Healthy -> -" in run.stdout
+    assert "cache-00: failed (state Healthy -> Transitioning" in run.stdout  # the last state read
     assert [c["flushes"] for c in emulator.state()["caches"]] == [1]
 
 
