@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Mirrors auth_argument_spec() in plugins/module_utils/_module.py.
+    # Mirrors AUTH_OPTIONS in plugins/module_utils/_credentials.py (tests/unit/plugins/doc_fragments checks it).
     DOCUMENTATION = r"""
 options:
   subscription_id:

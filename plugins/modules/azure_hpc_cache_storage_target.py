@@ -24,6 +24,10 @@ description:
     gets nothing.
   - V(state=active) resumes a target that reads C(Suspended), then refreshes its DNS with O(dns_refresh).
     A target in any other state is not suspended and gets nothing.
+  - A target that reads C(Busy) is busy with another change; it is read until it leaves that state (with
+    O(wait); without, nothing is sent and the status is V(InProgress)).
+  - For maintenance on a backend, the C(azure_hpc.cache.cache_maintenance) role runs this module around
+    your task files and resumes every target it suspended, even when a task fails.
 author:
   - azure_hpc.cache contributors (@azure-hpc)
 options:
@@ -67,8 +71,6 @@ extends_documentation_fragment:
   - azure_hpc.cache.attributes.TARGET_MODULE
 seealso:
   - module: azure_hpc.cache.azure_hpc_cache_storage_target_info
-  - role: azure_hpc.cache.cache_maintenance
-    description: Backend maintenance that resumes every target it suspended, even when a task fails.
   - name: Storage targets - Suspend (REST API reference)
     description: One of the Microsoft.StorageCache actions this module calls.
     link: https://learn.microsoft.com/rest/api/storagecache/storage-targets/suspend

@@ -82,7 +82,7 @@ storage_targets:
     id:
       description: The target's ARM resource ID.
       type: str
-      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-hpc/providers/Microsoft.StorageCache/caches/hpc-cache-01/storageTargets/filer-01
+      sample: /subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg-hpc/providers/Microsoft.StorageCache/caches/c1/storagetargets/f1
     target_type:
       description: C(properties.targetType) as the service reports it (C(nfs3), C(blobNfs), C(clfs), C(unknown)).
       type: str

@@ -5,12 +5,18 @@ and the routes of one cache's flush."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import threading
+import time
 import typing as t
 
+import pytest
 import requests
+from ansible.module_utils import basic
 from requests.structures import CaseInsensitiveDict
 
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheRef
 
@@ -161,3 +167,84 @@ class TargetArm:  # pylint: disable=too-few-public-methods
         assert path == TARGET_PATH, path
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
         return state if isinstance(state, (FakeRaw, BaseException)) else target(state)
+
+
+# Many caches of rg, for the fleet.
+PREFIX = "subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/" % SUB
+
+
+class FleetArm:
+    """A thread-safe fake ARM for many caches: states by name, flushes counted by name."""
+
+    def __init__(self, states, flush=None, hold=0.0):
+        self.states = dict(states)
+        self.flush = flush or (lambda name: FakeRaw(204, None))
+        self.hold = hold  # real seconds each read takes, so reads of several caches overlap
+        self.posts = {}
+        self.lock = threading.Lock()
+        self.active = 0
+        self.most_active = 0
+
+    def __call__(self, method, url):
+        path = url.split("?")[0].replace(ARM, "")
+        if "ascOperations/" in path:
+            time.sleep(self.hold)  # status reads of several caches overlap too
+            return FakeRaw(200, {"status": "Succeeded"})
+        name = path[len(PREFIX):].split("/")[0]
+        if method == "POST":
+            with self.lock:
+                self.posts[name] = self.posts.get(name, 0) + 1
+            return self.flush(name)
+        with self.lock:
+            self.active += 1
+            self.most_active = max(self.most_active, self.active)
+        try:
+            time.sleep(self.hold)
+            state = self.states[name]
+        finally:
+            with self.lock:
+                self.active -= 1
+        if isinstance(state, (FakeRaw, BaseException)):
+            return state
+        return FakeRaw(200, {"id": "/" + PREFIX + name, "name": name, "properties": {"health": {"state": state}}})
+
+
+# A module's main() as ansible-core calls it.
+@contextlib.contextmanager
+def module_args(args):
+    try:  # ansible-core >= 2.19
+        from ansible.module_utils.testing import patch_module_args
+    except ImportError:  # ansible-core 2.17, 2.18
+        @contextlib.contextmanager
+        def patch_module_args(a):
+            saved = getattr(basic, "_ANSIBLE_ARGS", None)
+            basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": a}).encode()
+            try:
+                yield
+            finally:
+                basic._ANSIBLE_ARGS = saved
+    with patch_module_args(args):
+        yield
+
+
+def module_runner(monkeypatch, capsys, make_client, tmp_path, main):
+    """run(args, arm) -> (result, built): main() with a scripted ARM; building a client without one fails."""
+    monkeypatch.setenv("HOME", str(tmp_path))
+    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT"):
+        monkeypatch.delenv(name, raising=False)
+
+    def run(args, arm=None):
+        built = []
+
+        def client(self, timeout=None, concurrency=1):
+            if arm is None:
+                raise AssertionError("no client may be built for this input")
+            built.append(concurrency)
+            return make_client(arm)[0]
+
+        monkeypatch.setattr(_module.HpcCacheModule, "client", client)
+        with module_args(args), pytest.raises(SystemExit):
+            main()
+        return json.loads(capsys.readouterr().out), built
+
+    return run

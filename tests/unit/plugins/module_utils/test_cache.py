@@ -14,7 +14,8 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     OperationFailed,
     OperationTimeout,
 )
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, OP, REF, SUB, Arm, FakeRaw, accepted, cache, reset
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, OP, REF, SUB, Arm, FakeRaw, accepted, reset
+
 
 def run(make_client, arm, wait=True, timeout=100, check_mode=False, allowed=()):
     client = make_client(arm)[0]

@@ -4,52 +4,11 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw
-
-PREFIX = "subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/" % SUB
-
-
-class FleetArm:
-    """A thread-safe fake ARM for many caches: states by name, flushes counted by name."""
-
-    def __init__(self, states, flush=None, hold=0.0):
-        self.states = dict(states)
-        self.flush = flush or (lambda name: FakeRaw(204, None))
-        self.hold = hold  # real seconds each read takes, so reads of several caches overlap
-        self.posts = {}
-        self.lock = threading.Lock()
-        self.active = 0
-        self.most_active = 0
-
-    def __call__(self, method, url):
-        path = url.split("?")[0].replace(ARM, "")
-        if "ascOperations/" in path:
-            time.sleep(self.hold)  # status reads of several caches overlap too
-            return FakeRaw(200, {"status": "Succeeded"})
-        name = path[len(PREFIX):].split("/")[0]
-        if method == "POST":
-            with self.lock:
-                self.posts[name] = self.posts.get(name, 0) + 1
-            return self.flush(name)
-        with self.lock:
-            self.active += 1
-            self.most_active = max(self.most_active, self.active)
-        try:
-            time.sleep(self.hold)
-            state = self.states[name]
-        finally:
-            with self.lock:
-                self.active -= 1
-        if isinstance(state, (FakeRaw, BaseException)):
-            return state
-        return FakeRaw(200, {"id": "/" + PREFIX + name, "name": name, "properties": {"health": {"state": state}}})
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw, FleetArm
 
 
 def item(name, label=None, allowed=()):

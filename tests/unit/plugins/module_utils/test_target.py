@@ -138,7 +138,6 @@ def test_flush_found_running_is_attached_then_suspended(make_client):
     assert result["state_before"] == "Flushing" and result["state_after"] == "Suspended"
 
 
-
 def test_busy_target_is_waited_for_before_anything_is_decided(make_client):
     arm = TargetArm(["Busy", "Busy", "Suspended"])
     result = run(make_client, arm, "suspended")[1]()

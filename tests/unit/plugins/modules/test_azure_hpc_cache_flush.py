@@ -4,55 +4,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 
 import pytest
-from ansible.module_utils import basic
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, Arm, FakeRaw, accepted
-
-
-@contextlib.contextmanager
-def module_args(args):
-    try:  # ansible-core >= 2.19
-        from ansible.module_utils.testing import patch_module_args
-    except ImportError:  # ansible-core 2.17, 2.18
-        @contextlib.contextmanager
-        def patch_module_args(a):
-            saved = getattr(basic, "_ANSIBLE_ARGS", None)
-            basic._ANSIBLE_ARGS = json.dumps({"ANSIBLE_MODULE_ARGS": a}).encode()
-            try:
-                yield
-            finally:
-                basic._ANSIBLE_ARGS = saved
-    with patch_module_args(args):
-        yield
-
-
-def module_runner(monkeypatch, capsys, make_client, tmp_path, main):
-    """run(args, arm) -> (result, built): main() with a scripted ARM; building a client without one fails."""
-    monkeypatch.setenv("HOME", str(tmp_path))
-    for name in ("AZURE_SUBSCRIPTION_ID", "AZURE_CLIENT_ID", "AZURE_SECRET", "AZURE_TENANT"):
-        monkeypatch.delenv(name, raising=False)
-
-    def run(args, arm=None):
-        built = []
-
-        def client(self, timeout=None, concurrency=1):
-            if arm is None:
-                raise AssertionError("no client may be built for this input")
-            built.append(concurrency)
-            return make_client(arm)[0]
-
-        monkeypatch.setattr(_module.HpcCacheModule, "client", client)
-        with module_args(args), pytest.raises(SystemExit):
-            main()
-        return json.loads(capsys.readouterr().out), built
-
-    return run
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, Arm, FakeRaw, accepted, module_runner
 
 
 @pytest.fixture

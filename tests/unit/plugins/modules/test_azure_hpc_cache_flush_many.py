@@ -8,9 +8,7 @@ import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush_many
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw, FakeTokens
-from ansible_collections.azure_hpc.cache.tests.unit.plugins.module_utils.test_fleet import FleetArm
-from ansible_collections.azure_hpc.cache.tests.unit.plugins.modules.test_azure_hpc_cache_flush import module_runner
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw, FakeTokens, FleetArm, module_runner
 
 
 @pytest.fixture
