@@ -31,7 +31,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(COLLECTIONS)
 export ANSIBLE_NOCOLOR := 1
 export PYTHONDONTWRITEBYTECODE := 1
 
-.PHONY: help demo test bench test-units test-units-oldest test-e2e test-e2e-oldest typecheck sanity lint docs changelog \
+.PHONY: help demo test test-suites bench test-units test-units-oldest test-e2e test-e2e-oldest typecheck sanity lint docs changelog \
     collection clean
 
 help:
@@ -68,10 +68,17 @@ $(SRC_TREE):
 demo: collection
 	$(VENV)/bin/python scripts/with_emulator.py emulator/scenarios/demo.yml -- \
 	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.hpc_cache.yml azure_hpc.cache.maintenance \
-	    -e cache_maintenance_poll_interval=2 -e cache_maintenance_healthy_delay=2 --forks 10
+	    -e cache_maintenance_poll_interval=2 -e cache_maintenance_healthy_delay=2 -e cache_maintenance_progress_interval=5 \
+	    --forks 10
 
-test: test-units test-units-oldest typecheck test-e2e test-e2e-oldest sanity lint docs changelog
+# Every suite, TEST_JOBS at a time (the venvs install side by side, and a suite that waits on the
+# emulator leaves a core to another); each suite's output is printed whole when it ends.
+TEST_JOBS ?= 2
+test:
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-suites
 	@echo "make test: all suites passed"
+
+test-suites: test-units test-units-oldest typecheck test-e2e test-e2e-oldest sanity lint docs changelog
 
 test-units: $(VENV)/.ready $(SRC_TREE)
 	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV)/bin/python -m pytest -q tests/unit
