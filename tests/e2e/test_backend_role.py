@@ -56,7 +56,8 @@ def test_targets_are_suspended_around_the_task_files_and_resumed(runner, emulato
             "cache_name": "c1", "resource_group": "rg", "name": "filer-01"}, "register": "during"},
         {"name": "Keep it", "ansible.builtin.copy": {"dest": str(seen), "content": "{{ during | to_json }}",
                                                      "mode": "0644"}}])
-    run, caches = run_role(runner, tmp_path, backend_tasks=[work])
+    # ARM names are case-insensitive: the role reports and acts on the service's own spelling
+    run, caches = run_role(runner, tmp_path, targets=("FILER-01", "blob-01"), backend_tasks=[work])
     assert run.returncode == 0, run.stdout
     assert json.loads(seen.read_text())["storage_targets"][0]["state"] == "Suspended"
     [cache] = caches
