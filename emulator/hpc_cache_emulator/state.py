@@ -30,6 +30,12 @@ DEFAULT_FLUSH = {
     "settle": 0,  # seconds in state_after before the cache reports Healthy (0: state_after stays)
     "status_base": None,  # another origin for status URLs (to test the origin guard)
     "location_final": 204,  # what the Location monitor answers once the flush succeeded: 204, or 200 with a body
+    # first_read: the duration counts from the first request that reads the cache or the operation after
+    # the POST, so no test depends on how fast a process starts (a second run started late still finds
+    # the flush running); post: from the POST itself
+    "runs_from": "first_read",
+    # with state_after: the cache reads state_after for this many reads after the flush, then Healthy
+    "settle_reads": 0,
 }
 
 
@@ -43,6 +49,7 @@ DEFAULT_TARGET_ACTION = {
     "result": "Succeeded",
     "error": None,
     "lag": 0,  # seconds after a successful end during which the target still reads its old state
+    "runs_from": "first_read",  # as DEFAULT_FLUSH
     "status_base": None,
     "location_final": 204,
 }
@@ -102,13 +109,23 @@ class Operation:
         self.target = target
         self.action = action
         self.flush = dict(cache.flush if settings is None else settings)
-        self.started = started
+        self.started: t.Optional[float] = started if self.flush.get("runs_from", "post") == "post" else None
         self.start_wall = time.time()
+        self.reads_after = 0  # reads of the cache after the flush ended (settle_reads)
 
-    def status(self, now: float) -> str:
+    def status(self, now: float, observe: bool = True) -> str:
+        """InProgress, or how it ended; observe=False (the control route) does not start a first_read clock."""
+        if self.started is None:
+            if not observe:
+                return "InProgress"
+            self.started, self.start_wall = now, time.time()
         if now - self.started < float(self.flush["duration"]):
             return "InProgress"
         return self.flush["result"]
+
+    def since(self, now: float) -> float:
+        """Seconds since the operation's clock started (0 before it did)."""
+        return 0.0 if self.started is None else now - self.started
 
 
 class Target:
@@ -134,13 +151,13 @@ class Target:
     def id(self) -> str:
         return "%s/storagetargets/%s" % (self.cache.id, self.name)
 
-    def state(self, now: float) -> str:
+    def state(self, now: float, observe: bool = True) -> str:
         op = self.operation
         if op is not None:
-            status = op.status(now)
+            status = op.status(now, observe)
             if status == "InProgress":
                 return TARGET_RUNNING[op.action]
-            if status == "Succeeded" and now - op.started < float(op.flush["duration"]) + float(op.flush["lag"] or 0):
+            if status == "Succeeded" and op.since(now) < float(op.flush["duration"]) + float(op.flush["lag"] or 0):
                 return self.base_state  # the operation is over; the state catches up
             if status == "Succeeded":
                 self.base_state = TARGET_AFTER[op.action] or self.base_state
@@ -199,10 +216,15 @@ class Cache:
             if now - self.first_seen >= self.flushing_for:
                 self.base_state = "Healthy"
         if self.operation is not None:
-            if self.operation.status(now) == "InProgress":
+            if self.operation.status(now, observe) == "InProgress":
                 return "Flushing"
             flush = self.operation.flush
-            settled = now - self.operation.started >= float(flush["duration"]) + float(flush.get("settle") or 0)
+            if flush.get("settle_reads"):
+                self.operation.reads_after += 1 if observe else 0
+                if self.operation.reads_after <= int(flush["settle_reads"]):
+                    return flush.get("state_after") or "Healthy"
+                return "Healthy"
+            settled = self.operation.since(now) >= float(flush["duration"]) + float(flush.get("settle") or 0)
             if flush.get("settle") and settled:
                 return "Healthy"
             self.base_state = flush.get("state_after") or "Healthy"
@@ -325,7 +347,7 @@ class World:
                     for c in self.caches.values()
                 ],
                 "storage_targets": [
-                    {"cache": c.name, "name": tg.name, "state": tg.state(now), "sent": dict(tg.sent)}
+                    {"cache": c.name, "name": tg.name, "state": tg.state(now, observe=False), "sent": dict(tg.sent)}
                     for c in self.caches.values() for tg in c.targets.values()
                 ],
                 "tokens_issued": list(self.tokens),

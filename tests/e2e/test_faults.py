@@ -190,7 +190,8 @@ ONE_CACHE = {  # the same flush of c1 through each flush module, and how to read
 @pytest.mark.parametrize("module", sorted(ONE_CACHE))
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tmp_path, sig, module):
-    emulator.load(scenario(flush={"duration": 12, "retry_after": 1}))
+    # long enough that the rerun, started after the kill on a loaded machine, still finds it running
+    emulator.load(scenario(flush={"duration": 30, "retry_after": 1}))
     args, result_of = ONE_CACHE[module]
     play = tmp_path / "long.yml"
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{module: args}]}]))

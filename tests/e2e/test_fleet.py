@@ -129,7 +129,8 @@ def test_role_refuses_unhealthy_cache_and_flushes_the_rest(runner, emulator, tmp
 
 
 def test_role_waits_for_healthy_after_the_flush(runner, emulator):
-    emulator.load(fleet(2, state_after="Transitioning", settle=3))
+    # Transitioning for the flush module's own read after the flush and the role's first wait read
+    emulator.load(fleet(2, state_after="Transitioning", settle_reads=2))
     run = maintenance(runner, runner.inventory_file({}))
     assert run.returncode == 0, run.stdout
     assert run.stdout.count(": flushed (state Healthy -> Healthy") == 2
@@ -163,7 +164,8 @@ def test_role_pre_tag_only_reads(runner, emulator):
 
 
 def test_second_run_on_a_flushing_fleet_changes_nothing(runner, emulator):
-    emulator.load(fleet(3, duration=4))
+    # each flush runs 4 s from the second run's first read, however late that process starts
+    emulator.load(fleet(3, duration=4, runs_from="first_read"))
     first = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_wait=false")
     assert first.returncode == 0, first.stdout
     second = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_wait=false")

@@ -56,7 +56,8 @@ def test_canceled_operation_without_error(runner, emulator):
 
 
 def test_no_wait_then_rerun_attaches(runner, emulator):
-    emulator.load(scenario(flush={"duration": 3, "retry_after": 1}))
+    # the flush runs 3 s from the second run's first read, however late that process starts
+    emulator.load(scenario(flush={"duration": 3, "retry_after": 1, "runs_from": "first_read"}))
     first = runner.flush({"wait": False}).result
     assert first["status"] == "InProgress" and first["changed"] is True and first["operation_url"]
     second = runner.flush().result
