@@ -70,6 +70,10 @@ class Emulator:
     def flushes(self, name: str) -> int:
         return sum(c["flushes"] for c in self.state()["caches"] if c["name"] == name)
 
+    def finish(self, cache: str) -> int:
+        """End the running flush of a cache now; how many were ended."""
+        return int(self._call("POST", "/_emulator/finish?cache=%s" % cache)["ended"])
+
     def target(self, cache: str, name: str) -> t.Dict[str, t.Any]:
         """A storage target's state and the actions sent to it ({"state": ..., "sent": {"suspend": 1, ...}})."""
         for target in self.state()["storage_targets"]:

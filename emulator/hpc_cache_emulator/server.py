@@ -518,6 +518,19 @@ class Handler(BaseHTTPRequestHandler):
                 return self._send(400, cloud_error("InvalidScenario", "The scenario is not valid JSON"))
             self.world.load(scenario)
             return self._send(200, {"loaded": len(self.world.caches)})
+        if path == "/_emulator/finish" and self.command == "POST":
+            # End the running flush of a cache now, as if its duration had run out (tests end a flush
+            # on an event instead of a clock).
+            with self.world.lock:
+                ended = 0
+                for cache in self.world.caches.values():
+                    op = cache.operation
+                    if cache.name == self._query.get("cache") and op is not None:
+                        now = time.monotonic()
+                        op.status(now)  # starts a first_read clock that has not started
+                        op.flush["duration"] = op.since(now)
+                        ended += 1
+            return self._send(200, {"ended": ended})
         if path == "/_emulator/token" and self.command == "POST":
             lifetime = self._query.get("lifetime")
             token, expires = self.world.issue_token(float(lifetime) if lifetime else None)

@@ -12,11 +12,12 @@ import json
 import os
 import signal
 import subprocess
+import threading
 import time
 
 import pytest
 
-from conftest import requests_of, scenario  # pylint: disable=import-error
+from conftest import PLAYBOOK_TIMEOUT, requests_of, scenario  # pylint: disable=import-error
 
 RATE_HEADERS = {"x-ms-ratelimit-remaining-subscription-reads": "1",
                 "x-ms-ratelimit-remaining-subscription-writes": "0"}
@@ -190,8 +191,8 @@ ONE_CACHE = {  # the same flush of c1 through each flush module, and how to read
 @pytest.mark.parametrize("module", sorted(ONE_CACHE))
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tmp_path, sig, module):
-    # long enough that the rerun, started after the kill on a loaded machine, still finds it running
-    emulator.load(scenario(flush={"duration": 30, "retry_after": 1}))
+    # the flush ends when the test says, after the rerun has seen it running (not on a clock)
+    emulator.load(scenario(flush={"duration": 600, "retry_after": 1}))
     args, result_of = ONE_CACHE[module]
     play = tmp_path / "long.yml"
     play.write_text(json.dumps([{"hosts": "localhost", "gather_facts": False, "tasks": [{module: args}]}]))
@@ -212,7 +213,16 @@ def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tm
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=10)
-    r = result_of(runner.play([{module: dict(args, poll_interval=1)}]).result)
+    reads_before = len(requests_of(emulator, "get"))
+    rerun = {}
+    thread = threading.Thread(target=lambda: rerun.update(run=runner.play([{module: dict(args, poll_interval=1)}])))
+    thread.start()
+    deadline = time.monotonic() + PLAYBOOK_TIMEOUT
+    while len(requests_of(emulator, "get")) == reads_before and thread.is_alive() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert emulator.finish("c1") == 1  # the rerun has read the cache flushing; now the flush ends
+    thread.join(PLAYBOOK_TIMEOUT)
+    r = result_of(rerun["run"].result)
     assert r["status"] == "Succeeded" and r["changed"] is False and r["health_state"] == "Flushing"
     assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
 
