@@ -87,7 +87,7 @@ test-units-oldest: $(VENV_OLDEST)/.ready $(SRC_TREE)
 	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV_OLDEST)/bin/python -m pytest -q tests/unit
 
 test-e2e: collection
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -n $(E2E_WORKERS) tests/e2e
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -n $(E2E_WORKERS) --durations=10 tests/e2e
 
 test-e2e-oldest: collection $(VENV_OLDEST)/.ready
 	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q -n $(E2E_WORKERS) tests/e2e

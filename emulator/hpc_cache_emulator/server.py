@@ -198,11 +198,14 @@ class Handler(BaseHTTPRequestHandler):
             "client_request_id": self.headers.get("x-ms-client-request-id"),
             "user_agent": self.headers.get("User-Agent"),
         }
+        generation = self.world.generation
         try:
             self._route()
+        except (BrokenPipeError, ConnectionResetError):
+            self._entry["status"] = "client gone"  # it hung up before the answer was written
         finally:
             if not self._path.startswith("/_emulator/"):
-                self.world.record(self._entry)
+                self.world.record(self._entry, generation)
 
     def _route(self) -> None:
         path = self._path

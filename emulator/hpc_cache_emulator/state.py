@@ -285,6 +285,8 @@ class World:
             self.operations: t.Dict[str, Operation] = {}
             self.tokens: t.Dict[str, float] = {}
             self.log: t.List[t.Dict[str, t.Any]] = []
+            # Which scenario load this is: a request is logged only under the one it began in.
+            self.generation = getattr(self, "generation", 0) + 1
 
     @staticmethod
     def key(subscription: str, resource_group: str, name: str) -> t.Tuple[str, str, str]:
@@ -332,8 +334,11 @@ class World:
             self.operations[op.id] = op
             return op
 
-    def record(self, entry: t.Dict[str, t.Any]) -> None:
+    def record(self, entry: t.Dict[str, t.Any], generation: int) -> None:
+        """Log a request, unless it began under an earlier scenario (a killed test's last request)."""
         with self.lock:
+            if generation != self.generation:
+                return
             entry["seq"] = len(self.log) + 1
             self.log.append(entry)
 

@@ -199,7 +199,8 @@ def test_role_argument_spec_is_validated(runner, emulator):
 def test_flush_playbook_by_extra_vars(runner, emulator):
     emulator.load(fleet(1))
     run = runner.command("ansible-playbook", ["azure_hpc.cache.flush", "-e", "cache_name=cache-00",
-                                              "-e", "resource_group=rg-b", "-e", "cache_maintenance_poll_interval=1"],
+                                              "-e", "resource_group=rg-b", "-e", "cache_maintenance_poll_interval=1",
+                                              "-e", "cache_maintenance_progress_interval=0"],
                          env={"ANSIBLE_INVENTORY": os.devnull})
     assert run.returncode == 0, run.stdout
     assert "cache-00: flushed" in run.stdout

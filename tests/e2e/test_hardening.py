@@ -82,7 +82,8 @@ def test_role_refuses_the_batch_under_the_free_strategy(runner, emulator, tmp_pa
     play = tmp_path / "free.yml"
     play.write_text(json.dumps([{"hosts": "hpc_caches", "gather_facts": False, "strategy": "free",
                                  "roles": [{"role": "azure_hpc.cache.cache_maintenance",
-                                            "cache_maintenance_poll_interval": 1}]}]))
+                                            "cache_maintenance_poll_interval": 1,
+                                            "cache_maintenance_progress_interval": 0}]}]))
     run = runner.command("ansible-playbook", ["-i", runner.inventory_file({}), str(play)])
     assert run.returncode != 0
     assert requests_of(emulator, method="POST") == []
