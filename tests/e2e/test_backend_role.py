@@ -21,7 +21,7 @@ def backend(**cache):
     targets = cache.pop("storage_targets", None) or [
         {"name": "filer-01", "action": {"duration": 1}},
         {"name": "blob-01", "target_type": "blobNfs", "state": "Suspended"},
-        {"name": "other"}]
+        {"name": "other", "action": {"duration": 1}}]
     return scenario(storage_targets=targets, **cache)
 
 
