@@ -66,10 +66,7 @@ $(SRC_TREE):
 	ln -sfn $(CURDIR) $@
 
 demo: collection
-	$(VENV)/bin/python scripts/with_emulator.py emulator/scenarios/demo.yml -- \
-	    $(VENV)/bin/ansible-playbook -i playbooks/inventory/demo.hpc_cache.yml azure_hpc.cache.maintenance \
-	    -e cache_maintenance_poll_interval=2 -e cache_maintenance_healthy_delay=2 -e cache_maintenance_progress_interval=5 \
-	    --forks 10
+	$(VENV)/bin/python scripts/with_emulator.py emulator/scenarios/demo.yml -- scripts/demo $(VENV)
 
 # Every suite, TEST_JOBS at a time (the venvs install side by side, and a suite that waits on the
 # emulator leaves a core to another); each suite's output is printed whole when it ends.

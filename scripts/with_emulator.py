@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+import typing as t
 
 from hpc_cache_emulator.__main__ import load_scenario
 from hpc_cache_emulator.launcher import Emulator
@@ -21,8 +22,23 @@ def main() -> int:
         env = dict(os.environ, **emulator.env(scenario.get("subscription_id", "00000000-0000-0000-0000-000000000000")))
         print("Emulator of Azure Resource Manager at %s" % emulator.url, flush=True)
         code = subprocess.call(sys.argv[3:], env=env)
-        flushes = {c["name"]: c["flushes"] for c in emulator.state()["caches"]}
+        state = emulator.state()
+        flushes = {c["name"]: c["flushes"] for c in state["caches"]}
         print("Flushes recorded by the emulator: %s" % json.dumps(flushes, sort_keys=True), flush=True)
+        # Every ARM request that named a storage target (reads, actions), and the actions each got.
+        requests: t.Dict[str, t.Dict[str, int]] = {}
+        for entry in state["log"]:
+            if entry.get("target"):
+                name = "%s/%s" % (entry["cache"], entry["target"])
+                counts = requests.setdefault(name, {})
+                counts[entry["method"]] = counts.get(entry["method"], 0) + 1
+        for target in state["storage_targets"]:
+            sent = {k: v for k, v in target["sent"].items() if v}
+            if sent:
+                name = "%s/%s" % (target["cache"], target["name"])
+                print("Storage target %s: %s, ARM requests naming it %s" % (
+                    name, json.dumps(sent, sort_keys=True), json.dumps(requests.get(name, {}), sort_keys=True)),
+                    flush=True)
     return code
 
 

@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 
+import pytest
 from conftest import maintenance, requests_of, scenario  # pylint: disable=import-error
 
 BOUND = 120  # seconds any wait of this file may take
@@ -73,41 +74,65 @@ def test_targets_are_suspended_around_the_task_files_and_resumed(runner, emulato
     assert emulator.flushes("c1") == 0  # the cache itself is not flushed
     assert not os.path.exists(journal(runner))
     assert "c1 storage target filer-01: flush, suspend, resume (state Ready -> Ready" in run.stdout
+    again = runner.play([{"azure_hpc.cache.azure_hpc_cache_storage_target": {
+        "cache_name": "c1", "resource_group": "rg", "name": "filer-01", "state": "active"}}]).result
+    assert again["changed"] is False and again["operations"] == []  # a second run to active changes nothing
+
+
+def three_targets():
+    return scenario(storage_targets=[{"name": n, "action": {"duration": 1}} for n in ("filer-01", "filer-02", "blob-01")])
 
 
 def test_a_failing_task_file_still_resumes_every_target_it_suspended(runner, emulator, tmp_path):
-    emulator.load(backend())
+    emulator.load(three_targets())
     broken = task_file(tmp_path, "broken.yml", [{"name": "Break", "ansible.builtin.fail": {"msg": "disk replaced badly"}}])
-    run, caches = run_role(runner, tmp_path, targets=["*"], backend_tasks=[broken])
-    assert run.returncode != 0
+    run, caches = run_role(runner, tmp_path, targets=["filer-01", "filer-02"], backend_tasks=[broken])
+    assert run.returncode != 0 and "disk replaced badly" in run.stdout
+    assert "c1: failed (state Healthy" in run.stdout and "c1 storage target filer-02: flush, suspend, resume" in run.stdout
     [cache] = caches
     assert cache["outcome"] == "failed" and "disk replaced badly" in cache["msg"]
     assert {row["name"]: row["done"] for row in cache["storage_targets"]} == {
-        "blob-01": "left suspended: it was Suspended before the run",
-        "filer-01": "flush, suspend, resume", "other": "flush, suspend, resume"}
-    assert emulator.target("c1", "filer-01")["state"] == emulator.target("c1", "other")["state"] == "Ready"
+        "filer-01": "flush, suspend, resume", "filer-02": "flush, suspend, resume"}
+    assert emulator.target("c1", "filer-01")["state"] == emulator.target("c1", "filer-02")["state"] == "Ready"
+    assert sent(emulator, "blob-01") == {"flush": 0, "suspend": 0, "resume": 0, "dnsRefresh": 0}  # untouched
     assert not os.path.exists(journal(runner))
 
 
-def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path):
+def test_the_same_run_in_check_mode_sends_no_post(runner, emulator, tmp_path):
+    emulator.load(three_targets())
+    broken = task_file(tmp_path, "broken.yml", [{"name": "Break", "ansible.builtin.fail": {"msg": "disk replaced badly"}}])
+    run, caches = run_role(runner, tmp_path, "--check", targets=["filer-01", "filer-02"], backend_tasks=[broken])
+    assert run.returncode != 0 and caches[0]["outcome"] == "failed"  # the user task fails in check mode too
+    assert requests_of(emulator, method="POST") == [] and not os.path.exists(journal(runner))
+
+
+# What an interruption during the user's task files leaves (documented in the role's argument specs):
+# SIGINT (Ctrl-C, an AWX cancel) ends ansible-playbook without running the always section, as a kill
+# does; the target stays suspended, the journal stays, and the next run resumes it first.
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
+def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path, sig):
     emulator.load(backend())
-    hold = task_file(tmp_path, "hold.yml", [{"name": "Hold", "ansible.builtin.pause": {"seconds": BOUND}}])
+    hold = task_file(tmp_path, "hold.yml", [{"name": "Hold", "ansible.builtin.command": "sleep %d" % BOUND,
+                                             "changed_when": False}])
     variables = {"cache_maintenance_storage_targets": ["filer-01"], "cache_maintenance_backend_tasks": [hold]}
     argv = ["-i", runner.inventory_file({}), "azure_hpc.cache.maintenance", "-e", json.dumps(variables),
             "-e", "cache_maintenance_poll_interval=1", "-e", "cache_maintenance_progress_interval=0",
             "-e", "cache_maintenance_journal_dir=%s" % os.path.join(runner.tmp, "journal")]
-    env = dict(runner.env)
-    with subprocess.Popen([runner.tool("ansible-playbook")] + argv, env=env, stdout=subprocess.DEVNULL,
+    with subprocess.Popen([runner.tool("ansible-playbook")] + argv, env=dict(runner.env), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
         try:
             deadline = time.monotonic() + BOUND
             while emulator.target("c1", "filer-01")["state"] != "Suspended" and time.monotonic() < deadline:
                 time.sleep(0.5)
             assert emulator.target("c1", "filer-01")["state"] == "Suspended"
-        finally:
-            os.killpg(proc.pid, signal.SIGKILL)  # a killed job: no always section runs
+            time.sleep(1)  # into the user's task
+            os.killpg(proc.pid, sig)
             proc.wait(timeout=BOUND)
-    assert os.path.exists(journal(runner))
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=BOUND)
+    assert emulator.target("c1", "filer-01")["state"] == "Suspended" and os.path.exists(journal(runner))
     run, caches = run_role(runner, tmp_path, targets=["other"])
     assert run.returncode == 0, run.stdout
     rows = caches[0]["storage_targets"]
@@ -115,6 +140,23 @@ def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path):
     assert emulator.target("c1", "filer-01")["state"] == "Ready"
     assert sent(emulator, "filer-01")["resume"] == 1 and sent(emulator, "blob-01")["resume"] == 0
     assert not os.path.exists(journal(runner))
+
+
+@pytest.mark.parametrize("nth, action", [(1, "flush"), (2, "suspend"), (3, "resume")])
+@pytest.mark.parametrize("fault", [
+    {"kind": "status", "status": 429, "retry_after": 1},
+    {"kind": "status", "status": 503, "retry_after": 1},
+    {"kind": "reset"},
+])
+def test_faults_on_each_action_send_it_once_and_end_resumed(runner, emulator, tmp_path, nth, action, fault):
+    emulator.load(dict(backend(), faults=[dict(fault, on="target_action", after=nth - 1, count=1)]))
+    run, caches = run_role(runner, tmp_path, targets=["filer-01"])
+    assert run.returncode == 0, run.stdout
+    assert caches[0]["storage_targets"][0]["done"] == "flush, suspend, resume"
+    assert sent(emulator, "filer-01") == {"flush": 1, "suspend": 1, "resume": 1, "dnsRefresh": 0}
+    assert emulator.target("c1", "filer-01")["state"] == "Ready"
+    statuses = [e["status"] for e in requests_of(emulator, "target_action", "POST")]
+    assert len(statuses) == 4 and statuses[nth - 1] == fault.get("status", "reset")  # one request answered badly
 
 
 def test_a_target_the_cache_does_not_have_suspends_nothing(runner, emulator, tmp_path):
