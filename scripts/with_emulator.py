@@ -25,7 +25,7 @@ def main() -> int:
         state = emulator.state()
         flushes = {c["name"]: c["flushes"] for c in state["caches"]}
         print("Flushes recorded by the emulator: %s" % json.dumps(flushes, sort_keys=True), flush=True)
-        # Every ARM request that named a storage target (reads, actions), and the actions each got.
+        # Every ARM request about a storage target (reads, actions, their status polls), and the actions each got.
         requests: t.Dict[str, t.Dict[str, int]] = {}
         for entry in state["log"]:
             if entry.get("target"):
@@ -36,7 +36,7 @@ def main() -> int:
             sent = {k: v for k, v in target["sent"].items() if v}
             if sent:
                 name = "%s/%s" % (target["cache"], target["name"])
-                print("Storage target %s: %s, ARM requests naming it %s" % (
+                print("Storage target %s: actions %s, ARM requests about it %s" % (
                     name, json.dumps(sent, sort_keys=True), json.dumps(requests.get(name, {}), sort_keys=True)),
                     flush=True)
     return code

@@ -237,6 +237,8 @@ class Handler(BaseHTTPRequestHandler):
         self._entry["kind"] = kind
         self._entry["cache"] = groups.get("name")
         self._entry["target"] = groups.get("target")
+        if groups.get("action"):
+            self._entry["action"] = TARGET_ACTIONS[groups["action"].lower()]
         if not self._authorized():
             return
         if not self._query.get("api-version"):
@@ -247,6 +249,7 @@ class Handler(BaseHTTPRequestHandler):
             op = self.world.operations.get(groups["op"])
             cache_name = op.cache.name if op else None
             self._entry["cache"] = cache_name
+            self._entry["target"] = op.target.name if op is not None and op.target is not None else None
         fault = self.world.fault_for(kind, cache_name)
         if fault is not None and fault.kind not in ("delay", "headers"):
             if kind == "flush" and fault.processed:
@@ -313,7 +316,6 @@ class Handler(BaseHTTPRequestHandler):
         if target is None:
             return
         action = TARGET_ACTIONS[groups["action"].lower()]
-        self._entry["action"] = action
         with self.world.lock:
             state = target.state(time.monotonic())
             # The API's 204: "already suspended or suspend in progress", "already resumed or resume in
