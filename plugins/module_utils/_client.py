@@ -21,7 +21,6 @@ import json
 import math
 import random
 import re
-import threading
 import time
 import typing as t
 import uuid
@@ -374,33 +373,32 @@ class _SlowAnswer(Exception):
     """The body did not arrive in full within the time one answer may take."""
 
 
-def _read_within(raw: t.Any, seconds: float) -> bytes:
+def _read_within(raw: t.Any, seconds: float, clock: t.Callable[[], float] = time.monotonic) -> bytes:
     """The whole body of a streamed answer, or _SlowAnswer once seconds have passed.
 
     A read timeout bounds each socket read, not the answer: a server sending a
-    byte now and then would hold the task forever. A timer closes the answer
-    when its time is up, which ends the read in progress.
+    byte now and then would hold the task forever. The body is read one socket
+    read at a time (urllib3's read1) and the clock checked after each, so an
+    answer takes at most seconds plus one read timeout.
     """
-    expired = threading.Event()
-
-    def expire() -> None:
-        expired.set()
-        raw.close()
-
-    timer = threading.Timer(seconds, expire)
-    timer.daemon = True
-    timer.start()
-    try:
-        content = raw.content or b""
-    except Exception:  # closing mid-read raises whatever the read was doing
-        if expired.is_set():
-            raise _SlowAnswer("the answer did not arrive in full within %.0f s" % seconds) from None
-        raise
-    finally:
-        timer.cancel()
-    if expired.is_set():
-        raise _SlowAnswer("the answer did not arrive in full within %.0f s" % seconds)
-    return content
+    stream = getattr(raw, "raw", None)
+    read1 = getattr(stream, "read1", None)
+    if read1 is None:  # urllib3 1.x, or a test double: the body at once
+        return raw.content or b""
+    deadline = clock() + seconds
+    chunks: t.List[bytes] = []
+    while True:
+        chunk = read1(65536, decode_content=True)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        if clock() > deadline:
+            raw.close()
+            raise _SlowAnswer("the answer did not arrive in full within %.0f s" % seconds)
+    release = getattr(stream, "release_conn", None)
+    if release is not None:
+        release()  # the connection goes back to the pool for the next request
+    return b"".join(chunks)
 
 
 def _never_connected(exc: BaseException) -> bool:

@@ -250,3 +250,13 @@ def test_many_caches_under_faults_each_flushed_once(runner, emulator):
     assert all(by_name[n]["changed"] for n in names)
     assert {c["name"]: c["flushes"] for c in emulator.state()["caches"]} == dict.fromkeys(names, 1)
     assert len(requests_of(emulator, kind="token")) == 1  # one process, one token
+
+
+def test_an_answer_trickling_in_is_cut_off_at_the_task_timeout(runner, emulator):
+    # a byte a second: each socket read is quick, the answer never completes within the 5-s timeout
+    emulator.load(dict(scenario(), faults=[{"on": "list", "kind": "trickle", "delay": 1, "count": -1,
+                                            "body": {"value": [], "padding": "x" * 120}}]))
+    start = time.monotonic()
+    r = runner.play([{"azure_hpc.cache.azure_hpc_cache_info": {"resource_group": "rg", "timeout": 5}}]).result
+    assert time.monotonic() - start < 60  # a 140-byte answer at a byte a second would take over two minutes
+    assert_clean_failure(r, "No complete answer from ARM", "did not arrive in full within 5 s")
