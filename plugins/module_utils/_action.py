@@ -25,9 +25,25 @@ from __future__ import annotations
 
 import typing as t
 
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, TransportError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
+
+# How an action runs: the options of every module that sends one, with the rule each is checked
+# against before any request. Documented by the azure_hpc.cache.action doc fragment.
+ACTION_ARGSPEC: t.Dict[str, t.Dict[str, t.Any]] = {
+    "api_version": {"type": "str", "default": DEFAULT_API_VERSION},
+    "wait": {"type": "bool", "default": True},
+    "wait_timeout": {"type": "int", "default": 3600},
+    "poll_interval": {"type": "int", "default": 10},
+}
+ACTION_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = {
+    "api_version": rules.api_version,
+    "wait_timeout": rules.positive_int,
+    "poll_interval": rules.positive_int,
+}
 
 # At most this many requests of one action in one task: a request is only sent again after the one
 # before got no answer and the resource, read SETTLE_READS times, never showed the action running.

@@ -12,7 +12,7 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES, ActionTask
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
     CacheOperations,
@@ -20,7 +20,6 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
     resource_group_of,
 )
 
-DEFAULT_API_VERSION = "2026-01-01"
 FLUSHING = "flushing"
 STOPPED_STATES = ("stopped", "stopping")
 # The cache health states of the API (HealthStateType, 2026-01-01) but Flushing and Unknown: only
@@ -30,19 +29,6 @@ SETTLED_STATES = frozenset((
     "waitingforkey", "startfailed", "upgradefailed",
 ))
 
-# How an action runs: the options of every module that sends one, with the rule each is checked
-# against before any request. Documented once, by the azure_hpc.cache.flush doc fragment.
-ACTION_ARGSPEC: t.Dict[str, t.Dict[str, t.Any]] = {
-    "api_version": {"type": "str", "default": DEFAULT_API_VERSION},
-    "wait": {"type": "bool", "default": True},
-    "wait_timeout": {"type": "int", "default": 3600},
-    "poll_interval": {"type": "int", "default": 10},
-}
-ACTION_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = {
-    "api_version": rules.api_version,
-    "wait_timeout": rules.positive_int,
-    "poll_interval": rules.positive_int,
-}
 # The cache flush adds its interlock.
 FLUSH_ARGSPEC: t.Dict[str, t.Dict[str, t.Any]] = dict(
     ACTION_ARGSPEC, allowed_states={"type": "list", "elements": "str", "default": []})

@@ -16,6 +16,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._client import Arm
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
 
 PROVIDER = "Microsoft.StorageCache"
+DEFAULT_API_VERSION = "2026-01-01"
 # A listing that has not ended after this many pages is refused (a nextLink loop, or a hostile server).
 MAX_PAGES = 1000
 

@@ -119,10 +119,10 @@ caches:
 """
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import DEFAULT_API_VERSION, summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION, CacheOperations, CacheRef
 
 ARGUMENT_SPEC = {
     "name": {"type": "str", "aliases": ["cache_name"]},

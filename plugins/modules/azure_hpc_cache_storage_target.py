@@ -163,7 +163,7 @@ request_id:
 """
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import ACTION_ARGSPEC, ACTION_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._target import DESIRED_STATES, TargetTask

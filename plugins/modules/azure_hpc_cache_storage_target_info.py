@@ -122,9 +122,13 @@ storage_targets:
 """
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import DEFAULT_API_VERSION
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
+    DEFAULT_API_VERSION,
+    CacheOperations,
+    CacheRef,
+    TargetRef,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._target import summarize_target
 
 ARGUMENT_SPEC = {
