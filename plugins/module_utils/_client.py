@@ -10,6 +10,9 @@ Retry rules:
     it: 429, or a retryable status carrying Retry-After, or a connection that
     was never made. Any other failure after the request may have been sent
     raises TransportError(sent=True) and the caller decides what happened.
+Every failure while an answer is read (reset, cut short, stalled past its
+bound, too large, undecodable, a TLS error that is not about the certificate)
+is such a transport error: no answer was had (_http.py bounds and reads it).
 Every wait honours Retry-After, is bounded by attempts and by the caller's
 deadline, and uses the injected clock and sleep.
 """
@@ -21,6 +24,7 @@ import json
 import math
 import random
 import re
+import ssl
 import time
 import typing as t
 import uuid
@@ -34,6 +38,13 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     OriginError,
     TransportError,
     redact,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._http import (
+    ACCEPT_ENCODING,
+    TRANSPORT_ERRORS,
+    ReadFailure,
+    Watchdog,
+    read_body,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._version import COLLECTION_NAME, COLLECTION_VERSION
 
@@ -250,30 +261,54 @@ class ArmClient:
             "x-ms-return-client-request-id": "true",
             "User-Agent": self.user_agent,
             "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,  # what read_body decodes, and nothing else
         }
         if method == "POST":
             headers["Content-Type"] = "application/json"
         timeout = self._timeout(deadline)
-        try:
-            raw = self.session.request(
-                method, url, headers=headers, timeout=timeout, allow_redirects=False,
-                data=b"" if method == "POST" else None, stream=True, proxies=self._proxies,
-            )
-            content = _read_within(raw, timeout[1])
-        except rex.SSLError as exc:
-            raise HpcCacheError(
-                "TLS error talking to %s: %s (client request id %s)" % (_path_of(url), _short(exc), request_id),
-                request_id=request_id,
-            )
-        except (rex.ConnectTimeout,) as exc:
-            raise TransportError("Connection to ARM timed out: %s" % _short(exc), sent=False, request_id=request_id)
-        except rex.ConnectionError as exc:
-            raise TransportError(
-                "Connection to ARM failed: %s" % _short(exc), sent=not _never_connected(exc), request_id=request_id
-            )
-        except (rex.Timeout, rex.ChunkedEncodingError, rex.ContentDecodingError, _SlowAnswer) as exc:
-            raise TransportError("No complete answer from ARM: %s" % _short(exc), sent=True, request_id=request_id)
+        raw = None
+        with Watchdog(timeout[1]) as watchdog:
+            try:
+                raw = self.session.request(
+                    method, url, headers=headers, timeout=timeout, allow_redirects=False,
+                    data=b"" if method == "POST" else None, stream=True, proxies=self._proxies,
+                )
+                content = read_body(raw, timeout[1])
+            except (rex.ConnectTimeout,) as exc:
+                raise TransportError("Connection to ARM timed out: %s" % _short(exc), sent=False,
+                                     request_id=request_id)
+            except rex.SSLError as exc:
+                if _untrusted(exc):  # the endpoint's certificate: no retry changes it
+                    raise HpcCacheError("TLS error talking to %s: %s (client request id %s)"
+                                        % (_path_of(url), _short(exc), request_id), request_id=request_id)
+                raise self._no_answer(exc, watchdog, raw, request_id, sent=True)
+            except rex.ConnectionError as exc:
+                raise self._no_answer(exc, watchdog, raw, request_id, sent=not _never_connected(exc))
+            except (rex.RequestException, ReadFailure) + TRANSPORT_ERRORS as exc:
+                raise self._no_answer(exc, watchdog, raw, request_id, sent=True)
+            if watchdog.stop():  # the bound passed as the last byte came in: the connection is spent
+                raise self._no_answer(None, watchdog, raw, request_id, sent=True)
+        release = getattr(getattr(raw, "raw", None), "release_conn", None)
+        if release is not None:
+            release()  # the connection goes back to the pool for the next request
         return Response(raw.status_code, raw.headers, content, url, request_id)
+
+    @staticmethod
+    def _no_answer(exc: t.Optional[BaseException], watchdog: Watchdog, raw: t.Any, request_id: str,
+                   sent: bool) -> TransportError:
+        """The answer could not be read whole: its connection is closed, never reused."""
+        if raw is not None:
+            try:
+                raw.close()
+            except TRANSPORT_ERRORS:
+                pass
+        if watchdog.stop():
+            text = "the answer did not arrive in full within %.0f s" % watchdog.seconds
+        else:
+            text = _short(exc) if exc is not None else "no answer"
+        if not sent:
+            return TransportError("Connection to ARM failed: %s" % text, sent=False, request_id=request_id)
+        return TransportError("No complete answer from ARM: %s" % text, sent=True, request_id=request_id)
 
     def _send(self, method: str, url: str, deadline: t.Optional[float]) -> Response:
         """One request; a 401 gets one fresh token and one more try.
@@ -369,36 +404,18 @@ class ArmClient:
         return self._retrying("POST", url, deadline, judge)
 
 
-class _SlowAnswer(Exception):
-    """The body did not arrive in full within the time one answer may take."""
-
-
-def _read_within(raw: t.Any, seconds: float, clock: t.Callable[[], float] = time.monotonic) -> bytes:
-    """The whole body of a streamed answer, or _SlowAnswer once seconds have passed.
-
-    A read timeout bounds each socket read, not the answer: a server sending a
-    byte now and then would hold the task forever. The body is read one socket
-    read at a time (urllib3's read1) and the clock checked after each, so an
-    answer takes at most seconds plus one read timeout.
-    """
-    stream = getattr(raw, "raw", None)
-    read1 = getattr(stream, "read1", None)
-    if read1 is None:  # urllib3 1.x, or a test double: the body at once
-        return raw.content or b""
-    deadline = clock() + seconds
-    chunks: t.List[bytes] = []
-    while True:
-        chunk = read1(65536, decode_content=True)
-        if not chunk:
-            break
-        chunks.append(chunk)
-        if clock() > deadline:
-            raw.close()
-            raise _SlowAnswer("the answer did not arrive in full within %.0f s" % seconds)
-    release = getattr(stream, "release_conn", None)
-    if release is not None:
-        release()  # the connection goes back to the pool for the next request
-    return b"".join(chunks)
+def _untrusted(exc: BaseException) -> bool:
+    """A TLS failure about the endpoint's certificate (not trusted, wrong host), not about the connection."""
+    seen: t.List[BaseException] = []
+    item: t.Optional[BaseException] = exc
+    while item is not None and item not in seen and len(seen) < 10:
+        seen.append(item)
+        if isinstance(item, ssl.SSLCertVerificationError):
+            return True
+        item = getattr(item, "reason", None) or (item.args[0] if item.args and isinstance(item.args[0], BaseException)
+                                                 else item.__context__)
+    text = str(exc).casefold()
+    return "certificate verify failed" in text or "certificate_verify_failed" in text or "doesn't match" in text
 
 
 def _never_connected(exc: BaseException) -> bool:
@@ -415,9 +432,10 @@ def _short(exc: BaseException) -> str:
 def fetch_metadata(session: t.Any, url: str, policy: RetryPolicy = RetryPolicy()) -> t.Any:
     """GET a public metadata document (no token is sent); raises ValueError on any failure."""
     try:
-        raw = session.get(url, timeout=(policy.connect_timeout, policy.read_timeout), allow_redirects=False,
-                          headers={"Accept": "application/json"}, proxies=no_proxy_for(url))
-    except rex.RequestException as exc:
+        with Watchdog(policy.read_timeout):  # a trickling answer cannot hold the discovery either
+            raw = session.get(url, timeout=(policy.connect_timeout, policy.read_timeout), allow_redirects=False,
+                              headers={"Accept": "application/json"}, proxies=no_proxy_for(url))
+    except (rex.RequestException,) + TRANSPORT_ERRORS as exc:
         raise ValueError("no answer (%s)" % _short(exc))
     if raw.status_code != 200:
         raise ValueError("HTTP %d" % raw.status_code)

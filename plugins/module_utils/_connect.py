@@ -24,6 +24,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials impor
     TokenProvider,
     build_credential,
 )
+from ansible_collections.azure_hpc.cache.plugins.module_utils._http import session as http_session
 
 
 def connect(settings: AuthSettings, timeout: t.Optional[float] = None, concurrency: int = 1) -> ArmClient:
@@ -34,16 +35,11 @@ def connect(settings: AuthSettings, timeout: t.Optional[float] = None, concurren
     """
     if not HAS_REQUESTS:
         raise MissingLibraryError("requests", REQUESTS_IMPORT_ERROR or ImportError("requests"))
-    import requests  # pylint: disable=import-outside-toplevel
-
     policy = RetryPolicy()
     if timeout is not None:
         policy = RetryPolicy(connect_timeout=min(policy.connect_timeout, timeout),
                              read_timeout=min(policy.read_timeout, timeout))
-    session = requests.Session()
-    if concurrency > 1:
-        for prefix in ("https://", "http://"):
-            session.mount(prefix, requests.adapters.HTTPAdapter(pool_connections=2, pool_maxsize=concurrency))
+    session = http_session(concurrency)
     cloud = resolve_cloud(settings.cloud_environment, lambda url: fetch_metadata(session, url, policy))
     credential, description = build_credential(settings, cloud)
     tokens = TokenProvider(credential, cloud.scope, description, secrets=settings.secrets)

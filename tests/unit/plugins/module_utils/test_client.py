@@ -10,8 +10,6 @@ import requests
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
     ArmClient,
-    _read_within,
-    _SlowAnswer,
     fetch_metadata,
     retry_after_seconds,
 )
@@ -295,42 +293,3 @@ def test_loopback_endpoint_never_uses_a_proxy(clock):
     session = FakeSession([FakeRaw(200, {})])
     ArmClient(CLOUD, FakeTokens(), session=session, sleep=clock.sleep, clock=clock).get(ARM + "x")
     assert session.calls[0]["proxies"] is None  # a real cloud keeps the environment's proxies (CONNECT over TLS)
-
-
-class Trickle:  # pylint: disable=too-few-public-methods
-    """A urllib3 response whose every read returns one byte, each taking a second on the given clock."""
-
-    def __init__(self, body, clock):
-        self.body, self.clock = list(body), clock
-        self.released = self.closed = False
-
-    def read1(self, amt, decode_content=None):
-        assert decode_content is True and amt > 0
-        self.clock.now += 1
-        return bytes([self.body.pop(0)]) if self.body else b""
-
-    def release_conn(self):
-        self.released = True
-
-
-class Streamed:  # pylint: disable=too-few-public-methods
-    """A requests response around it."""
-
-    def __init__(self, stream):
-        self.raw = stream
-
-    def close(self):
-        self.raw.closed = True
-
-
-def test_an_answer_is_read_one_socket_read_at_a_time_and_cut_off_at_its_bound(clock):
-    slow = Trickle(b'{"value": []}', clock)
-    with pytest.raises(_SlowAnswer, match="within 5 s"):
-        _read_within(Streamed(slow), 5, clock=clock)
-    assert slow.closed and len(slow.body) == 13 - 6  # cut off after the read that passed the bound
-
-
-def test_a_whole_answer_is_joined_and_its_connection_released(clock):
-    whole = Trickle(b'{"a": 1}', clock)
-    assert _read_within(Streamed(whole), 60, clock=clock) == b'{"a": 1}'
-    assert whole.released and not whole.closed
