@@ -34,4 +34,23 @@ options:
       - Seconds between status reads when the service sends no C(Retry-After). Must be greater than 0.
     type: int
     default: 10
+  confirm_timeout:
+    description:
+      - Seconds the resource may take to show the state an action leads to (a cache no longer V(Flushing); a
+        storage target V(Suspended) after a suspend, V(Ready) after a resume) once the service said the action
+        is over. Must be greater than 0.
+      - The operation's final word decides; the state corroborates it. When the state does not show within this
+        window the task fails with status V(Unconfirmed), saying what the operation reported and what the resource
+        reads, instead of waiting for O(wait_timeout). A state that shows the action still running is waited
+        for up to O(wait_timeout).
+    type: int
+    default: 120
+  trust_operation:
+    description:
+      - Accept an operation that reported V(Succeeded) when the resource does not show the state it leads to
+        within O(confirm_timeout). The task then succeeds with a warning instead of failing.
+      - The real service was recorded reporting a storage-target suspend V(Succeeded) while the target read
+        V(Ready) two minutes later; leave this V(false) unless you trust the operation alone.
+    type: bool
+    default: false
 """

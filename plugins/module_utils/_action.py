@@ -13,6 +13,13 @@ conclude. The rules (docs/design.md, "An action"):
 - the POST is sent again only when it got no answer and the resource, read
   SETTLE_READS times, never showed the action running; at most
   MAX_UNANSWERED_POSTS in one task; a 409 or a 5xx while it runs attaches;
+- the operation decides, the resource's state corroborates: once the
+  operation says Succeeded (or a bare 2xx was answered and the resource shows
+  the action neither running nor over), the resource is read for at most
+  confirm_timeout seconds to show the state the action leads to; if it does
+  not, the task fails saying both (or, with trust_operation, succeeds with a
+  warning). Only a state that shows the action running is waited for up to
+  wait_timeout;
 - conclude() alone sets the final status, from the last word of the service:
   Succeeded needs the operation or the resource to say "over" and neither to
   say "running".
@@ -27,7 +34,12 @@ import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, TransportError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ArmError,
+    HpcCacheError,
+    OperationTimeout,
+    TransportError,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
 
@@ -38,11 +50,14 @@ ACTION_ARGSPEC: t.Dict[str, t.Dict[str, t.Any]] = {
     "wait": {"type": "bool", "default": True},
     "wait_timeout": {"type": "int", "default": 3600},
     "poll_interval": {"type": "int", "default": 10},
+    "confirm_timeout": {"type": "int", "default": 120},
+    "trust_operation": {"type": "bool", "default": False},
 }
 ACTION_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = {
     "api_version": rules.api_version,
     "wait_timeout": rules.positive_int,
     "poll_interval": rules.positive_int,
+    "confirm_timeout": rules.positive_int,
 }
 
 # At most this many requests of one action in one task: a request is only sent again after the one
@@ -67,13 +82,21 @@ class ActionTask:
     state_after_key = "state_after"
 
     def __init__(self, client: ArmClient, *, wait: bool, wait_timeout: int, poll_interval: int,
-                 check_mode: bool, deadline: t.Optional[float] = None) -> None:
-        """deadline, when given, bounds the task instead of wait_timeout (steps of one longer task share it)."""
+                 check_mode: bool, deadline: t.Optional[float] = None, confirm_timeout: int = 120,
+                 trust_operation: bool = False) -> None:
+        """deadline, when given, bounds the task instead of wait_timeout (steps of one longer task share it).
+
+        confirm_timeout bounds how long the resource may take to show the state an action leads to once
+        the service said the action is over; trust_operation accepts the service's word with a warning
+        when it does not.
+        """
         self.client = client
         self.poller = Poller(client)
         self.wait = wait
         self.poll_interval = poll_interval
         self.check_mode = check_mode
+        self.confirm_timeout = confirm_timeout
+        self.trust_operation = trust_operation
         self.started = client.clock()
         self.deadline = self.started + wait_timeout if deadline is None else deadline
         self.result: t.Dict[str, t.Any] = {"changed": False, "polls": 0}
@@ -102,6 +125,11 @@ class ActionTask:
     def settled(self, state: str) -> bool:
         """A known state that shows the action no longer runs; an unknown one proves nothing."""
         raise NotImplementedError
+
+    def busy(self, state: str) -> bool:
+        """The resource is busy with some change, maybe another's: after a request with no clear answer
+        it is waited for before anything is judged. By default nothing is."""
+        return False
 
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
         """Given the resource as first read: set a final status, raise, or call send()."""
@@ -198,15 +226,31 @@ class ActionTask:
         return self.running(state)
 
     def _shows_taken(self, reads: int) -> bool:
+        """After a request with no clear answer: a resource that reads busy (something runs, whose is not
+        known) is waited for until it settles, and judged by what it reads then. Never a second request
+        while it is busy."""
         delay = min(float(self.poll_interval), SETTLE_DELAY)
         for read in range(reads):
             if read and not self.client.pause(delay, self.deadline):
                 break
             state = self._read_state()
+            if self.busy(state):
+                state = self._wait_while_busy(state)
             if self.taken(state):
                 self.state = state
                 return True
         return False
+
+    def _wait_while_busy(self, state: str) -> str:
+        def read() -> Reading:
+            reading = self._read_until_settled()
+            return Reading(not self.busy(reading.status), reading.retry_after, reading.status)
+
+        poll = self.poller.wait_until(read, self.poll_interval, self.deadline,
+                                      subject="the change the %s %s is busy with (it read %s)"
+                                              % (self.subject_kind, self.name, state))
+        self.result["polls"] += poll.polls
+        return poll.status
 
     # Following -------------------------------------------------------------
     def _state_of_answer(self, response: Response) -> str:
@@ -223,14 +267,62 @@ class ActionTask:
         return Reading(self.settled(self.state), retry_after_seconds(response.headers), self.state)
 
     def follow_resource(self, how: str) -> None:
-        """Read the resource until a settled state (with wait), then conclude."""
+        """Read the resource until a settled state (with wait), then conclude.
+
+        A state that shows the action running is waited for up to the task's
+        deadline. Once the operation said Succeeded, or while the resource shows
+        the action neither running nor over, it has confirm_timeout seconds to
+        show the state the action leads to (see _unconfirmed).
+        """
         if self.state is None:
             self.state = self._read_state()
         if not self.settled(self.state) and self.wait and not self.check_mode:
-            poll = self.poller.wait_until(self._read_until_settled, self.poll_interval, self.deadline,
-                                          subject="the %s of %s" % (self.action, self.name))
-            self.result["polls"] += poll.polls
+            clock = self.client.clock
+            confirm_by = clock() + self.confirm_timeout
+            operation_over = self.operation_status == "Succeeded"
+
+            def read() -> Reading:
+                nonlocal confirm_by
+                reading = self._read_until_settled()
+                if reading.done:
+                    return reading
+                if (self.running(reading.status) or self.busy(reading.status)) and not operation_over:
+                    confirm_by = clock() + self.confirm_timeout  # it shows itself running: the window restarts
+                elif clock() >= confirm_by:
+                    return Reading(True, status=reading.status)  # the window is over: nothing more to wait for
+                return reading
+
+            deadline = min(self.deadline, confirm_by) if operation_over else self.deadline
+            try:
+                poll = self.poller.wait_until(read, self.poll_interval, deadline,
+                                              subject="the %s of %s" % (self.action, self.name))
+                self.result["polls"] += poll.polls
+            except OperationTimeout as exc:
+                if not operation_over:
+                    raise
+                self.result["polls"] += exc.result.get("polls", 0)
+            if not self.settled(self.state):
+                self._unconfirmed(how, clock() - (confirm_by - self.confirm_timeout))
+                return
         self.conclude(how)
+
+    def _unconfirmed(self, how: str, waited: float) -> None:
+        """The service said the action is over (or gave no operation) and the resource never showed it."""
+        said = ("the %s operation reported %s" % (self.action, self.operation_status) if self.operation_status
+                else "the service answered without an operation to follow")
+        text = ("%s: %s, but the %s %s still reads %s after %d s (confirm_timeout)"
+                % (how, said, self.subject_kind, self.name, self.state, round(waited)))
+        self.result["completion"] = {k: v for k, v in (("operation_status", self.operation_status),
+                                                        (self.completion_key, self.state)) if v is not None}
+        if self.trust_operation and self.operation_status == "Succeeded":
+            warning = text + "; accepted on the operation's word (trust_operation)"
+            self.result.setdefault("warnings", []).append(warning)
+            self.result.update(status="Succeeded", msg=warning)
+            return
+        self.result["status"] = "Unconfirmed"
+        raise HpcCacheError(text + "; the state it leads to never showed, so the %s is not reported done%s"
+                            % (self.action, " (trust_operation: true accepts the operation's word)"
+                               if self.operation_status == "Succeeded" else ""))
 
     def conclude(self, how: str) -> None:
         """The one place that sets the final status, from the service's last word on the action."""

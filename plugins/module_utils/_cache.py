@@ -90,9 +90,10 @@ class FlushTask(ActionTask):
     state_after_key = "health_state_after"
 
     def __init__(self, ops: CacheOperations, ref: CacheRef, *, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool, allowed_states: t.Sequence[str] = ()) -> None:
+                 poll_interval: int, check_mode: bool, allowed_states: t.Sequence[str] = (),
+                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
         super().__init__(ops.client, wait=wait, wait_timeout=wait_timeout, poll_interval=poll_interval,
-                         check_mode=check_mode)
+                         check_mode=check_mode, confirm_timeout=confirm_timeout, trust_operation=trust_operation)
         self.ops = ops
         self.ref = ref
         self.allowed_states = list(allowed_states)

@@ -40,7 +40,8 @@ class FleetItem:
 
 class FleetFlush:
     def __init__(self, ops: CacheOperations, items: t.Sequence[FleetItem], *, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool, max_concurrent: int) -> None:
+                 poll_interval: int, check_mode: bool, max_concurrent: int, confirm_timeout: int = 120,
+                 trust_operation: bool = False) -> None:
         self.ops = ops
         self.items = list(items)
         self.wait = wait
@@ -48,6 +49,8 @@ class FleetFlush:
         self.poll_interval = poll_interval
         self.check_mode = check_mode
         self.max_concurrent = max_concurrent
+        self.confirm_timeout = confirm_timeout
+        self.trust_operation = trust_operation
         self._results: t.Dict[t.Tuple[str, str, str], t.Dict[str, t.Any]] = {}
 
     def unique(self) -> t.List[FleetItem]:
@@ -60,7 +63,8 @@ class FleetFlush:
     def _flush_one(self, item: FleetItem) -> t.Dict[str, t.Any]:
         task = FlushTask(self.ops, item.ref, wait=self.wait, wait_timeout=self.wait_timeout,
                          poll_interval=self.poll_interval, check_mode=self.check_mode,
-                         allowed_states=item.allowed_states)
+                         allowed_states=item.allowed_states, confirm_timeout=self.confirm_timeout,
+                         trust_operation=self.trust_operation)
         try:
             result = task.run()
         except Exception as exc:  # pylint: disable=broad-exception-caught  # one cache must not stop the others

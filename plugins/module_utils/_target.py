@@ -88,9 +88,11 @@ class TargetAction(ActionTask):
     state_after_key = "state_after"
 
     def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool, deadline: t.Optional[float] = None) -> None:
+                 poll_interval: int, check_mode: bool, deadline: t.Optional[float] = None,
+                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
         super().__init__(ops.client, wait=wait, wait_timeout=wait_timeout, poll_interval=poll_interval,
-                         check_mode=check_mode, deadline=deadline)
+                         check_mode=check_mode, deadline=deadline, confirm_timeout=confirm_timeout,
+                         trust_operation=trust_operation)
         self.ops = ops
         self.ref = ref
         self.rule = ACTIONS[action]
@@ -115,6 +117,9 @@ class TargetAction(ActionTask):
 
     def taken(self, state: str) -> bool:
         return self.running(state) or (self.rule.taken_when_over and self.settled(state))
+
+    def busy(self, state: str) -> bool:
+        return not self.running(state) and state.strip().casefold() not in PLANNABLE
 
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
         if self.running(state):
@@ -144,7 +149,8 @@ class TargetTask:
     """
 
     def __init__(self, ops: CacheOperations, ref: TargetRef, *, state: str, flush: bool, dns_refresh: bool,
-                 wait: bool, wait_timeout: int, poll_interval: int, check_mode: bool) -> None:
+                 wait: bool, wait_timeout: int, poll_interval: int, check_mode: bool, confirm_timeout: int = 120,
+                 trust_operation: bool = False) -> None:
         if state not in DESIRED_STATES:
             raise HpcCacheError("state: %r must be one of %s" % (state, ", ".join(DESIRED_STATES)))
         self.ops = ops
@@ -156,6 +162,8 @@ class TargetTask:
         self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self.check_mode = check_mode
+        self.confirm_timeout = confirm_timeout
+        self.trust_operation = trust_operation
         self.started = ops.client.clock()
         self.deadline = self.started + wait_timeout
         self.result: t.Dict[str, t.Any] = {"changed": False, "operations": [], "polls": 0}
@@ -179,15 +187,22 @@ class TargetTask:
             self.result["elapsed"] = round(self.ops.client.clock() - self.started, 3)
         return self.result
 
-    def _settle(self, state: str) -> t.Tuple[t.Mapping[str, t.Any], str]:
-        """Read the target until it reads a state a plan can start from."""
+    @staticmethod
+    def ready_for(action: t.Optional[str], state: str) -> bool:
+        """A state an action can be decided in: not busy with another change, and never a suspend while
+        the target flushes (that flush is waited for first)."""
+        folded = state.strip().casefold()
+        return folded in PLANNABLE and not (action == "suspend" and folded == FLUSHING)
+
+    def _settle(self, state: str, action: t.Optional[str] = None) -> t.Tuple[t.Mapping[str, t.Any], str]:
+        """Read the target until it reads a state a plan (or the given action) can start from."""
         last: t.Dict[str, t.Any] = {}
 
         def read() -> Reading:
             response = self.ops.client.get(self.ops.target_url(self.ref), deadline=self.deadline)
             last["body"] = response.json_object()
             now = target_state(last["body"])
-            return Reading(now.strip().casefold() in PLANNABLE, retry_after_seconds(response.headers), now)
+            return Reading(self.ready_for(action, now), retry_after_seconds(response.headers), now)
 
         poll = Poller(self.ops.client).wait_until(
             read, self.poll_interval, self.deadline,
@@ -219,13 +234,19 @@ class TargetTask:
         done: t.List[str] = []
         for index, action in enumerate(steps):
             last = index == len(steps) - 1
+            if index:  # later steps read the target afresh, and wait while it is busy or flushing
+                body = self._read_for(action)
             step = TargetAction(self.ops, self.ref, action, wait=self.wait or not last,
                                 wait_timeout=self.wait_timeout, poll_interval=self.poll_interval,
-                                check_mode=self.check_mode, deadline=self.deadline)
+                                check_mode=self.check_mode, deadline=self.deadline,
+                                confirm_timeout=self.confirm_timeout, trust_operation=self.trust_operation)
             try:
-                outcome = step.run(body if index == 0 else None)  # later steps read the target afresh
-            except HpcCacheError as exc:
-                self._record(action, dict(step.result, **exc.result), sent=step.sent, failed=True)
+                outcome = step.run(body)
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # the request it sent is reported
+                learnt = exc.result if isinstance(exc, HpcCacheError) else {}
+                self._record(action, dict(step.result, **learnt), sent=step.sent, failed=True)
+                if step.result.get("status"):
+                    self.result["status"] = step.result["status"]
                 raise
             self._record(action, outcome, sent=step.sent)
             done.append(outcome["msg"])
@@ -234,8 +255,17 @@ class TargetTask:
         self.result["status"] = outcome.get("status")
         self.result["msg"] = ". ".join(done)
 
+    def _read_for(self, action: str) -> t.Mapping[str, t.Any]:
+        body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline)
+        state = target_state(body)
+        if not self.check_mode and not self.ready_for(action, state):
+            body = self._settle(state, action)[0]
+        return body
+
     def _record(self, action: str, outcome: t.Mapping[str, t.Any], sent: bool, failed: bool = False) -> None:
         self.result["polls"] += outcome.get("polls", 0)
+        if outcome.get("warnings"):
+            self.result.setdefault("warnings", []).extend(outcome["warnings"])
         self.result["changed"] = self.result["changed"] or bool(outcome.get("changed"))
         if not self.check_mode and outcome.get("state_after"):
             self.result["state_after"] = outcome["state_after"]

@@ -106,6 +106,8 @@ status:
     - V(InProgress) when the task did not wait (O(wait=false)) or timed out.
     - V(Skipped) when the cache is stopped or stopping.
     - V(Refused) when the cache's health state is not in O(allowed_states); the task fails.
+    - V(Unconfirmed) when the flush operation reported V(Succeeded) but the cache still read V(Flushing) (or a
+      state that shows nothing) after O(confirm_timeout); the task fails (unless O(trust_operation=true)).
   returned: when the cache was read
   type: str
   sample: Succeeded
@@ -177,7 +179,8 @@ def main() -> None:
         ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
         task = FlushTask(ops, ref, wait=module.params["wait"], wait_timeout=values["wait_timeout"],
                          poll_interval=values["poll_interval"], check_mode=module.check_mode,
-                         allowed_states=values["allowed_states"])
+                         allowed_states=values["allowed_states"], confirm_timeout=values["confirm_timeout"],
+                         trust_operation=module.params["trust_operation"])
         return task.run()
 
     module.run(body, partial=lambda: dict(task.result) if task else {})

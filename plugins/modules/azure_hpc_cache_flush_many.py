@@ -306,7 +306,9 @@ def main() -> None:
             client.tokens.token()  # a credential problem fails the task once, before any cache is touched
             fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, wait=module.params["wait"],
                                wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
-                               check_mode=module.check_mode, max_concurrent=values["max_concurrent"])
+                               check_mode=module.check_mode, max_concurrent=values["max_concurrent"],
+                               confirm_timeout=values["confirm_timeout"],
+                               trust_operation=module.params["trust_operation"])
             flushed = iter(fleet.run())
         results = [next(flushed) if isinstance(item, FleetItem) else invalid_result(entry, item)
                    for entry, item in zip(entries, checked)]
@@ -315,6 +317,9 @@ def main() -> None:
         failed = [r["label"] for r in results if r["failed"]]
         summary = {"changed": any(r["changed"] for r in results), "caches": results, "failed_caches": failed,
                    "elapsed": round(time.monotonic() - started, 3)}
+        warnings = ["%s: %s" % (r["label"], w) for r in results for w in r.get("warnings") or []]
+        if warnings:
+            summary["warnings"] = warnings
         if failed:
             shown = ["%s: %s" % (r["label"], r["msg"]) for r in results if r["failed"]][:SHOWN_FAILURES]
             more = len(failed) - len(shown)

@@ -108,7 +108,9 @@ status:
     - V(Succeeded) when the target reads the state asked for (or, for V(state=flushed), reads C(Ready) or
       C(Suspended) after the flush, or the flush operation reported C(Succeeded) and its state was not readable).
     - V(InProgress) when the last action still runs (O(wait=false)).
-  returned: success
+    - V(Unconfirmed) when an action's operation reported V(Succeeded) but the target did not show the state it
+      leads to within O(confirm_timeout); the task fails (unless O(trust_operation=true)).
+  returned: success, and on failure when the failed action ended with a status
   type: str
   sample: Succeeded
 msg:
@@ -143,7 +145,7 @@ operations:
       description: The C(Azure-AsyncOperation) (or C(Location)) URL of the operation, when the service gave one.
       type: str
     status:
-      description: V(Succeeded), V(InProgress), V(Failed) or V(Canceled).
+      description: V(Succeeded), V(InProgress), V(Failed), V(Canceled) or V(Unconfirmed) (see RV(status)).
       type: str
       sample: Succeeded
 polls:
@@ -193,7 +195,8 @@ def main() -> None:
         task = TargetTask(ops, ref, state=module.params["state"], flush=module.params["flush"],
                           dns_refresh=module.params["dns_refresh"], wait=module.params["wait"],
                           wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
-                          check_mode=module.check_mode)
+                          check_mode=module.check_mode, confirm_timeout=values["confirm_timeout"],
+                          trust_operation=module.params["trust_operation"])
         return task.run()
 
     module.run(body, partial=lambda: dict(task.result) if task else {"operations": [], "polls": 0})

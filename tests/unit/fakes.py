@@ -149,11 +149,13 @@ def target(state, junctions=None):
 
 class TargetArm:  # pylint: disable=too-few-public-methods
     """Routes: GET target -> states in turn (last repeats); POST .../{action} -> answers[action] in turn;
-    GET operation -> ops in turn."""
+    GET operation -> ops in turn. read_before[i] is the state the target last read before posts[i]."""
 
     def __init__(self, states, answers=None, ops=()):
         self.states, self.answers, self.ops = list(states), {k: list(v) for k, v in (answers or {}).items()}, list(ops)
         self.posts = []
+        self.read_before = []
+        self.last_read = None
 
     def __call__(self, method, url):
         path = url.split("?")[0].replace(ARM, "")
@@ -161,11 +163,13 @@ class TargetArm:  # pylint: disable=too-few-public-methods
             assert path.startswith(TARGET_PATH + "/"), path
             action = path.rsplit("/", 1)[1]
             self.posts.append(action)
+            self.read_before.append(self.last_read)
             return self.answers[action].pop(0)
         if "ascOperations" in url:
             return self.ops.pop(0)
         assert path == TARGET_PATH, path
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+        self.last_read = state
         return state if isinstance(state, (FakeRaw, BaseException)) else target(state)
 
 

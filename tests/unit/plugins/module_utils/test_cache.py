@@ -102,6 +102,18 @@ def test_operation_succeeded_but_cache_still_flushing_is_waited_for(make_client)
     assert result["polls"] == 2  # the operation once, the cache once more after the aftermath read
 
 
+def test_operation_succeeded_but_cache_flushing_past_the_window_fails_naming_both(make_client, clock):
+    arm = Arm(["Healthy", "Flushing"], posts=[FakeRaw(204, None, {"Azure-AsyncOperation": OP})],
+              ops=[FakeRaw(200, {"status": "Succeeded"})])
+    started = clock.now
+    task, go = run(make_client, arm, timeout=3600)
+    with pytest.raises(HpcCacheError, match="the flush operation reported Succeeded, but the cache c1 still reads "
+                                            "Flushing after 120 s"):
+        go()
+    assert clock.now - started <= 126 and task.result["status"] == "Unconfirmed"
+    assert arm.post_count == 1
+
+
 def test_async_flush_waits(make_client, clock):
     arm = Arm(["Healthy"], posts=[accepted("2")], ops=[FakeRaw(200, {"status": "InProgress"}),
                                                        FakeRaw(200, {"status": "Succeeded"})])

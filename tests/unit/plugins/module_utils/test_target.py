@@ -22,10 +22,10 @@ def done():
     return FakeRaw(200, {"status": "Succeeded"})
 
 
-def run(make_client, arm, state, flush=True, dns_refresh=False, wait=True, check_mode=False, timeout=100):
+def run(make_client, arm, state, flush=True, dns_refresh=False, wait=True, check_mode=False, timeout=100, **confirm):
     client = make_client(arm)[0]
     task = TargetTask(CacheOperations(client, "v"), TARGET, state=state, flush=flush, dns_refresh=dns_refresh,
-                      wait=wait, wait_timeout=timeout, poll_interval=5, check_mode=check_mode)
+                      wait=wait, wait_timeout=timeout, poll_interval=5, check_mode=check_mode, **confirm)
     return task, task.run
 
 
@@ -68,12 +68,104 @@ def test_suspend_is_not_over_until_the_target_reads_suspended(make_client, clock
     assert result["polls"] == 3  # the operation once, then the target until it read Suspended
 
 
-def test_suspend_that_never_shows_fails_at_the_deadline(make_client):
+def test_suspend_that_never_shows_fails_within_the_confirm_window_naming_both(make_client, clock):
+    # recorded: a suspend reported Succeeded, the target read Ready two minutes later (PS-T, 09:39:43)
     arm = TargetArm(["Ready"], answers={"suspend": [op_202()]}, ops=[done()])
-    task, go = run(make_client, arm, "suspended", flush=False, timeout=30)
-    with pytest.raises(HpcCacheError, match="Timed out"):
+    started = clock.now
+    task, go = run(make_client, arm, "suspended", flush=False, timeout=3600)
+    with pytest.raises(HpcCacheError) as err:
         go()
-    assert task.result["operations"][0]["action"] == "suspend" and task.result["state_after"] == "Ready"
+    assert "the suspend operation reported Succeeded, but the storage target filer-01 of cache c1 still reads " \
+           "Ready after 120 s (confirm_timeout)" in err.value.message
+    assert clock.now - started <= 126  # the window, not wait_timeout (0.3.0 waited the whole hour)
+    assert task.result["status"] == "Unconfirmed" and task.result["state_after"] == "Ready"
+    assert task.result["operations"] == [
+        {"action": "suspend", "status_code": 202, "operation_url": OP, "status": "Unconfirmed"}]
+    assert arm.posts == ["suspend"]
+
+
+def test_the_confirm_window_is_an_option(make_client, clock):
+    arm = TargetArm(["Ready"], answers={"suspend": [op_202()]}, ops=[done()])
+    started = clock.now
+    with pytest.raises(HpcCacheError, match="still reads Ready after 10 s"):
+        run(make_client, arm, "suspended", flush=False, timeout=3600, confirm_timeout=10)[1]()
+    assert clock.now - started <= 16
+
+
+def test_trust_operation_accepts_the_operation_with_a_warning(make_client):
+    arm = TargetArm(["Ready"], answers={"suspend": [op_202()]}, ops=[done()])
+    result = run(make_client, arm, "suspended", flush=False, confirm_timeout=10, trust_operation=True)[1]()
+    assert result["status"] == "Succeeded" and result["state_after"] == "Ready"
+    assert len(result["warnings"]) == 1 and "reported Succeeded" in result["warnings"][0]
+    assert "trust_operation" in result["warnings"][0]
+
+
+def test_a_failed_operation_is_never_accepted_by_trust_operation(make_client):
+    failed = FakeRaw(200, {"status": "Failed", "error": {"code": "X", "message": "no"}})
+    arm = TargetArm(["Ready"], answers={"suspend": [op_202()]}, ops=[failed])
+    with pytest.raises(OperationFailed):
+        run(make_client, arm, "suspended", flush=False, trust_operation=True)[1]()
+
+
+def test_a_resume_that_never_shows_ready_fails_within_the_window(make_client):
+    arm = TargetArm(["Suspended"], answers={"resume": [op_202()]}, ops=[done()])
+    with pytest.raises(HpcCacheError, match="resume operation reported Succeeded, but .* still reads Suspended"):
+        run(make_client, arm, "active", timeout=3600)[1]()
+
+
+def test_a_bare_answer_that_never_shows_fails_within_the_window(make_client, clock):
+    arm = TargetArm(["Ready"], answers={"suspend": [FakeRaw(200)]})
+    started = clock.now
+    with pytest.raises(HpcCacheError, match="answered without an operation to follow, but .* still reads Ready"):
+        run(make_client, arm, "suspended", flush=False, timeout=3600)[1]()
+    assert clock.now - started <= 126
+
+
+def test_a_busy_target_after_a_bare_answer_is_waited_for_past_the_window(make_client, clock):
+    arm = TargetArm(["Ready"] + ["Busy"] * 40 + ["Suspended"], answers={"suspend": [FakeRaw(202)]})
+    result = run(make_client, arm, "suspended", flush=False, timeout=3600)[1]()
+    assert result["status"] == "Succeeded" and result["state_after"] == "Suspended"
+
+
+def test_a_suspend_is_never_sent_while_the_target_flushes(make_client):
+    # the flush this task sent is over; someone else's flush began before the suspend could go
+    arm = TargetArm(["Ready", "Ready", "Flushing", "Flushing", "Ready", "Ready", "Suspended"],
+                    answers={"flush": [op_202()], "suspend": [op_202()]}, ops=[done(), done()])
+    result = run(make_client, arm, "suspended")[1]()
+    assert arm.posts == ["flush", "suspend"] and result["status"] == "Succeeded"
+    assert arm.read_before == ["Ready", "Ready"]  # 0.3.0 sent the suspend on the read of Flushing
+
+
+def test_after_an_unanswered_suspend_a_busy_target_is_waited_for_then_judged(make_client):
+    arm = TargetArm(["Ready", "Busy", "Busy", "Busy", "Suspended"], answers={"suspend": [reset()]})
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert arm.posts == ["suspend"] and result["status"] == "Succeeded"
+    assert result["state_after"] == "Suspended"
+
+
+def test_after_an_unanswered_suspend_a_busy_target_that_settles_ready_is_resent_once(make_client):
+    arm = TargetArm(["Ready", "Busy", "Ready", "Ready", "Ready", "Suspended"],
+                    answers={"suspend": [reset(), FakeRaw(204)]})
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert arm.posts == ["suspend", "suspend"] and result["status"] == "Succeeded"
+    assert arm.read_before == ["Ready", "Ready"]  # never resent while it read Busy
+
+
+def test_a_409_while_the_target_is_busy_waits_and_attaches_to_what_it_shows(make_client):
+    conflict = FakeRaw(409, {"error": {"code": "Conflict", "message": "busy"}})
+    arm = TargetArm(["Ready", "Busy", "Busy", "Suspended"], answers={"suspend": [conflict]})
+    result = run(make_client, arm, "suspended", flush=False)[1]()
+    assert arm.posts == ["suspend"] and result["status"] == "Succeeded"
+
+
+def test_an_unexpected_error_after_a_post_keeps_the_operation_sent(make_client):
+    arm = TargetArm(["Ready", ValueError("bug")], answers={"suspend": [op_202()]}, ops=[done()])
+    task, go = run(make_client, arm, "suspended", flush=False)
+    with pytest.raises(ValueError):
+        go()
+    assert task.result["operations"] == [
+        {"action": "suspend", "status_code": 202, "operation_url": OP, "status": "Failed"}]
+    assert task.result["changed"] is True
 
 
 @pytest.mark.parametrize("answer", [FakeRaw(200), FakeRaw(204)])
