@@ -147,6 +147,10 @@ class ActionTask:
             state = self.state_of(body)
             self.result[self.state_key] = state
             self.decide(body, state)
+        except HpcCacheError as exc:  # a failed wait's own reads add to what the task had read before it
+            if isinstance(exc.result.get("polls"), int):
+                exc.result["polls"] += self.result["polls"]
+            raise
         finally:
             self.result["elapsed"] = self.elapsed()
         return self.result
@@ -186,11 +190,7 @@ class ActionTask:
                                           retry_after_seconds(response.headers), subject=subject)
         self.result["polls"] += poll.polls
         self.operation_status = poll.status
-        try:
-            self.state = self._read_state()
-        except HpcCacheError:  # the operation's own word stands; a failed read of the aftermath must not fail it
-            self.conclude(how)
-            return
+        self.state = None  # what the resource reads now corroborates the operation's word (follow_resource)
         self.follow_resource(how)
 
     # Sending ---------------------------------------------------------------
@@ -258,60 +258,101 @@ class ActionTask:
         self.result[self.state_after_key] = state
         return state
 
-    def _read_state(self) -> str:
-        return self._state_of_answer(self.client.get(self.resource_url(), deadline=self.deadline))
+    def _read_state(self, deadline: t.Optional[float] = None) -> str:
+        return self._state_of_answer(self.client.get(self.resource_url(), deadline=deadline or self.deadline))
 
-    def _read_until_settled(self) -> Reading:
-        response = self.client.get(self.resource_url(), deadline=self.deadline)
+    def _read_until_settled(self, deadline: t.Optional[float] = None) -> Reading:
+        response = self.client.get(self.resource_url(), deadline=deadline or self.deadline)
         self.state = self._state_of_answer(response)
         return Reading(self.settled(self.state), retry_after_seconds(response.headers), self.state)
 
     def follow_resource(self, how: str) -> None:
         """Read the resource until a settled state (with wait), then conclude.
 
-        A state that shows the action running is waited for up to the task's
-        deadline. Once the operation said Succeeded, or while the resource shows
-        the action neither running nor over, it has confirm_timeout seconds to
-        show the state the action leads to (see _unconfirmed).
+        A state that shows the action (or some change: busy) running is waited
+        for up to the task's deadline. Once the operation said Succeeded, or
+        while the resource shows the action neither running nor over, it has
+        confirm_timeout seconds to show the state the action leads to; reads
+        that fail in that window count against it (see _unconfirmed).
         """
-        if self.state is None:
+        operation_over = self.operation_status == "Succeeded"
+        if self.state is None and not operation_over:
             self.state = self._read_state()
-        if not self.settled(self.state) and self.wait and not self.check_mode:
-            clock = self.client.clock
-            confirm_by = clock() + self.confirm_timeout
-            operation_over = self.operation_status == "Succeeded"
-
-            def read() -> Reading:
-                nonlocal confirm_by
-                reading = self._read_until_settled()
-                if reading.done:
-                    return reading
-                if (self.running(reading.status) or self.busy(reading.status)) and not operation_over:
-                    confirm_by = clock() + self.confirm_timeout  # it shows itself running: the window restarts
-                elif clock() >= confirm_by:
-                    return Reading(True, status=reading.status)  # the window is over: nothing more to wait for
-                return reading
-
-            deadline = min(self.deadline, confirm_by) if operation_over else self.deadline
-            try:
-                poll = self.poller.wait_until(read, self.poll_interval, deadline,
-                                              subject="the %s of %s" % (self.action, self.name))
-                self.result["polls"] += poll.polls
-            except OperationTimeout as exc:
-                if not operation_over:
-                    raise
-                self.result["polls"] += exc.result.get("polls", 0)
-            if not self.settled(self.state):
-                self._unconfirmed(how, clock() - (confirm_by - self.confirm_timeout))
+        if self.wait and not self.check_mode and (self.state is None or not self.settled(self.state)):
+            if not self._corroborate(how, operation_over):
                 return
         self.conclude(how)
 
-    def _unconfirmed(self, how: str, waited: float) -> None:
+    def _shows_running(self, state: t.Optional[str]) -> bool:
+        return state is not None and (self.running(state) or self.busy(state))
+
+    def _corroborate(self, how: str, operation_over: bool) -> bool:
+        """Wait for the state the action leads to; False when the window closed without it (reported)."""
+        clock = self.client.clock
+        started = clock()
+        window = {"end": started + self.confirm_timeout, "start": started}
+        last_error: t.List[HpcCacheError] = []
+
+        def limit() -> float:
+            if not operation_over and self._shows_running(self.state):
+                return self.deadline
+            return min(self.deadline, window["end"])
+
+        def read() -> Reading:
+            try:
+                reading = self._read_until_settled(deadline=limit())
+            except HpcCacheError as exc:
+                last_error[:] = [exc]
+                raise
+            if reading.done:
+                return reading
+            if not operation_over and self._shows_running(reading.status):
+                window["start"], window["end"] = clock(), clock() + self.confirm_timeout  # it runs: a new window
+                return reading
+            left = window["end"] - clock()
+            if left <= 0:
+                return Reading(True, status=reading.status)  # the window is over: nothing more to wait for
+            return Reading(False, min(reading.retry_after or float(self.poll_interval), left), reading.status)
+
+        if operation_over:  # the aftermath is read at once; failed reads count against the window
+            try:
+                self.state = self._read_state(deadline=limit())
+            except HpcCacheError as exc:
+                last_error[:] = [exc]
+            if self.state is not None and self.settled(self.state):
+                return True
+        try:
+            poll = self.poller.wait_until(read, self.poll_interval, self.deadline if not operation_over else limit(),
+                                          first_delay=min(float(self.poll_interval), self.confirm_timeout),
+                                          subject="the %s of %s" % (self.action, self.name))
+            self.result["polls"] += poll.polls
+        except HpcCacheError as exc:  # the window (or the task) ran out, or every read in it failed
+            if not operation_over:
+                raise
+            self.result["polls"] += exc.result.get("polls", 0)
+            if not isinstance(exc, OperationTimeout):
+                last_error[:] = [exc]
+        if self.state is not None and self.settled(self.state):
+            return True
+        bound = "wait_timeout" if window["end"] > self.deadline else "confirm_timeout"
+        self._unconfirmed(how, clock() - window["start"], bound, last_error[0] if last_error else None)
+        return False
+
+    def _unconfirmed(self, how: str, waited: float, bound: str, error: t.Optional[HpcCacheError]) -> None:
         """The service said the action is over (or gave no operation) and the resource never showed it."""
-        said = ("the %s operation reported %s" % (self.action, self.operation_status) if self.operation_status
-                else "the service answered without an operation to follow")
-        text = ("%s: %s, but the %s %s still reads %s after %d s (confirm_timeout)"
-                % (how, said, self.subject_kind, self.name, self.state, round(waited)))
+        if self.operation_status:
+            said = "the %s operation reported %s, but " % (self.action, self.operation_status)
+        elif self.sent:
+            said = "the service answered without an operation to follow, and "
+        else:
+            said = "it was found running, and "
+        if self.state is None:
+            seen = "the %s %s could not be read in %d s to confirm it: %s" % (
+                self.subject_kind, self.name, round(waited), error or "no answer")
+        else:
+            seen = "the %s %s still reads %s after %d s (%s)" % (
+                self.subject_kind, self.name, self.state, round(waited), bound)
+        text = "%s: %s%s" % (how, said, seen)
         self.result["completion"] = {k: v for k, v in (("operation_status", self.operation_status),
                                                         (self.completion_key, self.state)) if v is not None}
         if self.trust_operation and self.operation_status == "Succeeded":

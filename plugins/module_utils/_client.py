@@ -286,7 +286,7 @@ class ArmClient:
                 raise self._no_answer(exc, watchdog, raw, request_id, sent=not _never_connected(exc))
             except (rex.RequestException, ReadFailure) + TRANSPORT_ERRORS as exc:
                 raise self._no_answer(exc, watchdog, raw, request_id, sent=True)
-            if watchdog.stop():  # the bound passed as the last byte came in: the connection is spent
+            if watchdog.finish(ok=True):  # the bound passed as the last byte came in: the connection is spent
                 raise self._no_answer(None, watchdog, raw, request_id, sent=True)
         release = getattr(getattr(raw, "raw", None), "release_conn", None)
         if release is not None:
@@ -302,7 +302,7 @@ class ArmClient:
                 raw.close()
             except TRANSPORT_ERRORS:
                 pass
-        if watchdog.stop():
+        if watchdog.finish(ok=False):
             text = "the answer did not arrive in full within %.0f s" % watchdog.seconds
         else:
             text = _short(exc) if exc is not None else "no answer"
@@ -430,16 +430,26 @@ def _short(exc: BaseException) -> str:
 
 
 def fetch_metadata(session: t.Any, url: str, policy: RetryPolicy = RetryPolicy()) -> t.Any:
-    """GET a public metadata document (no token is sent); raises ValueError on any failure."""
+    """GET a public metadata document (no token is sent); raises ValueError on any failure.
+
+    Bounded like any answer: a watchdog over the whole answer, and the body read against the size cap.
+    """
+    raw = None
     try:
-        with Watchdog(policy.read_timeout):  # a trickling answer cannot hold the discovery either
+        with Watchdog(policy.read_timeout) as watchdog:
             raw = session.get(url, timeout=(policy.connect_timeout, policy.read_timeout), allow_redirects=False,
-                              headers={"Accept": "application/json"}, proxies=no_proxy_for(url))
-    except (rex.RequestException,) + TRANSPORT_ERRORS as exc:
+                              headers={"Accept": "application/json", "Accept-Encoding": ACCEPT_ENCODING},
+                              proxies=no_proxy_for(url), stream=True)
+            content = read_body(raw, policy.read_timeout)
+            if watchdog.finish(ok=True):
+                raise ReadFailure("the answer did not arrive in full within %.0f s" % policy.read_timeout)
+    except (rex.RequestException, ReadFailure) + TRANSPORT_ERRORS as exc:
+        if raw is not None:
+            raw.close()
         raise ValueError("no answer (%s)" % _short(exc))
     if raw.status_code != 200:
         raise ValueError("HTTP %d" % raw.status_code)
     try:
-        return raw.json()
-    except ValueError:
+        return json.loads(content.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ValueError("not valid JSON")

@@ -58,8 +58,12 @@ class ReadFailure(Exception):
 class Watchdog:
     """Bounds one answer, from the moment its request goes out on a connection.
 
-    fired is True once the bound passed before stop(); the answer is then
-    failed whatever was read, and its connection never goes back to the pool.
+    fired is True once the bound passed before finish(); the answer is then
+    failed whatever was read. urllib3 gives a connection back to its pool as
+    soon as a body's last byte is read, before the answer is judged: a watched
+    connection is held back until finish() (see _put_conn below), so a timer
+    can never shut a socket that another request has taken from the pool, and
+    a connection whose answer was refused is closed, never reused.
     """
 
     def __init__(self, seconds: float) -> None:
@@ -69,6 +73,7 @@ class Watchdog:
         self._stopped = False
         self._connection: t.Any = None
         self._timer: t.Optional[threading.Timer] = None
+        self._held: t.Optional[t.Tuple[t.Any, t.Any]] = None  # (pool, connection) urllib3 gave back early
 
     def __enter__(self) -> "Watchdog":
         _current.watchdog = self
@@ -76,7 +81,7 @@ class Watchdog:
 
     def __exit__(self, *exc: t.Any) -> None:
         _current.watchdog = None
-        self.stop()
+        self.finish(ok=False)  # a no-op after finish(ok=True)
 
     def watch(self, connection: t.Any) -> None:
         """The request goes out on this connection now: start the clock (once)."""
@@ -95,13 +100,41 @@ class Watchdog:
             self.fired = True
             shut_down(getattr(self._connection, "sock", None))
 
-    def stop(self) -> bool:
-        """Stop the clock; True when the bound had passed."""
+    def hold(self, pool: t.Any, connection: t.Any) -> bool:
+        """urllib3 gives the connection back: keep it until finish(); False once finished (put it back)."""
         with self._lock:
+            if self._stopped or connection is not self._connection:
+                return False
+            self._held = (pool, connection)
+            return True
+
+    def finish(self, ok: bool) -> bool:
+        """Stop the clock and settle the connection: back to the pool only after a whole answer within the
+        bound (ok), closed otherwise. Returns True when the bound had passed."""
+        with self._lock:
+            already = self._stopped
             self._stopped = True
             if self._timer is not None:
                 self._timer.cancel()
-            return self.fired
+            held, self._held = self._held, None
+            fired = self.fired
+        if not already:
+            connection = self._connection
+            if connection is not None:
+                connection.hpc_watchdog = None
+            if not ok or fired:
+                _close(connection)
+            if held is not None:
+                held[0]._put_conn(held[1] if ok and not fired else None)
+        return fired
+
+
+def _close(connection: t.Any) -> None:
+    try:
+        if connection is not None:
+            connection.close()
+    except TRANSPORT_ERRORS:
+        pass
 
 
 def shut_down(sock: t.Any) -> None:
@@ -121,8 +154,11 @@ def _watched(base: t.Any) -> t.Any:
     """A connection class whose requests start the watchdog of the thread that sends them."""
 
     class Watched(base):  # type: ignore[misc]
+        hpc_watchdog: t.Optional[Watchdog] = None
+
         def request(self, *args: t.Any, **kwargs: t.Any) -> t.Any:
             watchdog = getattr(_current, "watchdog", None)
+            self.hpc_watchdog = watchdog
             if watchdog is not None:
                 watchdog.watch(self)
             return super().request(*args, **kwargs)
@@ -131,12 +167,25 @@ def _watched(base: t.Any) -> t.Any:
     return Watched
 
 
+def _put_conn(pool: t.Any, base: t.Any, connection: t.Any) -> None:
+    watchdog = getattr(connection, "hpc_watchdog", None)
+    if watchdog is not None and watchdog.hold(pool, connection):
+        return  # back once the answer is judged (Watchdog.finish)
+    base._put_conn(pool, connection)
+
+
 if HAS_HTTP:
     class _WatchedHTTPPool(HTTPConnectionPool):
         ConnectionCls = _watched(HTTPConnection)
 
+        def _put_conn(self, conn: t.Any) -> None:
+            _put_conn(self, HTTPConnectionPool, conn)
+
     class _WatchedHTTPSPool(HTTPSConnectionPool):
         ConnectionCls = _watched(HTTPSConnection)
+
+        def _put_conn(self, conn: t.Any) -> None:
+            _put_conn(self, HTTPSConnectionPool, conn)
 
     class WatchedAdapter(HTTPAdapter):
         """requests' adapter whose pools (direct and through a proxy) use watched connections."""
@@ -174,9 +223,7 @@ def read_body(raw: t.Any, seconds: float, clock: t.Callable[[], float] = time.mo
     stream = getattr(raw, "raw", None)
     if stream is None:  # a test double: the body at once
         return decode(raw.content or b"", raw.headers.get("Content-Encoding"), cap)
-    declared = _declared_length(raw.headers)
-    if declared is not None and declared > cap:
-        raise ReadFailure("the answer announced %d bytes, more than the %d bytes a read accepts" % (declared, cap))
+    declared = _declared_length(raw.headers, cap)
     read = getattr(stream, "read1", None) or stream.read
     deadline = clock() + seconds
     chunks: t.List[bytes] = []
@@ -196,20 +243,29 @@ def read_body(raw: t.Any, seconds: float, clock: t.Callable[[], float] = time.mo
             raise ReadFailure("the answer did not arrive in full within %.0f s" % seconds)
     if declared is not None and size != declared:
         raise ReadFailure("the answer was cut short: %d of %d bytes" % (size, declared))
+    remaining = getattr(stream, "length_remaining", None)  # what urllib3 itself expected still to come
+    if isinstance(remaining, int) and remaining > 0:
+        raise ReadFailure("the answer was cut short: %d more bytes were announced" % remaining)
     return decode(b"".join(chunks), raw.headers.get("Content-Encoding"), cap)
 
 
-def _declared_length(headers: t.Mapping[str, str]) -> t.Optional[int]:
+def _declared_length(headers: t.Mapping[str, str], cap: int) -> t.Optional[int]:
+    """The Content-Length a body is held to; ReadFailure for one over the cap (or absurdly long)."""
     if (headers.get("Transfer-Encoding") or "").strip():
         return None  # chunked: the chunks say where the body ends
     value = (headers.get("Content-Length") or "").strip()
-    return int(value) if value.isascii() and value.isdigit() else None
+    if not (value.isascii() and value.isdigit()):
+        return None
+    if len(value) > 12 or int(value) > cap:
+        raise ReadFailure("the answer announced %s bytes, more than the %d bytes a read accepts"
+                          % (value if len(value) <= 12 else value[:12] + "...", cap))
+    return int(value)
 
 
 def decode(data: bytes, encoding: t.Optional[str], cap: int = MAX_BODY_BYTES) -> bytes:
     """Undo a Content-Encoding of identity, gzip or deflate, never producing more than cap bytes."""
     name = (encoding or "identity").strip().lower()
-    if name in ("", "identity"):
+    if name in ("", "identity") or not data:  # an empty body is empty, whatever its encoding says
         return data
     if name in ("gzip", "x-gzip"):
         return _inflate(data, 16 + zlib.MAX_WBITS, cap)
@@ -223,13 +279,23 @@ def decode(data: bytes, encoding: t.Optional[str], cap: int = MAX_BODY_BYTES) ->
 
 
 def _inflate(data: bytes, wbits: int, cap: int) -> bytes:
-    inflater = zlib.decompressobj(wbits)
-    try:
-        out = inflater.decompress(data, cap + 1)
-    except zlib.error as exc:
-        raise ReadFailure("the answer's compressed body could not be decoded (%s)" % exc)
-    if len(out) > cap or inflater.unconsumed_tail:
-        raise ReadFailure("the answer was larger than the %d bytes a read accepts once decoded" % cap)
-    if not inflater.eof:
-        raise ReadFailure("the answer's compressed body was cut short")
+    """Every member of the stream (gzip allows several), never more than cap bytes out."""
+    out = b""
+    members = 0
+    while True:
+        members += 1
+        inflater = zlib.decompressobj(wbits)
+        try:
+            out += inflater.decompress(data, cap + 1 - len(out))
+        except zlib.error as exc:
+            raise ReadFailure("the answer's compressed body could not be decoded (%s)" % exc)
+        if len(out) > cap or inflater.unconsumed_tail:
+            raise ReadFailure("the answer was larger than the %d bytes a read accepts once decoded" % cap)
+        if not inflater.eof:
+            raise ReadFailure("the answer's compressed body was cut short")
+        data = inflater.unused_data
+        if not data or wbits <= 0 or members >= 64:
+            break
+    if data:
+        raise ReadFailure("the answer's compressed body has %d bytes after its end" % len(data))
     return out

@@ -119,7 +119,11 @@ class TargetAction(ActionTask):
         return self.running(state) or (self.rule.taken_when_over and self.settled(state))
 
     def busy(self, state: str) -> bool:
-        return not self.running(state) and state.strip().casefold() not in PLANNABLE
+        """Busy with another change, or (for a suspend) flushing: never sent to, waited for."""
+        folded = state.strip().casefold()
+        if self.running(state):
+            return False
+        return folded not in PLANNABLE or (self.action == "suspend" and folded == FLUSHING)
 
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
         if self.running(state):

@@ -64,12 +64,28 @@ def test_bare_204_whose_aftermath_cannot_be_read_fails(make_client):
     assert task.result["changed"] is True and task.result["status_code"] == 204 and "status" not in task.result
 
 
-def test_failed_read_after_a_finished_operation_does_not_fail_it(make_client):
-    arm = Arm(["Healthy", FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "x"}})],
-              posts=[FakeRaw(204, None, {"Azure-AsyncOperation": OP})], ops=[FakeRaw(200, {"status": "Succeeded"})])
-    result = run(make_client, arm)[1]()
+def _unreadable_after_the_operation():
+    return Arm(["Healthy", FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "x"}})],
+               posts=[FakeRaw(204, None, {"Azure-AsyncOperation": OP})], ops=[FakeRaw(200, {"status": "Succeeded"})])
+
+
+def test_a_cache_unreadable_after_a_finished_operation_leaves_it_unconfirmed(make_client, clock):
+    # 0.3.0 reported Succeeded on the operation's word alone; the state now corroborates it (0.3.1)
+    started = clock.now
+    task, go = run(make_client, _unreadable_after_the_operation(), timeout=3600)
+    with pytest.raises(HpcCacheError, match="reported Succeeded, but the cache c1 could not be read .* "
+                                            "AuthorizationFailed"):
+        go()
+    assert task.result["status"] == "Unconfirmed" and clock.now - started <= 126
+
+
+def test_trust_operation_accepts_a_finished_operation_whose_cache_cannot_be_read(make_client):
+    client = make_client(_unreadable_after_the_operation())[0]
+    task = FlushTask(CacheOperations(client, "v"), REF, wait=True, wait_timeout=3600, poll_interval=5,
+                     check_mode=False, trust_operation=True)
+    result = task.run()
     assert result["status"] == "Succeeded" and "health_state_after" not in result
-    assert result["completion"] == {"operation_status": "Succeeded"}
+    assert result["completion"] == {"operation_status": "Succeeded"} and "could not be read" in result["warnings"][0]
 
 
 @pytest.mark.parametrize("code", [200, 202, 204])

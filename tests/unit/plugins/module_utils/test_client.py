@@ -246,18 +246,23 @@ def test_fetch_metadata_sends_no_token():
     class Session:
         def get(self, url, **kwargs):
             self.kwargs = kwargs
-            return FakeRawJson()
-
-    class FakeRawJson:
-        status_code = 200
-
-        def json(self):
-            return {"a": 1}
+            return FakeRaw(200, {"a": 1})
 
     session = Session()
     assert fetch_metadata(session, "https://arm.test/metadata/endpoints") == {"a": 1}
     assert "Authorization" not in session.kwargs["headers"]
     assert session.kwargs["allow_redirects"] is False
+
+
+def test_fetch_metadata_refuses_an_answer_over_the_cap():
+    import gzip  # pylint: disable=import-outside-toplevel
+
+    class Session:
+        def get(self, url, **kwargs):
+            return FakeRaw(200, raw=gzip.compress(b" " * (32 * 1024 * 1024)), headers={"Content-Encoding": "gzip"})
+
+    with pytest.raises(ValueError, match="once decoded"):
+        fetch_metadata(Session(), "https://arm.test/metadata/endpoints")
 
 
 @pytest.mark.parametrize("headers", [

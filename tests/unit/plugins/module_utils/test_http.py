@@ -329,3 +329,75 @@ def test_a_gzip_answer_is_decoded_and_the_connection_reused(serve):
     assert client.get(base + "a").json() == {"value": []}
     assert client.get(base + "b").json() == {"value": []}
     assert len(connections) == 1  # a whole answer gives its connection back to the pool
+
+
+def test_a_refused_answer_never_gives_its_connection_back(serve):
+    connections = []
+
+    def answer(sock: socket.socket) -> None:
+        connections.append(sock)
+        sock.sendall(_headers(3, b"Content-Encoding: br\r\n") + b"\x0b\x02\x80")  # read whole, then refused
+        while sock.recv(65536):
+            sock.sendall(_headers(2) + b"{}")
+
+    base = serve(answer)
+    client = _client(base)
+    with pytest.raises(TransportError, match="not one this client asked for"):
+        client.get(base + "a")
+    with pytest.raises(TransportError):
+        client.get(base + "b")  # a new connection, refused the same way: the first one was not reused
+    assert len(connections) == 2
+
+
+class _Pool:  # pylint: disable=too-few-public-methods
+    def __init__(self):
+        self.put = []
+
+    def _put_conn(self, conn):
+        self.put.append(conn)
+
+
+class _Conn:  # pylint: disable=too-few-public-methods
+    sock = None
+    closed = False
+
+    def close(self):
+        self.closed = True
+
+
+@pytest.mark.parametrize("ok, back", [(True, "the connection"), (False, None)])
+def test_a_connection_urllib3_gives_back_early_waits_for_the_verdict(ok, back):
+    pool, conn = _Pool(), _Conn()
+    with _http.Watchdog(60) as watchdog:
+        watchdog.watch(conn)
+        assert watchdog.hold(pool, conn) is True and pool.put == []  # the timer may still fire: not in the pool
+        watchdog.finish(ok=ok)
+        assert pool.put == [conn if back else None] and conn.closed is (not ok)
+        assert watchdog.hold(pool, _Conn()) is False  # once judged, nothing more is held
+
+
+def test_a_watchdog_that_fired_gives_nothing_back():
+    pool, conn = _Pool(), _Conn()
+    watchdog = _http.Watchdog(0.01)
+    watchdog.watch(conn)
+    assert watchdog.hold(pool, conn)
+    deadline = time.monotonic() + 10
+    while not watchdog.fired and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watchdog.finish(ok=True) is True
+    assert pool.put == [None] and conn.closed
+
+
+def test_an_empty_compressed_body_is_empty():
+    assert decode(b"", "gzip") == b""
+
+
+def test_every_member_of_a_gzip_stream_is_decoded_and_trailing_bytes_refused():
+    assert decode(gzip.compress(b'{"a": ', mtime=0) + gzip.compress(b"1}", mtime=0), "gzip") == b'{"a": 1}'
+    with pytest.raises(ReadFailure):
+        decode(gzip.compress(b'{"a": 1}', mtime=0) + b"garbage", "gzip")
+
+
+def test_an_absurd_content_length_is_refused_unread():
+    with pytest.raises(ReadFailure, match="announced 111111111111... bytes"):
+        read_body(Streamed(Stream([b"{}"]), headers={"Content-Length": "1" * 5000}), 60)

@@ -112,3 +112,124 @@ def test_a_stopped_cache_as_recorded_is_skipped(make_client, clock):
     task = FlushTask(CacheOperations(client, "v"), CacheRef(SUB, "rg", "c1"), wait=True, wait_timeout=60,
                      poll_interval=2, check_mode=False)
     assert task.run()["status"] == "Skipped"
+
+
+# Storage-target actions as the service was recorded answering them (storage_target_actions.json) -----------
+TARGET_FIXTURE = os.path.join(os.path.dirname(FIXTURE), "storage_target_actions.json")
+with open(TARGET_FIXTURE, encoding="utf-8") as handle:
+    TARGETS = json.load(handle)
+
+
+def _signature(url):
+    """'&t=...&c=...&s=...&h=...': what follows api-version in a signed URL."""
+    return "&" + url.split("api-version=", 1)[1].split("&", 1)[1]
+
+
+VALUES = {
+    "arm": ARM, "subscription": SUB, "location": "eastus", "operation": OPERATION,
+    "api_version": TARGETS["api_version"], "resource_group": "rg", "cache": "c1", "target": "filer-01",
+    "signature_async": _signature(TARGETS["signed_urls"]["example"]["Azure-AsyncOperation"]),
+    "signature_location": _signature(TARGETS["signed_urls"]["example"]["Location"]),
+}
+
+
+def fill(text):
+    for key, value in VALUES.items():
+        text = text.replace("{%s}" % key, value)
+    return text
+
+
+class RecordedTargetService:
+    """Replays one recorded exchange step by step, each request checked byte for byte (signed URLs are
+    requested exactly as given); the target reads the given states in turn (no recording read it)."""
+
+    def __init__(self, exchange, states):
+        self.steps = list(TARGETS["exchanges"][exchange]["steps"])
+        self.states = list(states)
+        self.requests = []
+
+    def __call__(self, method, url):
+        self.requests.append((method, url))
+        if method == "GET" and "/ascOperations/" not in url:
+            state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
+            return FakeRaw(200, {"name": "filer-01", "properties": {"state": state, "targetType": "nfs3"}})
+        step = self.steps.pop(0) if len(self.steps) > 1 else self.steps[0]
+        assert (method, url) == (step["request"]["method"], fill(step["request"]["url"]))
+        answer_ = step["answer"]
+        headers = {k: fill(v) for k, v in (answer_.get("headers") or {}).items()}
+        if "body_raw" in answer_:
+            return FakeRaw(answer_["status"], raw=answer_["body_raw"].encode(), headers=headers)
+        body = answer_.get("body")
+        raw = b"" if body is None else fill(json.dumps(body)).encode()
+        return FakeRaw(answer_["status"], raw=raw, headers=headers)
+
+
+def target_task(make_client, service, state, **kwargs):
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import TargetRef
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._target import TargetTask
+
+    client = make_client(service)[0]
+    return TargetTask(CacheOperations(client, TARGETS["api_version"]), TargetRef(CacheRef(SUB, "rg", "c1"), "filer-01"),
+                      state=state, flush=False, dns_refresh=False, wait=True, wait_timeout=3600, poll_interval=2,
+                      check_mode=False, **kwargs)
+
+
+def test_recorded_target_suspend_is_followed_through_its_signed_status_url(make_client, clock):
+    service = RecordedTargetService("suspend", ["Ready", "Suspended"])
+    result = target_task(make_client, service, "suspended").run()
+    assert result["status"] == "Succeeded" and result["state_after"] == "Suspended"
+    url = fill(TARGETS["exchanges"]["suspend"]["steps"][0]["answer"]["headers"]["Azure-AsyncOperation"])
+    assert "&t=" in url and "&c=" in url and "&s=" in url and "&h=" in url and len(url) > 2500
+    assert result["operations"] == [{"action": "suspend", "status_code": 202, "operation_url": url,
+                                     "status": "Succeeded"}]
+    assert [r for r in service.requests if "/ascOperations/" in r[1]] == [("GET", url)] * 2  # as given, twice
+    assert set(clock.sleeps) == {2}  # no Retry-After was recorded: poll_interval
+
+
+def test_recorded_target_suspend_whose_target_keeps_reading_ready_fails_in_the_window(make_client, clock):
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+
+    service = RecordedTargetService("suspend", ["Ready"])  # PS-T 09:39:43: Ready after a Succeeded suspend
+    started = clock.now
+    task = target_task(make_client, service, "suspended")
+    with pytest.raises(HpcCacheError, match="reported Succeeded, but the storage target filer-01 of cache c1 "
+                                            "still reads Ready after 120 s"):
+        task.run()
+    assert clock.now - started < 130 and task.result["status"] == "Unconfirmed"
+
+
+def test_recorded_target_flush_is_followed_to_its_end(make_client, clock):
+    service = RecordedTargetService("flush", ["Ready"])
+    result = target_task(make_client, service, "flushed").run()
+    assert result["status"] == "Succeeded" and [o["action"] for o in result["operations"]] == ["flush"]
+
+
+def test_recorded_resume_of_a_ready_target_is_accepted_by_the_poller_and_not_sent_by_the_module(make_client):
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller
+
+    service = RecordedTargetService("resume_never_suspended", ["Ready"])
+    client = make_client(service)[0]
+    post = client.post_action(fill(TARGETS["exchanges"]["resume_never_suspended"]["steps"][0]["request"]["url"]))
+    poll = Poller(client).wait_operation(post.headers["Azure-AsyncOperation"], post.headers["Location"], 2,
+                                         client.clock() + 60)
+    assert post.status == 202 and poll.status == "Succeeded" and poll.polls == 1
+    result = target_task(make_client, RecordedTargetService("resume_never_suspended", ["Ready"]), "active").run()
+    assert result["operations"] == [] and result["changed"] is False  # the module sends nothing to a Ready target
+
+
+def test_recorded_location_success_is_a_finished_operation(make_client):
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller
+
+    service = RecordedTargetService("location_final", ["Ready"])
+    client = make_client(service)[0]
+    post = client.post_action(fill(TARGETS["exchanges"]["location_final"]["steps"][0]["request"]["url"]))
+    poll = Poller(client).wait_operation(None, post.headers["Location"], 2, client.clock() + 60)
+    assert poll.status == "Succeeded" and poll.body == "success"
+
+
+def test_recorded_fixture_cites_a_source_for_every_fact():
+    for name, fact in TARGETS.items():
+        if isinstance(fact, dict) and name not in ("sources", "placeholders", "exchanges", "emulator"):
+            assert fact.get("source"), name
+            keys = [s["key"] if isinstance(s, dict) else s for s in fact["source"]]
+            assert set(keys) <= set(TARGETS["sources"]), name

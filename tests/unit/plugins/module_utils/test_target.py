@@ -116,7 +116,7 @@ def test_a_resume_that_never_shows_ready_fails_within_the_window(make_client):
 def test_a_bare_answer_that_never_shows_fails_within_the_window(make_client, clock):
     arm = TargetArm(["Ready"], answers={"suspend": [FakeRaw(200)]})
     started = clock.now
-    with pytest.raises(HpcCacheError, match="answered without an operation to follow, but .* still reads Ready"):
+    with pytest.raises(HpcCacheError, match="answered without an operation to follow, and .* still reads Ready"):
         run(make_client, arm, "suspended", flush=False, timeout=3600)[1]()
     assert clock.now - started <= 126
 
