@@ -70,9 +70,11 @@ class Emulator:
     def flushes(self, name: str) -> int:
         return sum(c["flushes"] for c in self.state()["caches"] if c["name"] == name)
 
-    def finish(self, cache: str) -> int:
-        """End the running flush of a cache now; how many were ended."""
-        return int(self._call("POST", "/_emulator/finish?cache=%s" % cache)["ended"])
+    def finish(self, cache: str, target: t.Optional[str] = None) -> int:
+        """End the running flush of a cache now (with target: the running action of that storage target);
+        how many were ended."""
+        query = "cache=%s" % cache + ("&target=%s" % target if target else "")
+        return int(self._call("POST", "/_emulator/finish?" + query)["ended"])
 
     def target(self, cache: str, name: str) -> t.Dict[str, t.Any]:
         """A storage target's state and the actions sent to it ({"state": ..., "sent": {"suspend": 1, ...}})."""

@@ -10,6 +10,7 @@ import socket
 import struct
 import time
 import typing as t
+import zlib
 from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -42,7 +43,32 @@ def cloud_error(code: str, message: str, target: t.Optional[str] = None) -> t.Di
 
 
 def iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat().replace("+00:00", "Z")
+    """A time as the recorded operation bodies write it: seven decimals and +00:00
+    ("2024-01-12T06:44:47.1447502+00:00", tests/fixtures/recorded)."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f") + "0+00:00"
+
+
+# The first bytes of a JSON object, sent by a midbody fault under a Content-Length that promises more.
+MIDBODY_PART = b'{"status": '
+MIDBODY_DECLARED = 40
+_GZIP_BOMBS: t.Dict[float, bytes] = {}
+
+
+def gzip_bomb(mebibytes: float) -> bytes:
+    """A gzip body that decompresses to about mebibytes MiB of JSON-ish filler ('{"value": [' and spaces);
+    made once per size, a chunk at a time, so neither the filler nor the time to make it grows with the size."""
+    if mebibytes not in _GZIP_BOMBS:
+        total = max(int(mebibytes * (1 << 20)), 16)
+        packer = zlib.compressobj(9, zlib.DEFLATED, 31)  # wbits 31: a gzip stream
+        out = [packer.compress(b'{"value": [')]
+        chunk = b" " * (1 << 20)
+        left = total - 11
+        while left > 0:
+            out.append(packer.compress(chunk[:min(left, len(chunk))]))
+            left -= len(chunk)
+        out.append(packer.flush())
+        _GZIP_BOMBS[mebibytes] = b"".join(out)
+    return _GZIP_BOMBS[mebibytes]
 
 
 class EmulatorServer(ThreadingHTTPServer):
@@ -100,12 +126,71 @@ class Handler(BaseHTTPRequestHandler):
     def _reset(self) -> None:
         """Close the connection with a TCP reset and no answer."""
         self._entry["status"] = "reset"
+        self._hard_close()
+
+    def _hard_close(self) -> None:
+        """Close the connection with a TCP reset (SO_LINGER 0), whatever was sent."""
         self.close_connection = True
         try:
             self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         except OSError:
             pass
         self.connection.close()
+
+    def _midbody(self, fault: Fault) -> None:
+        """The status line, Content-Type and a Content-Length of MIDBODY_DECLARED bytes, then only the
+        first bytes of a JSON object; then a reset, a clean close, or a stall of fault.delay seconds
+        (bounded by MAX_DELAY) and a clean close."""
+        self.send_response(fault.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(MIDBODY_DECLARED))
+        self.send_header("x-ms-request-id", self._service_id)
+        for name, value in fault.headers.items():
+            self.send_header(name, str(value))
+        self.end_headers()
+        self._entry["status"] = fault.status
+        self._entry["sent_bytes"] = len(MIDBODY_PART)
+        try:
+            self.wfile.write(MIDBODY_PART)
+            self.wfile.flush()
+            if fault.how == "stall":
+                time.sleep(min(fault.delay, MAX_DELAY))
+        except OSError:
+            pass  # the client gave up first
+        if fault.how == "reset":
+            self._hard_close()
+        self.close_connection = True  # close and stall: the server closes cleanly (FIN) once back in http.server
+
+    def _trickle_headers(self, fault: Fault) -> None:
+        """A whole answer whose status line and headers arrive a byte every fault.delay seconds; the whole
+        trickle is bounded by MAX_DELAY, after which the connection is closed."""
+        data = json.dumps(fault.body if fault.body is not None else {"value": []}).encode()
+        head = ["HTTP/1.1 %d %s" % (fault.status, self.responses.get(fault.status, ("",))[0]),
+                "Content-Type: application/json; charset=utf-8", "Content-Length: %d" % len(data),
+                "x-ms-request-id: " + self._service_id]
+        head += ["%s: %s" % (name, value) for name, value in fault.headers.items()]
+        raw = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
+        self._entry["status"] = fault.status
+        self.close_connection = True
+        started = time.monotonic()
+        try:
+            for i in range(len(raw)):
+                self.wfile.write(raw[i:i + 1])
+                self.wfile.flush()
+                if time.monotonic() - started > MAX_DELAY:
+                    return
+                time.sleep(min(fault.delay or 1.0, MAX_DELAY))
+            self.wfile.write(data)
+            self.wfile.flush()
+        except OSError:
+            pass  # the client gave up, as it should
+
+    def _gzip(self, fault: Fault) -> None:
+        """An answer with Content-Encoding: gzip whose small body decompresses to fault.decoded_mb MiB."""
+        headers = dict(fault.headers)
+        headers["Content-Encoding"] = "gzip"
+        self._send(fault.status, raw=gzip_bomb(fault.decoded_mb), headers=headers)
+        self._entry["decoded_bytes"] = int(fault.decoded_mb * (1 << 20))
 
     def _apply_fault(self, fault: Fault) -> bool:
         """Act out a fault; True when it answered (or dropped) the request itself."""
@@ -129,6 +214,15 @@ class Handler(BaseHTTPRequestHandler):
             return False
         if fault.kind == "trickle":
             self._trickle(fault)
+            return True
+        if fault.kind == "midbody":
+            self._midbody(fault)
+            return True
+        if fault.kind == "trickle_headers":
+            self._trickle_headers(fault)
+            return True
+        if fault.kind == "gzip":
+            self._gzip(fault)
             return True
         headers = dict(fault.headers)
         if fault.retry_after is not None:
@@ -250,6 +344,17 @@ class Handler(BaseHTTPRequestHandler):
             cache_name = op.cache.name if op else None
             self._entry["cache"] = cache_name
             self._entry["target"] = op.target.name if op is not None and op.target is not None else None
+            if op is not None and op.signed:
+                # The status URL must come back exactly as it was given: a parameter missing, changed,
+                # reordered or re-encoded is refused. EMU only: what the real service answers to a
+                # tampered signature is not recorded (../shared/reference/recorded-storage-targets.md).
+                if not op.accepts(self._entry["query"]):
+                    self._entry["signature"] = "refused"
+                    return self._send(403, cloud_error(
+                        "InvalidOperationSignature",
+                        "The signature of the operation status URL is not valid: request the URL exactly as "
+                        "the Azure-AsyncOperation or Location header gave it."))
+                self._entry["signature"] = "intact"
         fault = self.world.fault_for(kind, cache_name)
         if fault is not None and fault.kind not in ("delay", "headers"):
             if kind == "flush" and fault.processed:
@@ -319,8 +424,10 @@ class Handler(BaseHTTPRequestHandler):
         with self.world.lock:
             state = target.state(time.monotonic())
             # The API's 204: "already suspended or suspend in progress", "already resumed or resume in
-            # progress", "flush already in progress or has completed".
-            if (action, state) in (("suspend", "Suspended"), ("resume", "Ready"), ("flush", "Flushing")):
+            # progress", "flush already in progress or has completed" (already_204; the service was recorded
+            # accepting a resume of a target never suspended instead).
+            if (action, state) in (("suspend", "Suspended"), ("resume", "Ready"), ("flush", "Flushing")) and \
+                    target.actions[action]["already_204"]:
                 return self._send(204, None, self._extra_headers)
             if target.operation is not None or (action == "dnsRefresh" and state == "Suspended"):
                 return self._send(409, cloud_error(
@@ -380,15 +487,17 @@ class Handler(BaseHTTPRequestHandler):
             cache.subscription, cache.location, op.id)
         api = self._query["api-version"]
         headers = dict(self._extra_headers)
-        if flush.get("retry_after") is not None:
+        if flush.get("retry_after") is not None and mode != "recorded_202":
             headers["Retry-After"] = flush["retry_after"]
         if mode == "recorded":
             # As recorded: 204, the header name in lower case, no Location, no body.
-            headers["azure-asyncoperation"] = "%s%s?api-version=%s" % (base, op_path, api)
+            headers["azure-asyncoperation"] = "%s%s?%s" % (base, op_path, op.issue("async", "api-version=" + api))
             return self._send(204, None, headers)
-        headers["Location"] = "%s%s?monitor=true&api-version=%s" % (base, op_path, api)
-        if mode == "async":
-            headers["Azure-AsyncOperation"] = "%s%s?api-version=%s" % (base, op_path, api)
+        # recorded_202 (as every storage-target action was recorded answering), async and location: 202.
+        # Signed, each URL carries its own t, c, s and h.
+        headers["Location"] = "%s%s?%s" % (base, op_path, op.issue("location", "monitor=true&api-version=" + api))
+        if mode in ("async", "recorded_202"):
+            headers["Azure-AsyncOperation"] = "%s%s?%s" % (base, op_path, op.issue("async", "api-version=" + api))
         self._send(202, None, headers)
 
     def _op_or_404(self, groups: t.Mapping[str, str]) -> t.Any:
@@ -430,7 +539,10 @@ class Handler(BaseHTTPRequestHandler):
         if status == "InProgress":
             return self._send(202, None, self._retry_headers(op))
         if status == "Succeeded":
-            if op.flush.get("location_final") == 200:  # some services answer 200 with a body instead of 204
+            final = op.flush.get("location_final")
+            if final == "success":  # as recorded (restoreDefaults): 200 and the bare JSON string "success"
+                return self._send(200, "success", self._extra_headers)
+            if final == 200:  # some services answer 200 with a body instead of 204
                 return self._send(200, {"id": self._path, "name": op.id, "status": status}, self._extra_headers)
             return self._send(204, None, self._extra_headers)
         error = op.flush.get("error") or {"code": op.action.capitalize() + status,
@@ -521,15 +633,21 @@ class Handler(BaseHTTPRequestHandler):
                 scenario = json.loads(self._body or b"{}")
             except ValueError:
                 return self._send(400, cloud_error("InvalidScenario", "The scenario is not valid JSON"))
-            self.world.load(scenario)
+            try:
+                self.world.load(scenario)
+            except (ValueError, TypeError, KeyError) as exc:
+                return self._send(400, cloud_error("InvalidScenario", "The scenario is not valid: %s" % exc))
             return self._send(200, {"loaded": len(self.world.caches)})
         if path == "/_emulator/finish" and self.command == "POST":
             # End the running flush of a cache now, as if its duration had run out (tests end a flush
-            # on an event instead of a clock).
+            # on an event instead of a clock); with target=, the running action of that storage target.
             with self.world.lock:
                 ended = 0
                 for cache in self.world.caches.values():
                     op = cache.operation
+                    if self._query.get("target"):
+                        target = cache.targets.get(self._query["target"].lower())
+                        op = target.operation if target is not None else None
                     if cache.name == self._query.get("cache") and op is not None:
                         now = time.monotonic()
                         op.status(now)  # starts a first_read clock that has not started

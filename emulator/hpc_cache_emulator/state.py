@@ -8,6 +8,7 @@ no background thread runs. All access goes through one lock.
 
 from __future__ import annotations
 
+import base64
 import copy
 import secrets
 import threading
@@ -18,7 +19,9 @@ import uuid
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_FLUSH = {
     # recorded: 204 + azure-asyncoperation only, as the real service was recorded answering
-    #   (tests/fixtures/recorded); async: 202 + Azure-AsyncOperation + Location (the API's example);
+    #   (tests/fixtures/recorded); recorded_202: 202 + Location + Azure-AsyncOperation and never
+    #   Retry-After, as storage-target actions and the 2023 cache flush were recorded answering
+    #   (DEFAULT_TARGET_ACTION); async: 202 + Azure-AsyncOperation + Location (the API's example);
     # location: 202 + Location; bare204: 204 and nothing else while the flush runs on;
     # sync200, sync204: done at once
     "mode": "recorded",
@@ -36,26 +39,66 @@ DEFAULT_FLUSH = {
     "runs_from": "first_read",
     # with state_after: the cache reads state_after for this many reads after the flush, then Healthy
     "settle_reads": 0,
+    # Signed status URLs: &t=&c=&s=&h= after api-version, as recorded since 2024 (GO in
+    # ../shared/reference/recorded-storage-targets.md), that must come back exactly as issued; a status
+    # request with its query string changed in any way is refused (403). False: the unsigned URLs of the
+    # 2019-2023 recordings (tests/fixtures/recorded).
+    "signed": True,
 }
 
 
-# A storage-target action (flush, suspend, resume, dnsRefresh). No recording of the real service's
-# answers to these exists; the default is the API's documented 202 with both headers, and every
-# mode of DEFAULT_FLUSH is available (docs/service-behaviour.md).
+# A storage-target action (flush, suspend, resume, dnsRefresh), as recorded from the real service
+# (../shared/reference/recorded-storage-targets.md, "Storage-target actions"; the same facts as data in
+# tests/fixtures/recorded/storage_target_actions.json). Every mode of DEFAULT_FLUSH is also available.
 DEFAULT_TARGET_ACTION = {
-    "mode": "async",
-    "duration": 2.0,
-    "retry_after": None,
+    # recorded_202: every recorded target action answered 202, empty body, Location
+    #   (.../ascOperations/{id}?monitor=true&api-version=...) and Azure-AsyncOperation
+    #   (.../ascOperations/{id}?api-version=...), header names in canonical case and never Retry-After
+    #   (PS-T, NET-T, GO): unlike async (the API's example), retry_after is never sent on the POST answer.
+    "mode": "recorded_202",
+    # seconds the action runs; None: its recorded duration (RECORDED_TARGET_SECONDS) times the scenario's
+    # time_scale. A duration given in a scenario is taken as it is (not multiplied).
+    "duration": None,
+    "retry_after": None,  # Retry-After on status answers (and on the POST answer in modes other than recorded_202)
     "result": "Succeeded",
     "error": None,
-    "lag": 0,  # seconds after a successful end during which the target still reads its old state
+    "lag": 0,  # seconds after a successful end during which the target still reads its old state (not multiplied)
+    # False: once the operation Succeeded the target keeps reading the state it had (Ready after a suspend),
+    # as recorded: a suspend reported Succeeded and the target read Ready two minutes later (PS-T, 09:39:43)
+    "shows": True,
     "runs_from": "first_read",  # as DEFAULT_FLUSH
     "status_base": None,
-    "location_final": 204,
+    # what the Location URL answers once the action succeeded: "success" (200, the bare JSON string
+    # "success", 9 bytes, as recorded for restoreDefaults: PS-T 09:42:51, NET-T 10:18:13), 204, or 200
+    # (a status object). While the action runs it answers 202 (not recorded).
+    "location_final": "success",
+    "signed": True,  # signed status URLs, as recorded since 2024 (GO); see DEFAULT_FLUSH
+    # An action sent to a target already where it leads (a suspend to a Suspended target, a resume to a
+    # Ready one, a flush while it flushes): True answers the API's 204 ("already suspended or suspend in
+    # progress"...); False accepts it as any other (202, then Succeeded). None: as recorded, where it was:
+    # a resume sent to a target never suspended was accepted, 202 then Succeeded about 1 s later (PS-T
+    # 09:39:09, GO 07:01:19); the other two were not recorded and keep the API's 204.
+    "already_204": None,
 }
+RECORDED_ALREADY_204 = {"flush": True, "suspend": True, "resume": False, "dnsRefresh": False}
+# Server-side durations recorded (seconds): suspend and resume 0.5-1.7, target flush 3.7-25,
+# dnsRefresh about 33 (PS-T, NET-T, GO).
+RECORDED_TARGET_SECONDS = {"flush": 8.0, "suspend": 1.0, "resume": 1.0, "dnsRefresh": 33.0}
 # What a target reads while an action runs, and once it succeeded (None: the state it had).
 TARGET_RUNNING = {"flush": "Flushing", "suspend": "Busy", "resume": "Busy", "dnsRefresh": "Busy"}
 TARGET_AFTER = {"flush": None, "suspend": "Suspended", "resume": "Ready", "dnsRefresh": None}
+
+
+def _b64url(size: int) -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(size)).rstrip(b"=").decode("ascii")
+
+
+def signature_query() -> str:
+    """&t=<ticks>&c=<certificate>&s=<signature>&h=<hash>, fresh values each call, in the recorded shape (GO):
+    t .NET ticks (18 digits), c a DER certificate in base64url (about 2.4 KB), s an RSA-2048 signature
+    (342 characters), h a SHA-256 hash (43 characters); base64url characters only (A-Z a-z 0-9 - _)."""
+    ticks = (time.time_ns() // 100) + 621355968000000000 + secrets.randbelow(1000)
+    return "&t=%d&c=MIIH%s&s=%s&h=%s" % (ticks, _b64url(1800), _b64url(256), _b64url(32))
 
 
 def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -> t.Dict[str, t.Any]:
@@ -64,21 +107,43 @@ def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -
     return merged
 
 
+FAULT_ON = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
+            "tags_write", "token", "metadata", "any")
+# status: an error answer; reset: the connection reset, no answer; delay: the answer held back;
+# malformed, empty: a broken body; headers: extra headers on the real answer; trickle: the body a byte
+# at a time; midbody: the status line and headers, then part of the body, then a reset, a clean close
+# or a stall (how); trickle_headers: the status line and headers a byte at a time; gzip: a small
+# gzip body that decompresses to decoded_mb MiB.
+FAULT_KINDS = ("status", "reset", "delay", "malformed", "empty", "headers", "trickle", "midbody", "trickle_headers",
+               "gzip")
+BODY_FAULTS = ("empty", "malformed", "trickle", "midbody", "trickle_headers", "gzip")
+MIDBODY_HOW = ("reset", "close", "stall")
+
+
 class Fault:
     """An injected misbehaviour, used up after count matching requests (count < 0: forever)."""
 
     def __init__(self, spec: t.Mapping[str, t.Any]) -> None:
-        self.on = spec.get("on", "any")  # flush, get, list, operation, location, target_action,
-        # target, targets, token, metadata, any
+        self.on = spec.get("on", "any")  # one of FAULT_ON
         self.cache = spec.get("cache")
         self.count = int(spec.get("count", 1))
         self.after = int(spec.get("after", 0))  # let this many matching requests through first
-        self.kind = spec.get("kind", "status")  # status, reset, delay, malformed, empty, headers, trickle
+        self.kind = spec.get("kind", "status")  # one of FAULT_KINDS
+        # A typo would make a fault that never fires and a test that proves nothing: refuse it.
+        if self.on not in FAULT_ON:
+            raise ValueError("fault on %r: not one of %s" % (self.on, ", ".join(FAULT_ON)))
+        if self.kind not in FAULT_KINDS:
+            raise ValueError("fault kind %r: not one of %s" % (self.kind, ", ".join(FAULT_KINDS)))
         # a body fault answers 200 unless told otherwise; a status fault 503
-        self.status = int(spec.get("status", 200 if self.kind in ("empty", "malformed", "trickle") else 503))
+        self.status = int(spec.get("status", 200 if self.kind in BODY_FAULTS else 503))
+        self.how = spec.get("how", "reset")  # midbody: reset, close or stall (for delay seconds) once part is sent
+        if self.how not in MIDBODY_HOW:
+            raise ValueError("fault how %r: not one of %s" % (self.how, ", ".join(MIDBODY_HOW)))
+        self.decoded_mb = float(spec.get("decoded_mb", 64))  # gzip: MiB the body decompresses to
         self.retry_after = spec.get("retry_after")
         self.delay = float(spec.get("delay", 0))
-        self.processed = bool(spec.get("processed", False))  # post: the flush starts before the fault
+        # the flush (or target action, or tags write) takes effect before the fault answers in its place
+        self.processed = bool(spec.get("processed", False))
         self.headers = dict(spec.get("headers") or {})
         self.code = spec.get("code")
         self.body = spec.get("body")
@@ -96,6 +161,10 @@ class Fault:
         return True
 
     def describe(self) -> str:
+        if self.kind == "midbody":
+            return "midbody:%s%s" % (self.how, ":%g" % self.delay if self.how == "stall" else "")
+        if self.kind == "gzip":
+            return "gzip:%gMiB" % self.decoded_mb
         return "%s:%s" % (self.kind, self.status if self.kind == "status" else self.delay or "")
 
 
@@ -112,6 +181,19 @@ class Operation:
         self.started: t.Optional[float] = started if self.flush.get("runs_from", "post") == "post" else None
         self.start_wall = time.time()
         self.reads_after = 0  # reads of the cache after the flush ended (settle_reads)
+        self.signed = bool(self.flush.get("signed"))
+        self.issued: t.Dict[str, str] = {}  # "async"/"location": the query string of the URL given out
+
+    def issue(self, which: str, query: str) -> str:
+        """The query string of a status URL given out for this operation (signed when the operation is)."""
+        if self.signed:
+            query += signature_query()
+        self.issued[which] = query
+        return query
+
+    def accepts(self, query: str) -> bool:
+        """A status request's raw query string: exactly one issued (any query, when unsigned)."""
+        return not self.signed or query in self.issued.values()
 
     def status(self, now: float, observe: bool = True) -> str:
         """InProgress, or how it ended; observe=False (the control route) does not start a first_read clock."""
@@ -144,6 +226,11 @@ class Target:
         common = spec.get("action") or {}
         self.actions = {name: _merge(_merge(DEFAULT_TARGET_ACTION, common), actions.get(name))
                         for name in TARGET_RUNNING}
+        for name, settings in self.actions.items():
+            if settings["duration"] is None:  # the recorded duration, scaled; a given one stands as it is
+                settings["duration"] = RECORDED_TARGET_SECONDS[name] * cache.time_scale
+            if settings["already_204"] is None:
+                settings["already_204"] = RECORDED_ALREADY_204[name]
         self.operation: t.Optional[Operation] = None
         self.sent: t.Dict[str, int] = {name: 0 for name in TARGET_RUNNING}
 
@@ -159,7 +246,7 @@ class Target:
                 return TARGET_RUNNING[op.action]
             if status == "Succeeded" and op.since(now) < float(op.flush["duration"]) + float(op.flush["lag"] or 0):
                 return self.base_state  # the operation is over; the state catches up
-            if status == "Succeeded":
+            if status == "Succeeded" and op.flush.get("shows", True):
                 self.base_state = TARGET_AFTER[op.action] or self.base_state
             self.operation = None
         return self.base_state
@@ -182,13 +269,31 @@ class Target:
                 "properties": props}
 
 
+TAGS_WRITE = ("allowed", "denied_by_policy", "forbidden")
+
+
+def check_tags(tags: t.Any) -> t.Dict[str, str]:
+    """A cache's tags as a scenario or the control route gives them: an object of strings (ARM's limits
+    are not applied, so a test can plant what ARM would refuse)."""
+    if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
+        raise ValueError("tags: must be an object of string names and string values")
+    return dict(tags)
+
+
 class Cache:
-    def __init__(self, spec: t.Mapping[str, t.Any], subscription: str) -> None:
+    def __init__(self, spec: t.Mapping[str, t.Any], subscription: str, time_scale: float = 1.0) -> None:
         self.name = spec["name"]
+        self.time_scale = time_scale
         self.resource_group = spec.get("resource_group", "rg-hpc")
         self.subscription = spec.get("subscription_id", subscription)
         self.location = spec.get("location", "eastus")
-        self.tags = dict(spec.get("tags") or {})
+        self.tags = check_tags(spec.get("tags") or {})
+        # What a write through ARM's Tags API meets: allowed; denied_by_policy (403 RequestDisallowedByPolicy,
+        # as an Azure Policy deny assignment answers); forbidden (403 AuthorizationFailed, the caller lacking
+        # Microsoft.Resources/tags/write).
+        self.tags_write = spec.get("tags_write", "allowed")
+        if self.tags_write not in TAGS_WRITE:
+            raise ValueError("tags_write %r: not one of %s" % (self.tags_write, ", ".join(TAGS_WRITE)))
         self.base_state = spec.get("state", "Healthy")
         self.description = spec.get("status_description", "The cache is in Running state")
         self.provisioning_state = spec.get("provisioning_state", "Succeeded")
@@ -237,7 +342,7 @@ class Cache:
             "name": self.name,
             "type": "Microsoft.StorageCache/caches",
             "location": self.location,
-            "tags": self.tags,
+            "tags": dict(self.tags),
             "sku": {"name": "Standard_2G"},
             "properties": {
                 "cacheSizeGB": 3072,
@@ -267,8 +372,22 @@ class World:
         self.load(scenario or {})
 
     def load(self, scenario: t.Mapping[str, t.Any]) -> None:
+        """Replace the world with a scenario's; a scenario with a bad fault or time_scale changes nothing."""
+        faults = [Fault(f) for f in scenario.get("faults") or []]
+        # multiplies the recorded durations of storage-target actions (RECORDED_TARGET_SECONDS): 0.1 makes
+        # a recorded 8-s target flush last 0.8 s; durations a scenario gives are taken as they are
+        time_scale = float(scenario.get("time_scale", 1.0))
+        if not time_scale >= 0:
+            raise ValueError("time_scale %r: must be a number of 0 or more" % scenario.get("time_scale"))
+        subscription = scenario.get("subscription_id", DEFAULT_SUBSCRIPTION)
+        # built before the world changes, so a cache with a bad setting leaves the world as it was
+        caches: t.Dict[t.Tuple[str, str, str], Cache] = {}
+        for spec in scenario.get("caches") or []:
+            cache = Cache(spec, subscription, time_scale)
+            caches[self.key(cache.subscription, cache.resource_group, cache.name)] = cache
         with self.lock:
-            self.subscription = scenario.get("subscription_id", DEFAULT_SUBSCRIPTION)
+            self.time_scale = time_scale
+            self.subscription = subscription
             self.page_size = int(scenario.get("page_size", 50))
             self.token_lifetime = float(scenario.get("token_lifetime", 3600))
             self.identity_header = scenario.get("identity_header", "emulator-identity-header")
@@ -277,11 +396,8 @@ class World:
             self.metadata = scenario.get("metadata", "2015")  # 2015, 2022-single, 2022-list, none
             self.audience = scenario.get("audience")  # the token audience the metadata names (default: itself)
             self.require_token = bool(scenario.get("require_token", True))
-            self.caches: t.Dict[t.Tuple[str, str, str], Cache] = {}
-            for spec in scenario.get("caches") or []:
-                cache = Cache(spec, self.subscription)
-                self.caches[self.key(cache.subscription, cache.resource_group, cache.name)] = cache
-            self.faults = [Fault(f) for f in scenario.get("faults") or []]
+            self.caches = caches
+            self.faults = faults
             self.operations: t.Dict[str, Operation] = {}
             self.tokens: t.Dict[str, float] = {}
             self.log: t.List[t.Dict[str, t.Any]] = []
@@ -348,7 +464,7 @@ class World:
             return {
                 "caches": [
                     {"name": c.name, "resource_group": c.resource_group, "subscription_id": c.subscription,
-                     "state": c.state(now, observe=False), "flushes": c.flushes}
+                     "state": c.state(now, observe=False), "flushes": c.flushes, "tags": dict(c.tags)}
                     for c in self.caches.values()
                 ],
                 "storage_targets": [

@@ -106,7 +106,7 @@ RETURN = r"""
 status:
   description:
     - V(Succeeded) when the target reads the state asked for (or, for V(state=flushed), reads C(Ready) or
-      C(Suspended) after the flush, or the flush operation reported C(Succeeded) and its state was not readable).
+      C(Suspended) after the flush).
     - V(InProgress) when the last action still runs (O(wait=false)).
     - V(Unconfirmed) when an action's operation reported V(Succeeded) but the target did not show the state it
       leads to within O(confirm_timeout); the task fails (unless O(trust_operation=true)).

@@ -132,7 +132,7 @@ def scenario(**cache: t.Any) -> t.Dict[str, t.Any]:
     """One cache c1 in rg, with the given settings."""
     spec = {"name": "c1", "resource_group": "rg"}
     faults = cache.pop("faults", [])
-    top = {k: cache.pop(k) for k in ("token_lifetime", "metadata", "clients", "users") if k in cache}
+    top = {k: cache.pop(k) for k in ("token_lifetime", "metadata", "clients", "users", "time_scale") if k in cache}
     spec.update(cache)
     return dict({"caches": [spec], "faults": faults}, **top)
 

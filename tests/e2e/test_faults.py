@@ -233,9 +233,9 @@ def test_many_caches_under_faults_each_flushed_once(runner, emulator):
     emulator.load({
         "caches": [{"name": n, "resource_group": "rg", "flush": {"duration": 2, "retry_after": 1}} for n in names],
         "faults": [
-            {"on": "post", "cache": "throttled", "status": 429, "retry_after": 1, "count": 2},
-            {"on": "post", "cache": "taken-unanswered", "kind": "reset", "processed": True},
-            {"on": "post", "cache": "lost", "kind": "reset"},
+            {"on": "flush", "cache": "throttled", "status": 429, "retry_after": 1, "count": 2},
+            {"on": "flush", "cache": "taken-unanswered", "kind": "reset", "processed": True},
+            {"on": "flush", "cache": "lost", "kind": "reset"},
             {"on": "operation", "cache": "flaky-status", "status": 500, "count": 2},
             {"on": "get", "cache": "slow-start", "status": 503, "retry_after": 1, "count": 1},
         ],
