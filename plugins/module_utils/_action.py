@@ -353,8 +353,8 @@ class ActionTask:
             seen = "the %s %s still reads %s after %d s (%s)" % (
                 self.subject_kind, self.name, self.state, round(waited), bound)
         text = "%s: %s%s" % (how, said, seen)
-        self.result["completion"] = {k: v for k, v in (("operation_status", self.operation_status),
-                                                        (self.completion_key, self.state)) if v is not None}
+        evidence = (("operation_status", self.operation_status), (self.completion_key, self.state))
+        self.result["completion"] = {k: v for k, v in evidence if v is not None}
         if self.trust_operation and self.operation_status == "Succeeded":
             warning = text + "; accepted on the operation's word (trust_operation)"
             self.result.setdefault("warnings", []).append(warning)

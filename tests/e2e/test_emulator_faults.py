@@ -53,7 +53,7 @@ def exchange(emulator, path=CACHE_PATH, timeout=10.0, headers=None):
 
 
 def split(answer):
-    head, _, body = answer.partition(b"\r\n\r\n")
+    head, unused, body = answer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     fields = dict(line.split(": ", 1) for line in lines[1:])
     return int(lines[0].split()[1]), fields, body
@@ -82,7 +82,7 @@ def test_an_answer_torn_mid_body(emulator, how, end):
 def test_a_torn_answer_with_count_and_after(emulator):
     emulator.load(scenario(faults=[{"on": "any", "kind": "midbody", "how": "close", "status": 503,
                                     "after": 1, "count": 1}]))
-    first, second, third = (split(exchange(emulator)[0]) for _ in range(3))
+    first, second, third = (split(exchange(emulator)[0]) for unused in range(3))
     assert first[0] == 200 and json.loads(first[2])["name"] == "c1"
     assert second[0] == 503 and second[2] == b'{"status": '
     assert third[0] == 200 and json.loads(third[2])["name"] == "c1"

@@ -52,7 +52,7 @@ def test_reads_failing_after_succeeded_confirm_nothing(make_client):
 
 
 def test_retry_after_cannot_stretch_the_window_after_succeeded(make_client, clock):
-    busy = [with_retry_after(FakeRaw(503, {"error": {"code": "ServerBusy", "message": "m"}})) for _ in range(40)]
+    busy = [with_retry_after(FakeRaw(503, {"error": {"code": "ServerBusy", "message": "m"}})) for unused in range(40)]
     arm = TargetArm(["Ready", "Ready"] + busy, answers={"suspend": [op_202()]}, ops=[done()])
     started = clock.now
     with pytest.raises(HpcCacheError, match="reported Succeeded"):
@@ -62,7 +62,7 @@ def test_retry_after_cannot_stretch_the_window_after_succeeded(make_client, cloc
 
 @pytest.mark.parametrize("poll, hint", [(5, "600"), (600, None)])
 def test_the_window_after_a_bare_answer_holds_whatever_the_hints(make_client, clock, poll, hint):
-    reads = [target("Ready") if hint is None else with_retry_after(target("Ready"), hint) for _ in range(40)]
+    reads = [target("Ready") if hint is None else with_retry_after(target("Ready"), hint) for unused in range(40)]
     arm = TargetArm([target("Ready")] + reads, answers={"suspend": [FakeRaw(204)]})
     started = clock.now
     with pytest.raises(HpcCacheError, match="still reads Ready after"):

@@ -28,7 +28,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._client import Arm
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import TransportError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._http import ReadFailure, decode, read_body
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, CLOUD, FakeRaw, FakeSession, FakeTokens
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, FakeRaw, FakeTokens
 
 URL = ARM + "subscriptions/s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c?api-version=1"
 
@@ -262,7 +262,7 @@ def test_trickling_headers_are_cut_off_at_the_bound(serve):
 def test_a_trickling_body_is_cut_off_at_the_bound(serve):
     def trickle(sock: socket.socket) -> None:
         sock.sendall(_headers(60))
-        for _ in range(60):
+        for unused in range(60):
             sock.sendall(b" ")
             time.sleep(0.4)
 
