@@ -15,7 +15,7 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .state import Fault, World
+from .state import Fault, TagsRefused, World, check_tags, tags_operation
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 PROVIDER = r"/providers/microsoft\.storagecache"
@@ -29,9 +29,14 @@ ROUTES = [
     ("get", "GET", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)$", re.I)),
     ("list", "GET", re.compile(SUB + r"(?:/resourcegroups/(?P<rg>[^/]+))?" + PROVIDER + r"/caches$", re.I)),
     ("operation", "GET", re.compile(SUB + PROVIDER + r"/locations/(?P<loc>[^/]+)/ascoperations/(?P<op>[^/]+)$", re.I)),
+    # ARM's Tags API on a cache (Microsoft.Resources, not the resource provider): one path, two methods
+    ("tags", "GET", re.compile(CACHE + r"/providers/microsoft\.resources/tags/default$", re.I)),
+    ("tags_write", "PATCH", re.compile(CACHE + r"/providers/microsoft\.resources/tags/default$", re.I)),
 ]
 MAX_DELAY = 600.0
-ARM_KINDS = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets")
+ARM_KINDS = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
+             "tags_write")
+WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 TARGET_ACTIONS = {"flush": "flush", "suspend": "suspend", "resume": "resume", "dnsrefresh": "dnsRefresh"}
 
 
@@ -114,7 +119,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("x-ms-client-request-id", client_id)
         if self._entry.get("kind") in ARM_KINDS:
             # ARM's throttling budget, as the recorded service sent it: writes on actions, reads on reads.
-            budget = "writes" if self.command == "POST" else "reads"
+            budget = "writes" if self.command in WRITE_METHODS else "reads"
             self.send_header("x-ms-ratelimit-remaining-subscription-" + budget, "11997" if budget == "reads" else "1197")
         for name, value in (headers or {}).items():
             self.send_header(name, str(value))
@@ -277,6 +282,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802
         self._handle()
 
+    def do_PATCH(self) -> None:  # noqa: N802
+        self._handle()
+
     def _handle(self) -> None:
         self._service_id = "%032x" % (time.monotonic_ns() ^ id(self))
         parts = urlsplit(self.path)
@@ -315,12 +323,15 @@ class Handler(BaseHTTPRequestHandler):
                                     "cloud_instance_name": "emulator.test"})
         if "/oauth2/v2.0/token" in path or path.endswith("/.well-known/openid-configuration"):
             return self._entra(path)
+        matched = False
         for kind, method, pattern in ROUTES:
             match = pattern.fullmatch(path)
             if match:
-                if self.command != method:
-                    return self._send(405, cloud_error("MethodNotAllowed", "%s is not allowed here" % self.command))
-                return self._arm(kind, {k: unquote(v) if v else v for k, v in match.groupdict().items()})
+                matched = True
+                if self.command == method:
+                    return self._arm(kind, {k: unquote(v) if v else v for k, v in match.groupdict().items()})
+        if matched:  # the path is known, not with this method
+            return self._send(405, cloud_error("MethodNotAllowed", "%s is not allowed here" % self.command))
         self._send(404, cloud_error("NoRegisteredProviderFound" if "/providers/" in path else "InvalidResource",
                                     "No route for %s %s" % (self.command, unquote(path))))
 
@@ -366,6 +377,8 @@ class Handler(BaseHTTPRequestHandler):
                 target = cache.targets.get(groups["target"].lower()) if cache is not None else None
                 if target is not None:
                     self.world.start_target_action(target, TARGET_ACTIONS[groups["action"].lower()])
+            if kind == "tags_write" and fault.processed:
+                self._tags_write_outcome(groups)  # the write lands; the fault answers in its place
             if self._apply_fault(fault):
                 return
         elif fault is not None:
@@ -442,6 +455,60 @@ class Handler(BaseHTTPRequestHandler):
         with self.world.lock:
             body = cache.to_json(time.monotonic())
         self._send(200, body, self._extra_headers)
+
+    # ARM's Tags API ---------------------------------------------------------
+    @staticmethod
+    def _tags_resource(cache: t.Any, tags: t.Mapping[str, str]) -> t.Dict[str, t.Any]:
+        return {"id": cache.id + "/providers/Microsoft.Resources/tags/default", "name": "default",
+                "type": "Microsoft.Resources/tags", "properties": {"tags": dict(tags)}}
+
+    def _arm_tags(self, groups: t.Mapping[str, str]) -> None:
+        cache = self._cache_or_404(groups)
+        if cache is None:
+            return
+        with self.world.lock:
+            body = self._tags_resource(cache, cache.tags)
+        self._send(200, body, self._extra_headers)
+
+    def _tags_write_outcome(self, groups: t.Mapping[str, str]) -> t.Tuple[int, t.Any]:
+        """The status and body a PATCH of the tags earns; the cache's tags change only on a 200."""
+        cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+        if cache is None:
+            return 404, cloud_error(
+                "ResourceNotFound",
+                "The Resource 'Microsoft.StorageCache/caches/%s' under resource group '%s' was not found. For "
+                "more details please go to https://aka.ms/ARMResourceNotFoundFix" % (groups["name"], groups["rg"]))
+        scope = cache.id + "/providers/Microsoft.Resources/tags/default"
+        with self.world.lock:
+            # RBAC is checked before ARM reads the request; policy judges the valid request.
+            if cache.tags_write == "forbidden":
+                return 403, cloud_error(
+                    "AuthorizationFailed",
+                    "The client 'emulator-client' with object id '00000000-0000-0000-0000-00000000c11e' does not "
+                    "have authorization to perform action 'Microsoft.Resources/tags/write' over scope '%s' or the "
+                    "scope is invalid. If access was recently granted, please refresh your credentials." % scope)
+            try:
+                tags = tags_operation(cache.tags, self._body)
+            except TagsRefused as refused:
+                return 400, cloud_error(refused.code, refused.message)
+            if cache.tags_write == "denied_by_policy":
+                body = cloud_error(
+                    "RequestDisallowedByPolicy",
+                    "Resource '%s' was disallowed by policy. Policy identifiers: '[{\"policyAssignment\":"
+                    "{\"name\":\"Deny tag changes\",\"id\":\"/subscriptions/%s/providers/Microsoft."
+                    "Authorization/policyAssignments/deny-tag-changes\"},\"policyDefinition\":{\"name\":"
+                    "\"Deny tag changes\",\"id\":\"/providers/Microsoft.Authorization/policyDefinitions/"
+                    "deny-tag-changes\"}}]'." % (cache.name, cache.subscription), cache.name)
+                body["error"]["additionalInfo"] = [{"type": "PolicyViolation", "info": {
+                    "policyAssignmentName": "deny-tag-changes", "policyDefinitionName": "deny-tag-changes",
+                    "policyDefinitionEffect": "deny"}}]
+                return 403, body
+            cache.tags = tags  # a new dict: an answer being written from the old one is not disturbed
+            return 200, self._tags_resource(cache, tags)
+
+    def _arm_tags_write(self, groups: t.Mapping[str, str]) -> None:
+        status, body = self._tags_write_outcome(groups)
+        self._send(status, body, self._extra_headers if status == 200 else None)
 
     def _arm_list(self, groups: t.Mapping[str, str]) -> None:
         sub, rg = groups["sub"].lower(), (groups.get("rg") or "").lower()
@@ -654,6 +721,22 @@ class Handler(BaseHTTPRequestHandler):
                         op.flush["duration"] = op.since(now)
                         ended += 1
             return self._send(200, {"ended": ended})
+        if path == "/_emulator/tags" and self.command == "POST":
+            # Set a cache's tags directly (ARM's limits not applied): a planted or forged record.
+            try:
+                tags = check_tags((json.loads(self._body or b"{}") or {}).get("tags"))
+            except (ValueError, AttributeError) as exc:
+                return self._send(400, cloud_error("InvalidTags", "The body must be {\"tags\": {name: value}}: %s"
+                                                   % exc))
+            name, rg = (self._query.get("cache") or "").lower(), (self._query.get("resource_group") or "").lower()
+            with self.world.lock:
+                caches = [c for c in self.world.caches.values()
+                          if c.name.lower() == name and (not rg or c.resource_group.lower() == rg)]
+                for cache in caches:
+                    cache.tags = dict(tags)
+            if not caches:
+                return self._send(404, cloud_error("NotFound", "No cache %r" % self._query.get("cache")))
+            return self._send(200, {"updated": len(caches), "tags": tags})
         if path == "/_emulator/token" and self.command == "POST":
             lifetime = self._query.get("lifetime")
             token, expires = self.world.issue_token(float(lifetime) if lifetime else None)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import copy
+import json
+import math
 import secrets
 import threading
 import time
@@ -270,11 +272,104 @@ class Target:
 
 
 TAGS_WRITE = ("allowed", "denied_by_policy", "forbidden")
+# ARM's documented tag limits (azure-resource-manager/management/tag-resources#limitations).
+TAG_NAME_MAX = 512
+TAG_VALUE_MAX = 256
+TAGS_MAX = 50
+TAG_NAME_RESERVED = "<>%&\\?/"
+TAGS_OPERATIONS = {"merge": "Merge", "replace": "Replace", "delete": "Delete"}
+
+
+class TagsRefused(Exception):
+    """A Tags API request ARM refuses with 400 and this code; nothing changes."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class _JSONObject(dict):
+    """A parsed JSON object that remembers whether two of its names differ only in case."""
+
+    clash = False
+
+
+def _json_object(pairs: t.List[t.Tuple[str, t.Any]]) -> _JSONObject:
+    obj = _JSONObject(pairs)
+    obj.clash = len({k.lower() for k, _v in pairs}) != len(pairs)
+    return obj
+
+
+def _utf16_len(text: str) -> int:
+    """A length as ARM (.NET) counts it: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _field(obj: t.Mapping[str, t.Any], name: str) -> t.Any:
+    """A member of a JSON object, its name matched case-insensitively (as ARM deserializes)."""
+    for key, value in obj.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def tags_operation(current: t.Mapping[str, str], raw: bytes) -> t.Dict[str, str]:
+    """The tags after a PATCH {operation, properties: {tags}} of ARM's Tags API over current; TagsRefused
+    when ARM would refuse it. current is not changed."""
+    def invalid(why: str) -> TagsRefused:
+        return TagsRefused("InvalidRequestContent", "The request content was invalid and could not be "
+                                                    "deserialized: %s" % why)
+    try:
+        body = json.loads(raw.decode("utf-8"), object_pairs_hook=_json_object) if raw.strip() else None
+    except ValueError as exc:
+        raise invalid("not JSON (%s)." % exc) from None
+    if not isinstance(body, dict):
+        raise invalid("the body must be an object with 'operation' and 'properties'.")
+    operation = _field(body, "operation")
+    if not isinstance(operation, str) or operation.lower() not in TAGS_OPERATIONS:
+        raise invalid("'operation' must be one of Merge, Replace, Delete.")
+    properties = _field(body, "properties")
+    given = _field(properties, "tags") if isinstance(properties, dict) else None
+    if not isinstance(given, dict):
+        raise invalid("'properties.tags' must be an object.")
+    if getattr(given, "clash", False):
+        raise invalid("two tag names in 'properties.tags' differ only in case.")
+    for name, value in given.items():
+        if not isinstance(value, str):
+            raise invalid("the value of tag '%s' must be a string." % name)
+        if any(c in TAG_NAME_RESERVED or ord(c) < 32 for c in name):
+            raise TagsRefused("InvalidTagNameCharacters", "The tag names '%s' have reserved characters "
+                                                          "'<,>,%%,&,\\,?,/' or control characters." % name)
+        if not 1 <= _utf16_len(name) <= TAG_NAME_MAX:
+            raise TagsRefused("InvalidTagNameLength", "The tag name '%s' must be 1 to %d characters long."
+                              % (name, TAG_NAME_MAX))
+        if _utf16_len(value) > TAG_VALUE_MAX:
+            raise TagsRefused("InvalidTagValueLength", "The tag value '%s' of tag '%s' exceeds the maximum "
+                                                       "length of %d characters." % (value, name, TAG_VALUE_MAX))
+    operation = TAGS_OPERATIONS[operation.lower()]
+    result = dict(current)
+    if operation == "Replace":
+        result = dict(given)
+    elif operation == "Merge":
+        for name, value in given.items():
+            for old in [k for k in result if k.lower() == name.lower()]:
+                del result[old]  # names are case-insensitive: the new spelling stands
+            result[name] = value
+    else:  # Delete: a name with a value goes only when the value is exactly that; with "" whatever its value
+        for name, value in given.items():
+            for old in [k for k in result if k.lower() == name.lower()]:
+                if value == "" or result[old] == value:
+                    del result[old]
+    if len(result) > TAGS_MAX:
+        raise TagsRefused("TooManyTags", "The resource would have %d tags; a resource can have at most %d."
+                          % (len(result), TAGS_MAX))
+    return result
 
 
 def check_tags(tags: t.Any) -> t.Dict[str, str]:
-    """A cache's tags as a scenario or the control route gives them: an object of strings (ARM's limits
-    are not applied, so a test can plant what ARM would refuse)."""
+    """A cache's tags as the control route gives them: an object of strings. ARM's limits are not applied,
+    so a test can plant what ARM would refuse (61 tags, a 300-character value)."""
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         raise ValueError("tags: must be an object of string names and string values")
     return dict(tags)
@@ -287,7 +382,7 @@ class Cache:
         self.resource_group = spec.get("resource_group", "rg-hpc")
         self.subscription = spec.get("subscription_id", subscription)
         self.location = spec.get("location", "eastus")
-        self.tags = check_tags(spec.get("tags") or {})
+        self.tags = dict(spec.get("tags") or {})
         # What a write through ARM's Tags API meets: allowed; denied_by_policy (403 RequestDisallowedByPolicy,
         # as an Azure Policy deny assignment answers); forbidden (403 AuthorizationFailed, the caller lacking
         # Microsoft.Resources/tags/write).
@@ -377,7 +472,7 @@ class World:
         # multiplies the recorded durations of storage-target actions (RECORDED_TARGET_SECONDS): 0.1 makes
         # a recorded 8-s target flush last 0.8 s; durations a scenario gives are taken as they are
         time_scale = float(scenario.get("time_scale", 1.0))
-        if not time_scale >= 0:
+        if math.isnan(time_scale) or time_scale < 0:
             raise ValueError("time_scale %r: must be a number of 0 or more" % scenario.get("time_scale"))
         subscription = scenario.get("subscription_id", DEFAULT_SUBSCRIPTION)
         # built before the world changes, so a cache with a bad setting leaves the world as it was
