@@ -69,3 +69,21 @@ attributes:
       - A C(Suspended) target is not suspended again and an active one is not resumed; both report no change.
       - V(state=flushed) flushes on every run (a running flush is attached to); flushing is an action, not a state.
 """
+
+    # What the maintenance record module declares.
+    RECORD_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: The record and the targets are read; nothing is written or resumed, and RV(recovered) says what would be.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: partial
+    details:
+      - V(state=held) renews the hold on every call (a new bound); V(state=released) with nothing recorded changes nothing.
+"""

@@ -253,7 +253,8 @@ class ArmClient:
             connect, read = min(connect, left), min(read, left)
         return connect, read
 
-    def _send_once(self, method: str, url: str, deadline: t.Optional[float], token: str) -> Response:
+    def _send_once(self, method: str, url: str, deadline: t.Optional[float], token: str,
+                   body: t.Optional[bytes] = None) -> Response:
         request_id = str(uuid.uuid4())
         headers = {
             "Authorization": "Bearer " + token,
@@ -263,7 +264,7 @@ class ArmClient:
             "Accept": "application/json",
             "Accept-Encoding": ACCEPT_ENCODING,  # what read_body decodes, and nothing else
         }
-        if method == "POST":
+        if method in ("POST", "PATCH"):
             headers["Content-Type"] = "application/json"
         timeout = self._timeout(deadline)
         raw = None
@@ -271,7 +272,8 @@ class ArmClient:
             try:
                 raw = self.session.request(
                     method, url, headers=headers, timeout=timeout, allow_redirects=False,
-                    data=b"" if method == "POST" else None, stream=True, proxies=self._proxies,
+                    data=body if body is not None else (b"" if method == "POST" else None), stream=True,
+                    proxies=self._proxies,
                 )
                 content = read_body(raw, timeout[1])
             except (rex.ConnectTimeout,) as exc:
@@ -310,17 +312,17 @@ class ArmClient:
             return TransportError("Connection to ARM failed: %s" % text, sent=False, request_id=request_id)
         return TransportError("No complete answer from ARM: %s" % text, sent=True, request_id=request_id)
 
-    def _send(self, method: str, url: str, deadline: t.Optional[float]) -> Response:
+    def _send(self, method: str, url: str, deadline: t.Optional[float], body: t.Optional[bytes] = None) -> Response:
         """One request; a 401 gets one fresh token and one more try.
 
         The URL is checked before a token is asked for, so a refused URL costs no token.
         """
         url = self.absolute(url)
         token = self.tokens.token()
-        response = self._send_once(method, url, deadline, token)
+        response = self._send_once(method, url, deadline, token, body)
         if response.status == 401:
             token = self.tokens.token(force_refresh=True, rejected=token)
-            response = self._send_once(method, url, deadline, token)
+            response = self._send_once(method, url, deadline, token, body)
         return response
 
     def _backoff(self, attempt: int, response: t.Optional[Response]) -> float:
@@ -339,7 +341,8 @@ class ArmClient:
         return True
 
     def _retrying(self, method: str, url: str, deadline: t.Optional[float],
-                  judge: t.Callable[[t.Optional[Response], t.Optional[TransportError]], t.Any]) -> Response:
+                  judge: t.Callable[[t.Optional[Response], t.Optional[TransportError]], t.Any],
+                  body: t.Optional[bytes] = None) -> Response:
         """Send until judge() accepts an answer, within the attempts and the deadline.
 
         judge(response, failure) returns the Response to hand back, returns the
@@ -349,7 +352,7 @@ class ArmClient:
         for attempt in range(1, self.policy.attempts + 1):
             response, failure = None, None
             try:
-                response = self._send(method, url, deadline)
+                response = self._send(method, url, deadline, body)
             except TransportError as exc:
                 failure = exc
             verdict = judge(response, failure)
@@ -402,6 +405,21 @@ class ArmClient:
             raise error
 
         return self._retrying("POST", url, deadline, judge)
+
+    def patch_json(self, url: str, body: t.Mapping[str, t.Any], deadline: t.Optional[float] = None) -> Response:
+        """PATCH a JSON body that is idempotent (the same patch twice leaves the same result, as a tags Merge or
+        Delete does): retried like a read, on transient answers and on any failure to get an answer."""
+
+        def judge(response: t.Optional[Response], failure: t.Optional[TransportError]) -> t.Any:
+            if response is None:
+                return failure
+            if 200 <= response.status < 300:
+                return response
+            if response.status in RETRYABLE_STATUS:
+                return error_from(response, self._secrets)
+            raise error_from(response, self._secrets)
+
+        return self._retrying("PATCH", url, deadline, judge, json.dumps(body).encode("utf-8"))
 
 
 def _untrusted(exc: BaseException) -> bool:

@@ -17,6 +17,8 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import Hpc
 
 PROVIDER = "Microsoft.StorageCache"
 DEFAULT_API_VERSION = "2026-01-01"
+# ARM's Tags API: tags of any resource, written without the resource provider (Microsoft.Resources/tags/write).
+TAGS_API_VERSION = "2021-04-01"
 # A listing that has not ended after this many pages is refused (a nextLink loop, or a hostile server).
 MAX_PAGES = 1000
 
@@ -34,6 +36,12 @@ class TargetRef:
 
     cache: CacheRef
     name: str
+
+
+def normalized_id(ref: CacheRef) -> str:
+    """The cache's id as ARM compares it: names without case."""
+    return ("/subscriptions/%s/resourceGroups/%s/providers/%s/caches/%s"
+            % (ref.subscription_id, ref.resource_group, PROVIDER, ref.name)).lower()
 
 
 def resource_group_of(resource_id: str) -> t.Optional[str]:
@@ -65,6 +73,21 @@ class CacheOperations:
         if resource_group:
             segments += ["resourceGroups", resource_group]
         return self.client.resource_url(segments + ["providers", PROVIDER, "caches"], self._params())
+
+    def tags_url(self, ref: CacheRef) -> str:
+        """The Tags API resource of a cache: {cache id}/providers/Microsoft.Resources/tags/default."""
+        segments = ["subscriptions", ref.subscription_id, "resourceGroups", ref.resource_group,
+                    "providers", PROVIDER, "caches", ref.name, "providers", "Microsoft.Resources", "tags", "default"]
+        return self.client.resource_url(segments, {"api-version": TAGS_API_VERSION})
+
+    def patch_tags(self, ref: CacheRef, operation: str, tags: t.Mapping[str, str],
+                   deadline: t.Optional[float] = None) -> t.Dict[str, str]:
+        """Merge or Delete tags of a cache; the cache's tags as the answer gives them."""
+        body = {"operation": operation, "properties": {"tags": dict(tags)}}
+        answer = self.client.patch_json(self.tags_url(ref), body, deadline=deadline).json()
+        props = answer.get("properties") if isinstance(answer, dict) else None
+        found = props.get("tags") if isinstance(props, dict) else None
+        return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
     def target_url(self, ref: TargetRef, *path: str) -> str:
         return self.cache_url(ref.cache, "storageTargets", ref.name, *path)

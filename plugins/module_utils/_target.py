@@ -89,10 +89,13 @@ class TargetAction(ActionTask):
 
     def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, wait: bool, wait_timeout: int,
                  poll_interval: int, check_mode: bool, deadline: t.Optional[float] = None,
-                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
+                 confirm_timeout: int = 120, trust_operation: bool = False, force: bool = False) -> None:
+        """force: send the action even when the target already reads the state it leads to (a resume of
+        a target this run suspended, whatever it reads: the service accepts it, and the state is no proof)."""
         super().__init__(ops.client, wait=wait, wait_timeout=wait_timeout, poll_interval=poll_interval,
                          check_mode=check_mode, deadline=deadline, confirm_timeout=confirm_timeout,
                          trust_operation=trust_operation)
+        self.force = force
         self.ops = ops
         self.ref = ref
         self.rule = ACTIONS[action]
@@ -116,7 +119,10 @@ class TargetAction(ActionTask):
         return state.strip().casefold() in self.rule.over
 
     def taken(self, state: str) -> bool:
-        return self.running(state) or (self.rule.taken_when_over and self.settled(state))
+        """A state that shows the request was taken. The state the action leads to shows it only when the
+        target did not already read it before the request (a forced resume of a Ready target proves nothing)."""
+        was_over = self.settled(str(self.result.get(self.state_key) or ""))
+        return self.running(state) or (self.rule.taken_when_over and self.settled(state) and not was_over)
 
     def busy(self, state: str) -> bool:
         """Busy with another change, or (for a suspend) flushing: never sent to, waited for."""
@@ -128,7 +134,7 @@ class TargetAction(ActionTask):
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
         if self.running(state):
             self.attach(state)
-        elif self.action in ("suspend", "resume") and self.settled(state):
+        elif self.action in ("suspend", "resume") and self.settled(state) and not self.force:
             self.state = state
             self.result.update(status="Succeeded", msg="The storage target %s is already %s; no %s was sent"
                                                        % (self.name, state, self.action))

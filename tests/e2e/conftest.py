@@ -152,7 +152,6 @@ def maintenance(runner: Runner, inventory: str, *args: str,
                                                "-e", "cache_maintenance_poll_interval=1",
                                                "-e", "cache_maintenance_healthy_delay=1",
                                                "-e", "cache_maintenance_progress_interval=0",
-                                               "-e", "cache_maintenance_journal_dir=%s" % os.path.join(runner.tmp, "journal"),
                                                ] + list(args), env=env)
 
 

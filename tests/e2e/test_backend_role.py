@@ -45,8 +45,9 @@ def sent(emulator, name):
     return emulator.target("c1", name)["sent"]
 
 
-def journal(runner):
-    return os.path.join(runner.tmp, "journal", "00000000-0000-0000-0000-000000000000_rg_c1.json")
+def record(emulator):
+    """The maintenance record on the cache: its hold and target tags."""
+    return {k: v for k, v in emulator.tags("c1").items() if k.lower().startswith("hpc-maintenance")}
 
 
 def test_targets_are_suspended_around_the_task_files_and_resumed(runner, emulator, tmp_path):
@@ -72,7 +73,7 @@ def test_targets_are_suspended_around_the_task_files_and_resumed(runner, emulato
     assert sent(emulator, "blob-01") == sent(emulator, "other") == {"flush": 0, "suspend": 0, "resume": 0, "dnsRefresh": 0}
     assert emulator.target("c1", "blob-01")["state"] == "Suspended"
     assert emulator.flushes("c1") == 0  # the cache itself is not flushed
-    assert not os.path.exists(journal(runner))
+    assert record(emulator) == {}  # the record is gone once every target it listed was resumed
     assert "c1 storage target filer-01: flush, suspend, resume (state Ready -> Ready" in run.stdout
     again = runner.play([{"azure_hpc.cache.azure_hpc_cache_storage_target": {
         "cache_name": "c1", "resource_group": "rg", "name": "filer-01", "state": "active"}}]).result
@@ -95,7 +96,7 @@ def test_a_failing_task_file_still_resumes_every_target_it_suspended(runner, emu
         "filer-01": "flush, suspend, resume", "filer-02": "flush, suspend, resume"}
     assert emulator.target("c1", "filer-01")["state"] == emulator.target("c1", "filer-02")["state"] == "Ready"
     assert sent(emulator, "blob-01") == {"flush": 0, "suspend": 0, "resume": 0, "dnsRefresh": 0}  # untouched
-    assert not os.path.exists(journal(runner))
+    assert record(emulator) == {}
 
 
 def test_the_same_run_in_check_mode_sends_no_post(runner, emulator, tmp_path):
@@ -103,12 +104,14 @@ def test_the_same_run_in_check_mode_sends_no_post(runner, emulator, tmp_path):
     broken = task_file(tmp_path, "broken.yml", [{"name": "Break", "ansible.builtin.fail": {"msg": "disk replaced badly"}}])
     run, caches = run_role(runner, tmp_path, "--check", targets=["filer-01", "filer-02"], backend_tasks=[broken])
     assert run.returncode != 0 and caches[0]["outcome"] == "failed"  # the user task fails in check mode too
-    assert requests_of(emulator, method="POST") == [] and not os.path.exists(journal(runner))
+    assert requests_of(emulator, method="POST") == [] and record(emulator) == {}
+    assert requests_of(emulator, "tags_write") == []
 
 
 # What an interruption during the user's task files leaves (documented in the role's argument specs):
 # SIGINT (Ctrl-C, an AWX cancel) ends ansible-playbook without running the always section, as a kill
-# does; the target stays suspended, the journal stays, and the next run resumes it first.
+# does; the target stays suspended, the record stays on the cache, and the next run on this controller
+# sees that the holder's process is gone and resumes it first.
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path, sig):
     emulator.load(backend())
@@ -116,8 +119,7 @@ def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path, s
                                              "changed_when": False}])
     variables = {"cache_maintenance_storage_targets": ["filer-01"], "cache_maintenance_backend_tasks": [hold]}
     argv = ["-i", runner.inventory_file({}), "azure_hpc.cache.maintenance", "-e", json.dumps(variables),
-            "-e", "cache_maintenance_poll_interval=1", "-e", "cache_maintenance_progress_interval=0",
-            "-e", "cache_maintenance_journal_dir=%s" % os.path.join(runner.tmp, "journal")]
+            "-e", "cache_maintenance_poll_interval=1", "-e", "cache_maintenance_progress_interval=0"]
     with subprocess.Popen([runner.tool("ansible-playbook")] + argv, env=dict(runner.env), stdout=subprocess.DEVNULL,
                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
         try:
@@ -132,14 +134,15 @@ def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path, s
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(timeout=BOUND)
-    assert emulator.target("c1", "filer-01")["state"] == "Suspended" and os.path.exists(journal(runner))
+    assert emulator.target("c1", "filer-01")["state"] == "Suspended" and len(record(emulator)) == 2
     run, caches = run_role(runner, tmp_path, targets=["other"])
     assert run.returncode == 0, run.stdout
     rows = caches[0]["storage_targets"]
-    assert rows[0]["name"] == "filer-01" and rows[0]["done"] == "resumed, left suspended by an interrupted run"
+    assert rows[0]["name"] == "filer-01" and rows[0]["done"].startswith("recovered from interrupted run")
+    assert "resumed" in rows[0]["done"]
     assert emulator.target("c1", "filer-01")["state"] == "Ready"
     assert sent(emulator, "filer-01")["resume"] == 1 and sent(emulator, "blob-01")["resume"] == 0
-    assert not os.path.exists(journal(runner))
+    assert record(emulator) == {}
 
 
 # Each action meets a different fault (every fault on every action: test_storage_targets.py and the unit tests).
@@ -168,13 +171,13 @@ def test_a_target_the_cache_does_not_have_suspends_nothing(runner, emulator, tmp
     assert requests_of(emulator, "target_action") == []
 
 
-def test_check_mode_sends_nothing_and_writes_no_journal(runner, emulator, tmp_path):
+def test_check_mode_sends_nothing_and_writes_no_record(runner, emulator, tmp_path):
     emulator.load(backend())
     run, caches = run_role(runner, tmp_path, "--check")
     assert run.returncode == 0, run.stdout
     assert caches[0]["outcome"] == "would maintain storage targets"
     assert caches[0]["storage_targets"][0]["done"] == "would be flushed, suspended and resumed"
-    assert requests_of(emulator, "target_action") == [] and not os.path.exists(journal(runner))
+    assert requests_of(emulator, "target_action") == [] and requests_of(emulator, "tags_write") == []
 
 
 def test_dns_refresh_after_resume_and_progress_lines_while_waiting(runner, emulator, tmp_path):

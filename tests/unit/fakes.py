@@ -65,7 +65,8 @@ class FakeSession:
                 proxies: t.Optional[t.Mapping[str, t.Any]] = None) -> FakeRaw:
         assert allow_redirects is False
         self.calls.append({"method": method, "url": url, "headers": dict(headers), "timeout": timeout,
-                           "proxies": proxies})
+                           "proxies": proxies, "data": data})
+        self.data = data
         answer = self.script(method, url) if callable(self.script) else self.script.pop(0)
         if isinstance(answer, BaseException):
             raise answer
@@ -252,3 +253,58 @@ def module_runner(monkeypatch, capsys, make_client, tmp_path, main):
         return json.loads(capsys.readouterr().out), built
 
     return run
+
+
+class RecordArm:  # pylint: disable=too-few-public-methods
+    """Cache c1 with tags (read with the cache, written with the Tags API: Merge, and Delete of name/value
+    pairs), its storage targets' states (each a list read in turn, the last repeating) and their resumes
+    (202 and an operation that succeeded, or the answers given)."""
+
+    def __init__(self, session_of, tags=None, targets=None, resume=None, deny_tags=None):
+        self.session_of = session_of  # () -> the FakeSession, for the PATCH bodies
+        self.tags = dict(tags or {})
+        self.targets = {k: list(v) for k, v in (targets or {}).items()}
+        self.resume = {k: list(v) for k, v in (resume or {}).items()}
+        self.deny_tags = deny_tags
+        self.posts = []
+        self.patches = []
+
+    def __call__(self, method, url):
+        path = url.split("?")[0].replace(ARM, "")
+        if path.endswith("/providers/Microsoft.Resources/tags/default") and method == "PATCH":
+            body = json.loads(self.session_of().data)
+            self.patches.append(body)
+            if self.deny_tags is not None:
+                return self.deny_tags
+            tags = body["properties"]["tags"]
+            if body["operation"] == "Merge":
+                for name, value in tags.items():
+                    for old in [k for k in self.tags if k.lower() == name.lower()]:
+                        del self.tags[old]
+                    self.tags[name] = value
+            else:
+                for name, value in tags.items():
+                    for old in [k for k in self.tags if k.lower() == name.lower() and self.tags[k] == value]:
+                        del self.tags[old]
+            return FakeRaw(200, {"id": "/" + CACHE_PATH + "/providers/Microsoft.Resources/tags/default",
+                                 "name": "default", "properties": {"tags": dict(self.tags)}})
+        if "ascOperations" in url:
+            return FakeRaw(200, {"status": "Succeeded"})
+        if path == CACHE_PATH:
+            return FakeRaw(200, {"id": "/" + CACHE_PATH, "name": "c1", "tags": dict(self.tags),
+                                 "properties": {"health": {"state": "Healthy"}}})
+        name = path.split("/storageTargets/", 1)[1].split("/")[0]
+        if method == "POST":
+            action = path.rsplit("/", 1)[1]
+            self.posts.append((action, name))
+            answers = self.resume.get(name)
+            if answers:
+                return answers.pop(0)
+            self.targets[name] = ["Ready"]
+            return FakeRaw(202, None, {"Azure-AsyncOperation": OP})
+        states = self.targets.get(name)
+        if states is None:
+            return FakeRaw(404, {"error": {"code": "NotFound", "message": "no target %s" % name}})
+        state = states.pop(0) if len(states) > 1 else states[0]
+        return state if isinstance(state, (FakeRaw, BaseException)) else FakeRaw(
+            200, {"name": name, "properties": {"state": state}})

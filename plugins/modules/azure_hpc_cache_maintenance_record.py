@@ -1,0 +1,335 @@
+#!/usr/bin/python
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+module: azure_hpc_cache_maintenance_record
+short_description: Hold an Azure HPC Cache for backend maintenance, and record the storage targets a run suspends
+version_added: 0.4.0
+description:
+  - Keeps the record of a backend maintenance run on the cache itself, as tags written through ARM's Tags API
+    (C({cache id}/providers/Microsoft.Resources/tags/default), operations C(Merge) and C(Delete); the resource
+    provider is not involved), so every controller that maintains the cache sees it.
+  - "The record is a hold (tag C(hpc-maintenance-hold): the run's id, the controller and process it runs in,
+    when it started and until when it may hold the cache) and one tag C(hpc-maintenance-target-<name>) per
+    storage target the run suspends. The cache's other tags are left alone; the record names the cache by a
+    hash of its normalized id (subscription, resource group and name compared without case), so a copied tag
+    is ignored."
+  - The hold is a lock. While a live run holds the cache, another run (any tags, any controller) fails
+    clearly, naming the holder and when its hold ends, and sends nothing. Two runs taking the hold at one
+    moment both read it back after a short wait, and only the run whose hold is read goes on.
+  - A hold past its bound, or (on the controller that took it, by the same boot) whose process is gone, is an
+    interrupted run's; V(state=held) recovers it first. O(take_over=true) is the operator's word that the
+    holder is gone, whatever its bound.
+  - Recovery treats the record as data, not an order, since anyone who may write the cache's tags could forge
+    it. Only a recorded target that reads C(Suspended), or settles to it from C(Busy), is resumed; one in any
+    other state is left alone and its entry dropped; a name the API would refuse is ignored.
+  - This module is the record behind the C(azure_hpc.cache.cache_maintenance) role's backend maintenance; a
+    runbook may use it the same way around its own storage-target actions.
+author:
+  - azure_hpc.cache contributors (@azure-hpc)
+options:
+  cache_name:
+    description:
+      - The name of the cache.
+    type: str
+    required: true
+  resource_group:
+    description:
+      - The resource group of the cache.
+    type: str
+    required: true
+  state:
+    description:
+      - V(checked) reads the record and sends nothing. It fails while another live run holds the cache, and
+        warns of an interrupted run's record.
+      - V(held) recovers an interrupted run's record, takes (or renews) the hold for O(run_id), and records
+        which of O(storage_targets) the run will suspend (RV(to_suspend)), before any suspend.
+      - V(released) resumes every target O(suspend_results) shows this run sent a suspend to, whatever it
+        reads, forgets each once its resume operation succeeded, and gives the hold back once nothing of the
+        run is recorded. It fails while a target stays recorded.
+    type: str
+    required: true
+    choices: [checked, held, released]
+  run_id:
+    description:
+      - The run's id, the same in every call of one run. Required with V(state=held) and V(state=released).
+      - Letters and digits, 1 to 32.
+    type: str
+  controller:
+    description:
+      - The name of the controller the run is on, recorded with the hold. Where it and the boot match the
+        holder's, the holder's process is checked, and a dead holder's record is recovered at once.
+      - Defaults to this host's name.
+    type: str
+  hold:
+    description:
+      - Seconds the hold lasts from each V(state=held) call (a call with the same O(run_id) renews it). Past
+        it, another run treats this run as interrupted and recovers what it suspended.
+    type: int
+    default: 7200
+  take_over:
+    description:
+      - Recover a record whose holder is still within its bound, on the operator's word that it is gone.
+    type: bool
+    default: false
+  storage_targets:
+    description:
+      - With V(state=held), the storage targets the run means to suspend. Each is read, and waited for while it
+        reads C(Busy), C(Flushing) or a state the API does not name; a target that then reads C(Suspended) is
+        someone else's and is not recorded. Names are checked against the API's rule before anything is written.
+    type: list
+    elements: str
+    default: []
+  suspend_results:
+    description:
+      - With V(state=released), the results of this run's M(azure_hpc.cache.azure_hpc_cache_storage_target)
+        tasks (a registered loop's C(results)). A target is this run's when one of them lists a C(suspend) in
+        its C(operations), sent whatever came back.
+    type: list
+    elements: dict
+    default: []
+  flush_results:
+    description:
+      - With V(state=released), the results of this run's storage-target flush tasks, for the summary lines.
+    type: list
+    elements: dict
+    default: []
+  not_ours:
+    description:
+      - With V(state=released), the RV(not_ours) of this run's V(state=held) call, for the summary lines.
+    type: list
+    elements: dict
+    default: []
+  recovered:
+    description:
+      - With V(state=released), the RV(recovered) of this run's V(state=held) call, for the summary lines.
+    type: list
+    elements: dict
+    default: []
+  dns_refresh:
+    description:
+      - With V(state=released), refresh the DNS of each target after its resume.
+    type: bool
+    default: false
+  local_record_dir:
+    description:
+      - Where the cache's tags cannot be written (a policy, a missing C(Microsoft.Resources/tags/write)), keep the
+        record in this directory on the host the module runs on instead. Without it, the run refuses to
+        suspend. A controller-local record cannot be seen from another controller, so another controller can
+        neither wait for this run nor recover what it suspended.
+    type: path
+  api_version:
+    description:
+      - The Microsoft.StorageCache API version of the cache and storage-target calls.
+    type: str
+    default: '2026-01-01'
+  wait_timeout:
+    description:
+      - Seconds the task may take, every wait and resume included. Must be greater than 0.
+    type: int
+    default: 3600
+  poll_interval:
+    description:
+      - Seconds between status reads when the service sends no C(Retry-After). Must be greater than 0.
+    type: int
+    default: 10
+  confirm_timeout:
+    description:
+      - Seconds a resumed target may take to read C(Ready) once its resume operation succeeded.
+    type: int
+    default: 120
+extends_documentation_fragment:
+  - azure_hpc.cache.auth
+  - azure_hpc.cache.attributes
+  - azure_hpc.cache.attributes.RECORD_MODULE
+seealso:
+  - module: azure_hpc.cache.azure_hpc_cache_storage_target
+  - name: Tags - Update At Scope (REST API reference)
+    description: How the record is written.
+    link: https://learn.microsoft.com/rest/api/resources/tags/update-at-scope
+"""
+
+EXAMPLES = r"""
+- name: Hold the cache and record the filer this run suspends
+  azure_hpc.cache.azure_hpc_cache_maintenance_record:
+    cache_name: hpc-cache-01
+    resource_group: rg-hpc
+    state: held
+    run_id: "{{ run_id }}"
+    storage_targets: [filer-01]
+  register: held
+
+- name: Suspend what was recorded
+  azure_hpc.cache.azure_hpc_cache_storage_target:
+    cache_name: hpc-cache-01
+    resource_group: rg-hpc
+    name: "{{ item }}"
+    state: suspended
+  loop: "{{ held.to_suspend }}"
+  register: suspended
+
+- name: Resume what this run suspended, and give the hold back
+  azure_hpc.cache.azure_hpc_cache_maintenance_record:
+    cache_name: hpc-cache-01
+    resource_group: rg-hpc
+    state: released
+    run_id: "{{ run_id }}"
+    suspend_results: "{{ suspended.results | default([]) }}"
+"""
+
+RETURN = r"""
+record:
+  description: The record as read at the start of the task.
+  returned: when the cache was read
+  type: dict
+  contains:
+    holder:
+      description: The hold (C(run), C(controller), C(pid), C(started), C(until) in seconds since the epoch, C(state)
+        V(ours), V(live), V(stale) or V(dead), and C(kept_in)), or null.
+      type: dict
+    storage_targets:
+      description: The storage targets recorded, by any run.
+      type: list
+      elements: str
+    ignored_tags:
+      description: Tags of the record that name another cache or are malformed, ignored.
+      type: list
+      elements: str
+to_suspend:
+  description: With V(state=held), the targets recorded for this run to suspend, in the service's spelling.
+  returned: with state=held
+  type: list
+  elements: str
+not_ours:
+  description: With V(state=held), the targets not recorded, each with C(name), C(state) and C(why).
+  returned: with state=held
+  type: list
+  elements: dict
+recovered:
+  description:
+    - What recovery of an interrupted run's record did, one entry per recorded target, with C(name), C(run),
+      C(state_before), C(outcome) (V(resumed), V(not suspended), V(gone), V(would resume), V(failed)) and C(msg).
+  returned: always
+  type: list
+  elements: dict
+resumed:
+  description:
+    - With V(state=released), one entry per target of this run, with C(name), C(outcome) (V(resumed),
+      V(gone), V(forgotten) when no suspend was sent to it, V(failed)), C(sent), C(state_after) and C(msg).
+  returned: with state=released
+  type: list
+  elements: dict
+storage_targets:
+  description:
+    - With V(state=released), one summary line per storage target (recovered, left to its owner, or this run's),
+      with C(name), C(state_before), C(state_after), C(seconds) and C(done), what was sent and how it ended.
+  returned: with state=released
+  type: list
+  elements: dict
+kept_in:
+  description: Where the record is kept, V(tags of the cache) or V(controller-local record).
+  returned: with state=held
+  type: str
+msg:
+  description: What was done.
+  returned: always
+  type: str
+"""
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
+    MaintenanceRecord,
+    controller_name,
+    suspended_by,
+    target_rows,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
+    DEFAULT_API_VERSION,
+    CacheOperations,
+    CacheRef,
+)
+
+ARGUMENT_SPEC = dict(
+    cache_name={"type": "str", "required": True},
+    resource_group={"type": "str", "required": True},
+    state={"type": "str", "required": True, "choices": ["checked", "held", "released"]},
+    run_id={"type": "str"},
+    controller={"type": "str"},
+    hold={"type": "int", "default": 7200},
+    take_over={"type": "bool", "default": False},
+    storage_targets={"type": "list", "elements": "str", "default": []},
+    suspend_results={"type": "list", "elements": "dict", "default": []},
+    flush_results={"type": "list", "elements": "dict", "default": []},
+    not_ours={"type": "list", "elements": "dict", "default": []},
+    recovered={"type": "list", "elements": "dict", "default": []},
+    dns_refresh={"type": "bool", "default": False},
+    local_record_dir={"type": "path"},
+    api_version={"type": "str", "default": DEFAULT_API_VERSION},
+    wait_timeout={"type": "int", "default": 3600},
+    poll_interval={"type": "int", "default": 10},
+    confirm_timeout={"type": "int", "default": 120},
+)
+
+
+def run_id(value, option):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.isascii() or not value.isalnum() or len(value) > 32:
+        raise ValidationError(option, "%r must be 1 to 32 letters and digits" % (value,))
+    return value
+
+
+def target_names(value, option):
+    return [rules.storage_target_name(name, "%s[%d]" % (option, i)) for i, name in enumerate(value or [])]
+
+
+def main():
+    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+
+    def body():
+        values = module.validate(dict(
+            cache_name=rules.cache_name, resource_group=rules.resource_group, api_version=rules.api_version,
+            run_id=run_id, hold=rules.positive_int, storage_targets=target_names, wait_timeout=rules.positive_int,
+            poll_interval=rules.positive_int, confirm_timeout=rules.positive_int))
+        state = module.params["state"]
+        if state != "checked" and not values["run_id"]:
+            raise ValidationError("run_id", "is required with state=%s" % state)
+        import time  # pylint: disable=import-outside-toplevel
+
+        client = module.client(timeout=values["wait_timeout"])
+        record = MaintenanceRecord(
+            CacheOperations(client, values["api_version"]),
+            CacheRef(values["subscription_id"], values["resource_group"], values["cache_name"]),
+            run=values["run_id"] or "check", controller=module.params["controller"] or controller_name(),
+            hold_seconds=values["hold"], take_over=module.params["take_over"],
+            local_record=module.params["local_record_dir"], wait_timeout=values["wait_timeout"],
+            poll_interval=values["poll_interval"], confirm_timeout=values["confirm_timeout"],
+            check_mode=module.check_mode, wall_clock=time.time)
+        if state == "checked":
+            return record.check()
+        if state == "held":
+            return record.hold(values["storage_targets"])
+        results = module.params["suspend_results"]
+        try:
+            released = record.release(suspended_by(results), module.params["dns_refresh"])
+        except HpcCacheError as exc:
+            exc.result["storage_targets"] = target_rows(results, module.params["not_ours"],
+                                                        exc.result.get("resumed") or [], module.params["recovered"],
+                                                        module.check_mode, module.params["flush_results"])
+            raise
+        released["storage_targets"] = target_rows(results, module.params["not_ours"], released["resumed"],
+                                                  module.params["recovered"], module.check_mode,
+                                                  module.params["flush_results"])
+        return released
+
+    module.run(body)
+
+
+if __name__ == "__main__":
+    main()

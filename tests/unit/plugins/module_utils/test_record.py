@@ -1,0 +1,217 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The record of a backend maintenance run on the cache: the hold, ownership from what was sent, resume of
+what this run suspended, recovery of an interrupted run's record, and a forged record."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
+    HOLD_TAG,
+    TARGET_TAG,
+    Holder,
+    MaintenanceRecord,
+    cache_hash,
+    entry_value,
+    read_record,
+    suspended_by,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import REF, SUB, FakeRaw, RecordArm
+
+NOW = 1_800_000_000
+HASH = cache_hash(REF)
+
+
+def holder(run="other", until=NOW + 3600, host="ctl-b", boot="b00t", pid=4242, pstart=77):
+    return Holder(run, host, boot, pid, pstart, NOW - 60, until, HASH).encode()
+
+
+def make(make_client, tags=None, targets=None, run="run1", take_over=False, local=None, process=(0, 0),
+         controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False):
+    holder_of = {}
+    arm = RecordArm(lambda: holder_of["session"], tags=tags, targets=targets, resume=resume, deny_tags=deny_tags)
+    client, session = make_client(arm)
+    holder_of["session"] = session
+    record = MaintenanceRecord(CacheOperations(client, "v"), REF, run=run, controller=controller, hold_seconds=600,
+                               take_over=take_over, local_record=local, wait_timeout=3600, poll_interval=5,
+                               confirm_timeout=60, check_mode=check_mode, wall_clock=lambda: NOW,
+                               process=process, boot=boot)
+    return record, arm
+
+
+def ours(arm, run="run1"):
+    rec = read_record(arm.tags, HASH)
+    return rec.holder.run if rec.holder else None, {n: r for n, r in rec.entries.items() if r == run}
+
+
+# The hold ---------------------------------------------------------------------------------------------
+def test_a_free_cache_is_held_and_only_targets_not_suspended_are_recorded(make_client):
+    record, arm = make(make_client, tags={"owner": "team-a"},
+                       targets={"filer-01": ["Ready"], "filer-02": ["suspended"], "blob-01": ["Busy", "Suspended"]})
+    result = record.hold(["filer-01", "filer-02", "blob-01"])
+    assert result["to_suspend"] == ["filer-01"]
+    assert [s["name"] for s in result["not_ours"]] == ["filer-02", "blob-01"]  # lower case, and Busy settling
+    assert ours(arm) == ("run1", {"filer-01": "run1"})
+    assert arm.tags["owner"] == "team-a" and arm.posts == []  # the cache's other tags are left alone
+
+
+def test_the_hold_fits_arm_limits():
+    long_host = Holder("r" * 32, "h" * 63, "b" * 8, 4194304, 10 ** 12, NOW, NOW + 10 ** 6, HASH).encode()
+    assert len(long_host) <= 256
+    assert len(TARGET_TAG + "x" * 80) <= 512 and not set("<>%&\\?/") & set(TARGET_TAG + HOLD_TAG)
+
+
+def test_a_live_hold_of_another_run_is_refused_and_nothing_is_sent(make_client):
+    tags = {HOLD_TAG: holder(), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
+    with pytest.raises(HpcCacheError, match=r"held by another maintenance run \(run other on controller ctl-b, "
+                                            r"pid 4242, since .*, until .*\): nothing was sent.*take_over"):
+        record.hold(["filer-01"])
+    assert arm.patches == [] and arm.posts == []
+
+
+def test_the_check_of_a_pre_job_fails_on_a_live_hold_and_sends_nothing(make_client):
+    record, arm = make(make_client, tags={HOLD_TAG: holder()}, targets={"filer-01": ["Suspended"]})
+    with pytest.raises(HpcCacheError, match="held by another maintenance run"):
+        record.check()
+    assert arm.patches == [] and arm.posts == []
+
+
+def test_a_stale_record_is_recovered_first_resuming_only_what_reads_suspended(make_client):
+    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH),
+            TARGET_TAG + "filer-02": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"], "filer-02": ["Ready"]})
+    result = record.hold([])
+    outcomes = {r["name"]: r["outcome"] for r in result["recovered"]}
+    assert outcomes == {"filer-01": "resumed", "filer-02": "not suspended"}
+    assert arm.posts == [("resume", "filer-01")]
+    assert read_record(arm.tags, HASH).entries == {} and ours(arm)[0] == "run1"
+
+
+def test_the_check_warns_of_a_stale_record_and_sends_nothing(make_client):
+    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
+    result = record.check()
+    assert "recovers them" in result["warnings"][0] and arm.posts == [] and arm.patches == []
+
+
+def test_a_dead_holder_on_this_controller_is_recovered_at_once(make_client):
+    dead = Holder("other", "ctl-a", "b00t", 999999, 1, NOW - 60, NOW + 3600, HASH).encode()  # no such process
+    tags = {HOLD_TAG: dead, TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
+    result = record.hold([])
+    assert result["recovered"][0]["outcome"] == "resumed" and result["record"]["holder"]["state"] == "dead"
+
+
+def test_a_live_hold_on_another_controller_is_taken_over_on_the_operators_word(make_client):
+    tags = {HOLD_TAG: holder(), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]}, take_over=True)
+    result = record.hold([])
+    assert arm.posts == [("resume", "filer-01")] and result["recovered"][0]["outcome"] == "resumed"
+    assert ours(arm)[0] == "run1"
+
+
+def test_two_runs_at_one_moment_only_the_last_writer_goes_on(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    real = arm.__call__
+
+    def racing(method, url):
+        answer = real(method, url)
+        if method == "PATCH" and any(k == HOLD_TAG for k in arm.patches[-1]["properties"]["tags"]):
+            arm.tags[HOLD_TAG] = holder(run="rival")  # the other run's write lands just after ours
+        return answer
+
+    record.ops.client.session.script = racing
+    with pytest.raises(HpcCacheError, match=r"Another maintenance run took the hold on c1 at the same moment \(run rival"):
+        record.hold(["filer-01"])
+    assert read_record(arm.tags, HASH).entries == {} and arm.posts == []
+
+
+def test_tags_that_cannot_be_written_refuse_the_run(make_client):
+    denied = FakeRaw(403, {"error": {"code": "RequestDisallowedByPolicy", "message": "tags are locked"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, deny_tags=denied)
+    with pytest.raises(HpcCacheError, match="could not be written on the cache c1: RequestDisallowedByPolicy.*"
+                                            "cache_maintenance_local_record"):
+        record.hold(["filer-01"])
+    assert arm.posts == []
+
+
+def test_the_opt_in_local_record_is_used_when_tags_cannot_be_written(make_client, tmp_path):
+    denied = FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "no tags/write"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, deny_tags=denied, local=str(tmp_path / "rec"))
+    result = record.hold(["filer-01"])
+    assert result["kept_in"] == "controller-local record" and "this controller only" in result["warnings"][0]
+    assert (tmp_path / "rec").stat().st_mode & 0o777 == 0o700
+    released = record.release(["filer-01"])
+    assert [r["outcome"] for r in released["resumed"]] == ["resumed"]
+    assert read_record(record.local.read(), HASH).holder is None
+
+
+# Giving it back -----------------------------------------------------------------------------------
+def test_every_target_this_run_suspended_is_resumed_whatever_it_reads(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
+    record.hold(["filer-01", "filer-02"])
+    arm.targets["filer-01"] = ["Ready"]  # a suspend taken but not reflected, as recorded
+    result = record.release(["filer-01"])
+    assert arm.posts == [("resume", "filer-01")]  # filer-02 got no suspend: forgotten, not resumed
+    assert {r["name"]: r["outcome"] for r in result["resumed"]} == {"filer-01": "resumed", "filer-02": "forgotten"}
+    assert read_record(arm.tags, HASH).entries == {} and read_record(arm.tags, HASH).holder is None
+
+
+def test_a_failed_resume_keeps_the_record_and_the_hold(make_client):
+    failed = FakeRaw(409, {"error": {"code": "Conflict", "message": "busy"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, resume={"filer-01": [failed]})
+    record.hold(["filer-01"])
+    with pytest.raises(HpcCacheError, match="filer-01 of cache c1, suspended by this run, were not resumed"):
+        record.release(["filer-01"])
+    assert ours(arm) == ("run1", {"filer-01": "run1"})
+
+
+def test_a_target_deleted_since_counts_as_resolved_with_a_warning(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    record.hold(["filer-01"])
+    del arm.targets["filer-01"]
+    result = record.release(["filer-01"])
+    assert result["resumed"][0]["outcome"] == "gone" and "no longer exists" in result["warnings"][-1]
+    assert read_record(arm.tags, HASH).holder is None
+
+
+# A forged record ----------------------------------------------------------------------------------
+def test_a_forged_record_never_resumes_a_target_an_operator_suspended_on_purpose(make_client):
+    tags = {TARGET_TAG + "filer-01": entry_value("forger", HASH),  # reads Ready: left alone
+            TARGET_TAG + "..%2f": entry_value("forger", HASH),  # a name the API refuses: ignored
+            TARGET_TAG + "filer-02": entry_value("forger", "another-cache"),  # names another cache: ignored
+            HOLD_TAG: "v1;run={{ lookup('pipe','id') }};until=9"}  # malformed: ignored, never templated
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Suspended"]})
+    result = record.hold([])
+    assert arm.posts == []
+    assert [r["outcome"] for r in result["recovered"]] == ["not suspended"]
+    assert sorted(result["record"]["ignored_tags"]) == sorted([TARGET_TAG + "..%2f", TARGET_TAG + "filer-02",
+                                                               HOLD_TAG])
+
+
+def test_the_record_names_the_cache_by_its_normalized_id():
+    assert cache_hash(CacheRef(SUB, "RG-HPC", "Cache-1")) == cache_hash(CacheRef(SUB.upper(), "rg-hpc", "cache-1"))
+    assert cache_hash(CacheRef(SUB, "a_b", "c")) != cache_hash(CacheRef(SUB, "a", "b_c"))
+
+
+def test_ownership_comes_from_the_suspends_sent():
+    results = [
+        {"ansible_loop_var": "t", "t": "filer-01", "operations": [{"action": "flush"}, {"action": "suspend"}]},
+        {"ansible_loop_var": "t", "t": "filer-02", "operations": [{"action": "flush"}], "failed": True},
+        {"ansible_loop_var": "t", "t": "filer-03", "operations": []},
+        {"ansible_loop_var": "t", "t": "filer-04", "failed": True, "msg": "crashed"},
+        {"ansible_loop_var": "t", "t": "filer-05", "operations": [{"action": "suspend", "status": "Failed"}]},
+        "junk",
+    ]
+    assert suspended_by(results) == ["filer-01", "filer-05"]
+
+
+def test_check_mode_recovers_nothing_and_writes_nothing(make_client):
+    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]}, check_mode=True)
+    result = record.hold(["filer-01"])
+    assert result["recovered"][0]["outcome"] == "would resume" and arm.posts == [] and arm.patches == []
