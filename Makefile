@@ -118,6 +118,9 @@ docs: collection
 	for plugin in $$(ls plugins/inventory/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	    $(VENV)/bin/ansible-doc -t inventory azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc inventory azure_hpc.cache.$$plugin: ok"; \
 	done
+	for plugin in $$(ls plugins/filter/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
+	    $(VENV)/bin/ansible-doc -t filter azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc filter azure_hpc.cache.$$plugin: ok"; \
+	done
 	for role in $$(ls roles); do \
 	    $(VENV)/bin/ansible-doc -t role azure_hpc.cache.$$role >/dev/null; echo "ansible-doc role azure_hpc.cache.$$role: ok"; \
 	done

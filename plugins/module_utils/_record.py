@@ -380,8 +380,10 @@ class MaintenanceRecord:
             if state == "live" and not self.take_over:
                 self._refuse_live(rec.holder)
         self._recover(stores)
-        if self.check_mode:
-            self.result.update(to_suspend=list(targets), msg="Check mode: the hold on %s would be taken" % self.ref.name)
+        if self.check_mode:  # what the run would suspend, read only
+            to_suspend, skipped = self._decide(targets)
+            self.result.update(to_suspend=to_suspend, not_ours=skipped,
+                               msg="Check mode: the hold on %s would be taken" % self.ref.name)
             return self.result
         store = self._take()
         to_suspend, skipped = self._decide(targets)

@@ -67,6 +67,8 @@ class FakeSession:
         self.calls.append({"method": method, "url": url, "headers": dict(headers), "timeout": timeout,
                            "proxies": proxies, "data": data})
         self.data = data
+        if hasattr(self.script, "receive"):
+            self.script.receive(data)  # a route that reads request bodies
         answer = self.script(method, url) if callable(self.script) else self.script.pop(0)
         if isinstance(answer, BaseException):
             raise answer
@@ -260,8 +262,8 @@ class RecordArm:  # pylint: disable=too-few-public-methods
     pairs), its storage targets' states (each a list read in turn, the last repeating) and their resumes
     (202 and an operation that succeeded, or the answers given)."""
 
-    def __init__(self, session_of, tags=None, targets=None, resume=None, deny_tags=None):
-        self.session_of = session_of  # () -> the FakeSession, for the PATCH bodies
+    def __init__(self, tags=None, targets=None, resume=None, deny_tags=None):
+        self.data = None
         self.tags = dict(tags or {})
         self.targets = {k: list(v) for k, v in (targets or {}).items()}
         self.resume = {k: list(v) for k, v in (resume or {}).items()}
@@ -272,7 +274,7 @@ class RecordArm:  # pylint: disable=too-few-public-methods
     def __call__(self, method, url):
         path = url.split("?")[0].replace(ARM, "")
         if path.endswith("/providers/Microsoft.Resources/tags/default") and method == "PATCH":
-            body = json.loads(self.session_of().data)
+            body = json.loads(self.data)
             self.patches.append(body)
             if self.deny_tags is not None:
                 return self.deny_tags
@@ -308,3 +310,6 @@ class RecordArm:  # pylint: disable=too-few-public-methods
         state = states.pop(0) if len(states) > 1 else states[0]
         return state if isinstance(state, (FakeRaw, BaseException)) else FakeRaw(
             200, {"name": name, "properties": {"state": state}})
+
+    def receive(self, data):
+        self.data = data

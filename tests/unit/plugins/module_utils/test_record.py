@@ -31,10 +31,8 @@ def holder(run="other", until=NOW + 3600, host="ctl-b", boot="b00t", pid=4242, p
 
 def make(make_client, tags=None, targets=None, run="run1", take_over=False, local=None, process=(0, 0),
          controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False):
-    holder_of = {}
-    arm = RecordArm(lambda: holder_of["session"], tags=tags, targets=targets, resume=resume, deny_tags=deny_tags)
-    client, session = make_client(arm)
-    holder_of["session"] = session
+    arm = RecordArm(tags=tags, targets=targets, resume=resume, deny_tags=deny_tags)
+    client = make_client(arm)[0]
     record = MaintenanceRecord(CacheOperations(client, "v"), REF, run=run, controller=controller, hold_seconds=600,
                                take_over=take_over, local_record=local, wait_timeout=3600, poll_interval=5,
                                confirm_timeout=60, check_mode=check_mode, wall_clock=lambda: NOW,
@@ -124,6 +122,7 @@ def test_two_runs_at_one_moment_only_the_last_writer_goes_on(make_client):
             arm.tags[HOLD_TAG] = holder(run="rival")  # the other run's write lands just after ours
         return answer
 
+    racing.receive = arm.receive
     record.ops.client.session.script = racing
     with pytest.raises(HpcCacheError, match=r"Another maintenance run took the hold on c1 at the same moment \(run rival"):
         record.hold(["filer-01"])
@@ -215,3 +214,23 @@ def test_check_mode_recovers_nothing_and_writes_nothing(make_client):
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]}, check_mode=True)
     result = record.hold(["filer-01"])
     assert result["recovered"][0]["outcome"] == "would resume" and arm.posts == [] and arm.patches == []
+
+
+def test_summary_rows_say_what_was_sent_to_each_target_and_why_others_were_left():
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._record import target_rows
+
+    flush = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "elapsed": 4.0,
+              "operations": [{"action": "flush"}]}]
+    suspend = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "state_after": "Suspended",
+                "elapsed": 1.0, "operations": [{"action": "suspend"}]}]
+    resumed = [{"name": "filer-01", "outcome": "resumed", "sent": True, "state_after": "Ready", "seconds": 1.5}]
+    recovered = [{"name": "old-01", "run": "r0", "outcome": "resumed", "state_before": "Suspended",
+                  "state_after": "Ready", "msg": "resumed"}]
+    not_ours = [{"name": "blob-01", "state": "Suspended", "why": "it was Suspended before the run"}]
+    rows = target_rows(suspend, not_ours, resumed, recovered, False, flush)
+    assert [r["name"] for r in rows] == ["old-01", "filer-01", "blob-01"]
+    assert rows[0]["done"].startswith("recovered from interrupted run r0: resumed")
+    assert rows[1] == {"name": "filer-01", "state_before": "Ready", "state_after": "Ready", "seconds": 6.5,
+                       "done": "flush, suspend, resume"}
+    assert rows[2]["done"] == "left suspended: it was Suspended before the run"
+    assert target_rows(suspend, [], [], [], True, flush)[0]["done"] == "would be flushed, suspended and resumed"

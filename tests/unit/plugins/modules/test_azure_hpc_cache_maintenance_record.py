@@ -1,0 +1,41 @@
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""azure_hpc_cache_maintenance_record's main(), as ansible-core calls it."""
+
+from __future__ import annotations
+
+import pytest
+
+from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_maintenance_record
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, RecordArm, module_runner
+
+BASE = {"cache_name": "c1", "resource_group": "rg", "subscription_id": SUB, "api_version": "v", "poll_interval": 1,
+        "controller": "ctl-a"}
+
+
+@pytest.fixture
+def run_record(monkeypatch, capsys, make_client, tmp_path):
+    return module_runner(monkeypatch, capsys, make_client, tmp_path, azure_hpc_cache_maintenance_record.main)
+
+
+@pytest.mark.parametrize("override, fragment", [
+    ({"state": "held"}, "run_id: is required with state=held"),
+    ({"state": "released"}, "run_id: is required with state=released"),
+    ({"state": "held", "run_id": "has space"}, "run_id: 'has space' must be 1 to 32 letters and digits"),
+    ({"state": "held", "run_id": "r1", "storage_targets": ["ok", "../etc"]}, "storage_targets[1]: '../etc' must be"),
+    ({"state": "held", "run_id": "r1", "hold": 0}, "hold: 0 must be an integer greater than 0"),
+])
+def test_bad_input_is_refused_before_any_request(run_record, override, fragment):
+    result, built = run_record(dict(BASE, **override))
+    assert result["failed"] is True and fragment in result["msg"] and built == []
+
+
+def test_a_held_and_released_run_leaves_no_record(run_record):
+    arm = RecordArm(targets={"filer-01": ["Ready"]})
+    result, unused = run_record(dict(BASE, state="held", run_id="r1", storage_targets=["filer-01"]), arm)
+    assert result["changed"] is True and result["to_suspend"] == ["filer-01"], result
+    suspended = [{"ansible_loop_var": "t", "t": "filer-01", "operations": [{"action": "suspend"}]}]
+    result, unused = run_record(dict(BASE, state="released", run_id="r1", suspend_results=suspended), arm)
+    assert [r["outcome"] for r in result["resumed"]] == ["resumed"]
+    assert result["storage_targets"][0]["done"] == "suspend, resume"
+    assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
