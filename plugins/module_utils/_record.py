@@ -358,7 +358,13 @@ class MaintenanceRecord:
         self._report(stores)
         for _store, rec in stores:
             if rec.holder is not None and self._judge(rec.holder) == "live":
-                self._refuse_live(rec.holder)
+                if not self.take_over:
+                    self._refuse_live(rec.holder)
+                self.result["warnings"].append(
+                    "The cache %s is held by run %s on controller %s until %s; taken over on the operator's word "
+                    "(take_over): the backend run recovers it first" % (self.ref.name, rec.holder.run,
+                                                                        rec.holder.host or "unknown",
+                                                                        _iso(rec.holder.until)))
         stale = sorted({n for _s, rec in stores for n, run in rec.entries.items() if run != self.run_id})
         if stale:
             self.result["warnings"].append(

@@ -234,3 +234,9 @@ def test_summary_rows_say_what_was_sent_to_each_target_and_why_others_were_left(
                        "done": "flush, suspend, resume"}
     assert rows[2]["done"] == "left suspended: it was Suspended before the run"
     assert target_rows(suspend, [], [], [], True, flush)[0]["done"] == "would be flushed, suspended and resumed"
+
+
+def test_the_check_lets_a_take_over_through_with_a_warning(make_client):
+    record, arm = make(make_client, tags={HOLD_TAG: holder()}, take_over=True)
+    result = record.check()
+    assert "taken over on the operator's word" in result["warnings"][0] and arm.posts == [] and arm.patches == []
