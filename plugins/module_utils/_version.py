@@ -6,4 +6,4 @@
 from __future__ import annotations
 
 COLLECTION_NAME = "azure_hpc.cache"
-COLLECTION_VERSION = "0.3.1"
+COLLECTION_VERSION = "0.4.0"
