@@ -16,8 +16,12 @@ import typing as t
 import yaml
 from ansible.errors import AnsibleFilterError
 
-ENDINGS = ("end_host", "end_play", "end_batch")
+ENDINGS = ("end_host", "end_play", "end_batch", "end_role")
 META_KEYS = ("meta", "ansible.builtin.meta", "ansible.legacy.meta")
+ACTION_KEYS = ("action", "local_action")
+# A role's tasks cannot be read here (its path depends on roles_path and collections): refused as unknown.
+ROLE_KEYS = ("include_role", "import_role", "ansible.builtin.include_role", "ansible.builtin.import_role",
+             "ansible.legacy.include_role", "ansible.legacy.import_role")
 INCLUDE_KEYS = ("include_tasks", "import_tasks", "ansible.builtin.include_tasks", "ansible.builtin.import_tasks",
                 "ansible.legacy.include_tasks", "ansible.legacy.import_tasks", "include")
 MAX_DEPTH = 10
@@ -51,12 +55,27 @@ def _scan(tasks: t.Any, where: str, bases: t.Sequence[str], found: t.List[str], 
             continue
         for key in ("block", "rescue", "always"):
             _scan(task.get(key), where, bases, found, depth, seen)
+        name = str(task.get("name") or "unnamed")
         for key in META_KEYS:
             value = task.get(key)
             if isinstance(value, dict):
                 value = value.get("_raw_params") or value.get("free_form")
             if isinstance(value, str) and (value.strip() in ENDINGS or "{{" in value):
-                found.append("%s: task %r (%s: %s)" % (where, str(task.get("name") or "unnamed"), key, value.strip()))
+                found.append("%s: task %r (%s: %s)" % (where, name, key, value.strip()))
+        for key in ACTION_KEYS:  # action: meta end_play, or action: {module: meta, _raw_params: end_play}
+            value = task.get(key)
+            module, args = "", ""
+            if isinstance(value, str):
+                module, _sep, args = value.strip().partition(" ")
+            elif isinstance(value, dict):
+                module = str(value.get("module") or "")
+                args = str(value.get("_raw_params") or value.get("free_form") or "")
+            if module in META_KEYS and (args.strip() in ENDINGS or "{{" in args):
+                found.append("%s: task %r (%s: %s %s)" % (where, name, key, module, args.strip()))
+        for key in ROLE_KEYS:
+            if key in task:
+                found.append("%s: task %r (%s: a role's tasks cannot be checked here; put them in a task file)"
+                             % (where, name, key))
         include = _include_of(task)
         if include is not None and depth < MAX_DEPTH:
             if "{{" in include:

@@ -59,6 +59,7 @@ FORMAT = "v1"
 SETTLE_SECONDS = 2.0
 MAX_TAGS = 50  # ARM's limit per resource
 MAX_VALUE = 256  # ARM's limit per tag value
+MAX_HOLD = 30 * 24 * 3600  # a hold longer than this is no run's: ignored
 # The states a target is read in before anyone decides whose it is: something runs on it.
 UNSETTLED = frozenset((BUSY, FLUSHING))
 KNOWN = frozenset(("ready", BUSY, SUSPENDED, FLUSHING))
@@ -110,6 +111,8 @@ class Holder:
         if any(n is None for n in numbers) or not found.get("run") or not found.get("cache"):
             return None
         pid, pstart, start, until = t.cast(t.List[int], numbers)
+        if until < start or until - start > MAX_HOLD:
+            return None  # a hold no run takes: forged or broken, and ignored
         return cls(found["run"], found.get("host", ""), found.get("boot", ""), pid, pstart, start, until,
                    found["cache"])
 
@@ -376,32 +379,99 @@ class MaintenanceRecord:
 
     # Taking the hold -----------------------------------------------------------------------------
     def hold(self, targets: t.Sequence[str]) -> t.Dict[str, t.Any]:
-        """Recover what an interrupted run left, take (or renew) the hold, and record the targets to suspend."""
+        """Take the hold, recover what an interrupted run left, and record the targets to suspend.
+
+        The hold is taken and read back before anything else is sent, so two runs never recover or
+        suspend at once. It is sized to cover the flush and suspend of every target before the first
+        renewal (2 waits a target, and one more), and at least the hold asked for.
+        """
+        if targets:
+            self.hold_seconds = max(self.hold_seconds, self.wait_timeout * (2 * len(targets) + 1))
         stores = self._stores()
         self._report(stores)
-        for store, rec in stores:
-            if rec.holder is None or rec.holder.run == self.run_id:
-                continue
-            state = self._judge(rec.holder)
-            if state == "live" and not self.take_over:
-                self._refuse_live(rec.holder)
-        self._recover(stores)
-        if self.check_mode:  # what the run would suspend, read only
+        recoverable = self._recoverable(stores)
+        if self.check_mode:  # what the run would do, read only
+            self._recover(stores, recoverable)
             to_suspend, skipped = self._decide(targets)
             self.result.update(to_suspend=to_suspend, not_ours=skipped,
                                msg="Check mode: the hold on %s would be taken" % self.ref.name)
             return self.result
-        store = self._take()
-        to_suspend, skipped = self._decide(targets)
-        self.result["not_ours"] = skipped
-        if to_suspend:
-            self._write(store, {TARGET_TAG + name: entry_value(self.run_id, self.cache) for name in to_suspend},
-                        "the storage targets it suspends")
+        self._room(stores, len(targets))
+        store = self._take(recoverable)
+        try:
+            self._recover(stores, recoverable)
+            to_suspend, skipped = self._decide(targets)
+            self.result["not_ours"] = skipped
+            if to_suspend:
+                self._write(store, {TARGET_TAG + name: entry_value(self.run_id, self.cache) for name in to_suspend},
+                            "the storage targets it suspends")
+        except BaseException:
+            self._drop_own()  # nothing of this run was suspended yet: its hold must not outlive the failure
+            raise
         self.result.update(to_suspend=to_suspend, kept_in=store.where, changed=True,
                            msg="The cache %s is held by run %s until %s (%s); recorded for suspension: %s"
                                % (self.ref.name, self.run_id, _iso(self._until()), store.where,
                                   ", ".join(to_suspend) or "none"))
         return self.result
+
+    def renew(self) -> t.Dict[str, t.Any]:
+        """Extend this run's hold; it recovers nothing, and fails when the hold is no longer this run's."""
+        stores = self._stores()
+        self._report(stores)
+        mine = [(store, rec) for store, rec in stores if rec.holder is not None and rec.holder.run == self.run_id]
+        if not mine:
+            holder = next((rec.holder for _s, rec in stores if rec.holder is not None), None)
+            raise HpcCacheError("The hold on %s is no longer this run's (%s): the storage targets this run suspended "
+                                "are resumed now, and nothing more is done"
+                                % (self.ref.name, "run %s holds it" % holder.run if holder else "it is gone"))
+        if not self.check_mode:
+            self._write(mine[0][0], {HOLD_TAG: self._holder().encode()}, "its hold")
+            self.result["changed"] = True
+        self.result["msg"] = "The hold on %s is renewed until %s" % (self.ref.name, _iso(self._until()))
+        return self.result
+
+    def _recoverable(self, stores: t.List[t.Tuple[t.Any, Record]]) -> t.Set[str]:
+        """The runs whose record may be recovered: a hold that is stale, dead, or taken over. Refuses a live
+        hold of another run. Entries of a run with no hold at all are reported, never acted on (a run removes
+        its hold last, so such entries were forged or cleared by hand)."""
+        runs: t.Set[str] = set()
+        for _store, rec in stores:
+            if rec.holder is None or rec.holder.run == self.run_id:
+                continue
+            state = self._judge(rec.holder)
+            if state == "live" and not self.take_over:
+                self._refuse_live(rec.holder)
+            runs.add(rec.holder.run)
+        orphans = sorted({n for _s, rec in stores for n, run in rec.entries.items()
+                          if run != self.run_id and run not in runs})
+        if orphans:
+            self.result["warnings"].append(
+                "Storage targets %s are recorded on the cache by a run that holds no hold; they were not touched "
+                "(a record is removed hold last, so this one was forged or cleared by hand)" % ", ".join(orphans))
+        return runs
+
+    def _room(self, stores: t.List[t.Tuple[t.Any, Record]], targets: int) -> None:
+        """Refuse before writing anything when the cache's tags have no room for the record."""
+        existing = self.tags.read()
+        ours = sum(1 for k in existing if k.casefold() == HOLD_TAG or k.casefold().startswith(TARGET_TAG))
+        needed = 1 + targets
+        if self.local is None and len(existing) - ours + needed > MAX_TAGS:
+            raise HpcCacheError(
+                "The cache %s has %d tags; the record of this run needs %d more and ARM allows %d. Nothing was "
+                "written or suspended: remove tags, or set cache_maintenance_local_record: true"
+                % (self.ref.name, len(existing), needed, MAX_TAGS))
+
+    def _drop_own(self) -> None:
+        for store, rec in self._stores():
+            mine = {rec.tag_names[n]: entry_value(self.run_id, self.cache) for n, run in rec.entries.items()
+                    if run == self.run_id}
+            if rec.holder is not None and rec.holder.run == self.run_id:
+                mine.update(rec.holder_tag)
+            if mine:
+                try:
+                    store.delete(mine)
+                except HpcCacheError:
+                    pass  # the failure that brought us here is the one to report
 
     def _until(self) -> int:
         return int(self.wall_clock()) + self.hold_seconds
@@ -410,7 +480,11 @@ class MaintenanceRecord:
         return Holder(self.run_id, self.controller, self.boot, self.process[0], self.process[1],
                       int(self.wall_clock()), self._until(), self.cache)
 
-    def _take(self) -> t.Any:
+    def _take(self, recoverable: t.Set[str]) -> t.Any:
+        now = read_record(self.tags.read(), self.cache).holder  # read again just before the write
+        if now is not None and now.run != self.run_id and now.run not in recoverable:
+            if self._judge(now) == "live" and not self.take_over:
+                self._refuse_live(now)
         holder = self._holder()
         store = self._write(self.tags, {HOLD_TAG: holder.encode()}, "its hold")
         self.ops.client.sleep(SETTLE_SECONDS)  # a run writing at the same moment has written by now
@@ -488,10 +562,10 @@ class MaintenanceRecord:
         return to_suspend, skipped
 
     # Recovery ------------------------------------------------------------------------------------
-    def _recover(self, stores: t.List[t.Tuple[t.Any, Record]]) -> None:
+    def _recover(self, stores: t.List[t.Tuple[t.Any, Record]], runs: t.Set[str]) -> None:
         """Resume the targets an interrupted run recorded, where they read Suspended, and forget its record."""
         for store, rec in stores:
-            others = {n: run for n, run in rec.entries.items() if run != self.run_id}
+            others = {n: run for n, run in rec.entries.items() if run in runs}
             for name, run in sorted(others.items()):
                 row = self._recover_one(name, run)
                 self.result["recovered"].append(row)
@@ -502,9 +576,7 @@ class MaintenanceRecord:
                     raise HpcCacheError("Recovering the storage target %s of cache %s, left by interrupted run %s, "
                                         "failed: %s. Nothing else was sent" % (name, self.ref.name, run, row["msg"]),
                                         recovered=self.result["recovered"])
-            if rec.holder is not None and rec.holder.run != self.run_id and not self.check_mode:
-                store.delete(rec.holder_tag)
-                self.result["changed"] = True
+            # The interrupted run's hold needs no delete: this run's hold, under the same tag, replaced it.
 
     def _recover_one(self, name: str, run: str) -> t.Dict[str, t.Any]:
         ref = TargetRef(self.ref, name)
@@ -556,17 +628,19 @@ class MaintenanceRecord:
         self._report(stores)
         recorded: t.Dict[str, t.List[t.Tuple[t.Any, str]]] = {}  # folded name -> (store, tag name) of this run
         spelled: t.Dict[str, str] = {}
+        taker = next((rec.holder.run for _s, rec in stores if rec.holder is not None and rec.holder.run != self.run_id),
+                     None)
         for store, rec in stores:
-            if rec.holder is not None and rec.holder.run != self.run_id:
-                self.result["warnings"].append("The hold on %s is another run's (%s): this run's hold was taken "
-                                               "over" % (self.ref.name, rec.holder.run))
             for name, run in rec.entries.items():
                 if run == self.run_id:
                     recorded.setdefault(name.casefold(), []).append((store, rec.tag_names[name]))
                     spelled.setdefault(name.casefold(), name)
         ours = {n.casefold() for n in suspended}
+        if taker is not None:  # taken over: the taker recovered what is no longer recorded for this run
+            ours &= set(recorded)
         for name in suspended:
-            spelled.setdefault(name.casefold(), name)
+            if taker is None or name.casefold() in ours:
+                spelled.setdefault(name.casefold(), name)
         rows: t.List[t.Dict[str, t.Any]] = []
         row: t.Dict[str, t.Any]
         for folded in sorted(spelled):
@@ -598,6 +672,10 @@ class MaintenanceRecord:
             if rec.holder is not None and rec.holder.run == self.run_id and not self.check_mode:
                 store.delete(rec.holder_tag)
                 self.result["changed"] = True
+        if taker is not None:
+            raise HpcCacheError("The hold on %s was taken over by run %s while this run worked: the targets that "
+                                "run recovered were left to it, and this run is not reported done"
+                                % (self.ref.name, taker), resumed=rows, record=self.result.get("record"))
         self.result["msg"] = "The hold on %s is given back; resumed: %s" % (
             self.ref.name, ", ".join(r["name"] for r in rows if r["outcome"] == "resumed") or "none")
         return self.result
@@ -617,7 +695,10 @@ class MaintenanceRecord:
 def _iso(epoch: int) -> str:
     import time  # pylint: disable=import-outside-toplevel
 
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    try:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
+    except (OverflowError, OSError, ValueError):
+        return "%d (seconds since 1970)" % epoch
 
 
 def controller_name() -> str:

@@ -48,12 +48,13 @@ options:
         warns of an interrupted run's record.
       - V(held) recovers an interrupted run's record, takes (or renews) the hold for O(run_id), and records
         which of O(storage_targets) the run will suspend (RV(to_suspend)), before any suspend.
+      - V(renewed) extends this run's hold, recovering nothing; it fails when the hold is no longer the run's.
       - V(released) resumes every target O(suspend_results) shows this run sent a suspend to, whatever it
         reads, forgets each once its resume operation succeeded, and gives the hold back once nothing of the
         run is recorded. It fails while a target stays recorded.
     type: str
     required: true
-    choices: [checked, held, released]
+    choices: [checked, held, renewed, released]
   run_id:
     description:
       - The run's id, the same in every call of one run. Required with V(state=held) and V(state=released).
@@ -67,8 +68,10 @@ options:
     type: str
   hold:
     description:
-      - Seconds the hold lasts from each V(state=held) call (a call with the same O(run_id) renews it). Past
-        it, another run treats this run as interrupted and recovers what it suspended.
+      - Seconds the hold lasts from each V(state=held) or V(state=renewed) call. Past it, another run treats this
+        run as interrupted and recovers what it suspended.
+      - A V(state=held) call with O(storage_targets) holds at least O(wait_timeout) times twice the number of
+        targets plus one, to cover their flushes and suspends before the next renewal.
     type: int
     default: 7200
   take_over:
@@ -240,6 +243,8 @@ msg:
   type: str
 """
 
+import re
+
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, ValidationError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
@@ -258,7 +263,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
 ARGUMENT_SPEC = dict(
     cache_name={"type": "str", "required": True},
     resource_group={"type": "str", "required": True},
-    state={"type": "str", "required": True, "choices": ["checked", "held", "released"]},
+    state={"type": "str", "required": True, "choices": ["checked", "held", "renewed", "released"]},
     run_id={"type": "str"},
     controller={"type": "str"},
     hold={"type": "int", "default": 7200},
@@ -285,6 +290,14 @@ def run_id(value, option):
     return value
 
 
+def controller(value, option):
+    if value is None:
+        return None
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9._]{0,62}", value):
+        raise ValidationError(option, "%r must be a host name: 1 to 63 letters, digits, '-', '.' and '_'" % (value,))
+    return value
+
+
 def target_names(value, option):
     return [rules.storage_target_name(name, "%s[%d]" % (option, i)) for i, name in enumerate(value or [])]
 
@@ -295,7 +308,7 @@ def main():
     def body():
         values = module.validate(dict(
             cache_name=rules.cache_name, resource_group=rules.resource_group, api_version=rules.api_version,
-            run_id=run_id, hold=rules.positive_int, storage_targets=target_names, wait_timeout=rules.positive_int,
+            run_id=run_id, controller=controller, hold=rules.positive_int, storage_targets=target_names, wait_timeout=rules.positive_int,
             poll_interval=rules.positive_int, confirm_timeout=rules.positive_int))
         state = module.params["state"]
         if state != "checked" and not values["run_id"]:
@@ -306,7 +319,7 @@ def main():
         record = MaintenanceRecord(
             CacheOperations(client, values["api_version"]),
             CacheRef(values["subscription_id"], values["resource_group"], values["cache_name"]),
-            run=values["run_id"] or "check", controller=module.params["controller"] or controller_name(),
+            run=values["run_id"] or "check", controller=values["controller"] or controller_name(),
             hold_seconds=values["hold"], take_over=module.params["take_over"],
             local_record=module.params["local_record_dir"], wait_timeout=values["wait_timeout"],
             poll_interval=values["poll_interval"], confirm_timeout=values["confirm_timeout"],
@@ -315,6 +328,8 @@ def main():
             return record.check()
         if state == "held":
             return record.hold(values["storage_targets"])
+        if state == "renewed":
+            return record.renew()
         results = module.params["suspend_results"]
         try:
             released = record.release(suspended_by(results), module.params["dns_refresh"])

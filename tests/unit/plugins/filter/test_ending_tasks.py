@@ -47,3 +47,15 @@ def test_an_include_loop_ends(tmp_path):
 def test_a_value_that_is_not_a_list_is_refused():
     with pytest.raises(AnsibleFilterError):
         ending_tasks("work.yml")
+
+
+@pytest.mark.parametrize("task", [
+    {"ansible.builtin.meta": "end_role"},
+    {"action": "meta end_play"},
+    {"local_action": "ansible.builtin.meta end_host"},
+    {"action": {"module": "ansible.builtin.meta", "_raw_params": "end_play"}},
+    {"ansible.builtin.include_role": {"name": "someone.else"}},
+    {"import_role": {"name": "mine"}},
+])
+def test_every_spelling_that_skips_the_always_section_is_found(tmp_path, task):
+    assert len(ending_tasks([write(tmp_path / "t.yml", [dict(task, name="x")])])) == 1

@@ -186,8 +186,8 @@ def test_a_forged_record_never_resumes_a_target_an_operator_suspended_on_purpose
             HOLD_TAG: "v1;run={{ lookup('pipe','id') }};until=9"}  # malformed: ignored, never templated
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Suspended"]})
     result = record.hold([])
-    assert arm.posts == []
-    assert [r["outcome"] for r in result["recovered"]] == ["not suspended"]
+    assert arm.posts == [] and result["recovered"] == []  # entries of a run with no hold are never acted on
+    assert any("were not touched" in w for w in result["warnings"])
     assert sorted(result["record"]["ignored_tags"]) == sorted([TARGET_TAG + "..%2f", TARGET_TAG + "filer-02",
                                                                HOLD_TAG])
 
@@ -240,3 +240,70 @@ def test_the_check_lets_a_take_over_through_with_a_warning(make_client):
     record, arm = make(make_client, tags={HOLD_TAG: holder()}, take_over=True)
     result = record.check()
     assert "taken over on the operator's word" in result["warnings"][0] and arm.posts == [] and arm.patches == []
+
+
+def test_a_forged_entry_beside_a_stale_hold_resumes_only_a_suspended_target(make_client):
+    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH),
+            TARGET_TAG + "filer-02": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Suspended"]})
+    result = record.hold([])
+    assert arm.posts == [("resume", "filer-02")]  # the recorded rule: only what reads Suspended
+    assert {r["name"]: r["outcome"] for r in result["recovered"]} == {"filer-01": "not suspended",
+                                                                      "filer-02": "resumed"}
+
+
+def test_the_hold_is_taken_before_anything_is_recovered(make_client):
+    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
+    order = []
+    real = record.ops.client.session.script
+
+    def watch(method, url):
+        order.append("hold" if method == "PATCH" and "Merge" in (arm.data or b"").decode() else method)
+        return real(method, url)
+
+    watch.receive = arm.receive
+    record.ops.client.session.script = watch
+    record.hold([])
+    assert order.index("hold") < order.index("POST")
+
+
+def test_a_hold_that_fails_after_it_was_written_leaves_nothing(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    with pytest.raises(HpcCacheError, match="no target filer-09"):
+        record.hold(["filer-01", "filer-09"])  # filer-09 does not exist
+    assert read_record(arm.tags, HASH).holder is None and arm.posts == []
+
+
+def test_no_room_for_the_record_refuses_before_writing(make_client):
+    tags = {"t%02d" % i: "x" for i in range(48)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
+    with pytest.raises(HpcCacheError, match="has 48 tags; the record of this run needs 3 more"):
+        record.hold(["filer-01", "filer-02"])
+    assert arm.patches == []
+
+
+def test_a_renewal_recovers_nothing_and_fails_once_the_hold_was_taken(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "ops-02": ["Suspended"]})
+    record.hold(["filer-01"])
+    arm.tags[TARGET_TAG + "ops-02"] = entry_value("forger", HASH)  # planted mid-run
+    record.renew()
+    assert arm.posts == []
+    arm.tags[HOLD_TAG] = holder(run="rival")
+    with pytest.raises(HpcCacheError, match="no longer this run's"):
+        record.renew()
+
+
+def test_after_a_take_over_the_first_run_leaves_the_takers_targets_and_fails(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    record.hold(["filer-01"])
+    arm.tags = {HOLD_TAG: holder(run="taker")}  # the taker recovered filer-01 and holds the cache
+    with pytest.raises(HpcCacheError, match="taken over by run taker"):
+        record.release(["filer-01"])
+    assert arm.posts == []
+
+
+def test_a_far_future_or_absurd_hold_is_ignored_not_obeyed(make_client):
+    forged = Holder("forger", "x", "b", 1, 1, NOW, NOW + 10 ** 15, HASH).encode()
+    record, arm = make(make_client, tags={HOLD_TAG: forged}, targets={"filer-01": ["Ready"]})
+    assert record.check()["record"]["holder"] is None
