@@ -88,6 +88,8 @@ class HpcCacheModule:
 
     def fail(self, msg: str, **result: t.Any) -> t.NoReturn:
         self._hide(self.secrets())
+        for warning in result.pop("warnings", None) or []:
+            self.module.warn(self.redact(str(warning)))
         self.module.fail_json(msg=self.redact(msg), **result)
         raise SystemExit(1)  # fail_json exits; said for the type checker
 
@@ -111,5 +113,7 @@ class HpcCacheModule:
         except Exception as exc:  # a bug: keep the traceback out of msg, at -vvv under 'exception'
             self.fail(failure_of(exc, self.secrets())[0], exception=self.redact(traceback.format_exc()), **partial())
         self._hide(self.secrets())  # every token the task got, wherever it might appear (an operation's error)
+        for warning in result.pop("warnings", None) or []:
+            self.module.warn(self.redact(str(warning)))  # passing warnings to exit_json is deprecated
         self.module.exit_json(**result)
         raise SystemExit(0)  # exit_json exits; said for the type checker

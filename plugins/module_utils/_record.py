@@ -419,6 +419,9 @@ class MaintenanceRecord:
         stores = self._stores()
         self._report(stores)
         mine = [(store, rec) for store, rec in stores if rec.holder is not None and rec.holder.run == self.run_id]
+        if self.check_mode:  # check mode took no hold: there is nothing to renew
+            self.result["msg"] = "Check mode: the hold on %s would be renewed" % self.ref.name
+            return self.result
         if not mine:
             holder = next((rec.holder for _s, rec in stores if rec.holder is not None), None)
             raise HpcCacheError("The hold on %s is no longer this run's (%s): the storage targets this run suspended "
