@@ -436,9 +436,10 @@ def test_a_forged_record_is_data_not_an_order(runner, emulator, tmp_path):
     assert done["filer-01"] == ["flush, suspend, resume"]
     assert sent(emulator, "filer-02") == sent(emulator, "filer-03") == NOTHING
     assert emulator.target("c1", "filer-02")["state"] == emulator.target("c1", "filer-03")["state"] == "Ready"
-    # the forged hold and valid entries are dropped; the invalid name is ignored, left as it is
+    # the forged hold and the stale run's entry are dropped; the invalid name and the entry of a run with no
+    # hold are left as they are
     assert emulator.tags("c1") == {"owner": "team-a", "hpc-maintenance-target-%s" % PIPE: forged[
-        "hpc-maintenance-target-%s" % PIPE]}
+        "hpc-maintenance-target-%s" % PIPE], "hpc-maintenance-target-filer-02": forged["hpc-maintenance-target-filer-02"]}
 
 
 # 11. any_errors_fatal ----------------------------------------------------------------------------

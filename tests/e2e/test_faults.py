@@ -105,7 +105,9 @@ def test_server_that_never_answers_is_bounded(runner, emulator):
     emulator.load(scenario(faults=[{"on": "get", "kind": "delay", "delay": 120, "count": -1}]))
     start = time.monotonic()
     r = runner.flush({"wait_timeout": 4}).result
-    assert time.monotonic() - start < 30
+    # the server would hold each answer 120 s: the task's own clock says the 4-s bound held; the wall clock,
+    # which includes process start-up on a busy machine, only that the 120 s were not waited out
+    assert r["elapsed"] < 15 and time.monotonic() - start < 100
     assert_clean_failure(r, "No complete answer from ARM")
     assert posts(emulator) == []
 
