@@ -7,21 +7,33 @@ Each cache is flushed by its own FlushTask, exactly as the single-cache module
 does it; this layer only schedules them and keeps one cache's failure from
 touching another's result. A cache listed twice is flushed once (two tasks
 reading Healthy at the same moment would both send a flush).
+
+The task of azure_hpc_cache_flush_many is here too (flush_fleet): its options
+(fleet_argument_spec, FLEET_RULES), each entry checked on its own, and the
+summary of every cache's result; the module only declares, calls and exits.
 """
 
 from __future__ import annotations
 
+import collections
 import queue
 import threading
+import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import failure_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError, failure_of
 
 # How often the waiting thread wakes up, so an interrupt (Ctrl-C, a cancelled job) is seen at once.
 JOIN_STEP = 0.5
+# The most caches flushed at the same time (max_concurrent).
+MAX_CONCURRENT = 100
+# Failures named in msg; every one is in the caches list.
+SHOWN_FAILURES = 5
 
 
 @dataclass(frozen=True)
@@ -106,3 +118,114 @@ class FleetFlush:
                           subscription_id=item.ref.subscription_id)
             results.append(result)
         return results
+
+
+# The task of azure_hpc_cache_flush_many ----------------------------------------
+
+
+def concurrency(value: object, option: str) -> int:
+    number = rules.positive_int(value, option)
+    if number > MAX_CONCURRENT:
+        raise ValidationError(option, "%r must be at most %d" % (number, MAX_CONCURRENT))
+    return number
+
+
+# How each flush runs (FLUSH_RULES) and the bound, checked before any request.
+FLEET_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = dict(FLUSH_RULES, max_concurrent=concurrency)
+
+
+def fleet_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
+    """The options of azure_hpc_cache_flush_many: how each flush runs (FLUSH_ARGSPEC), the caches, the bound."""
+    return dict(
+        flush_argument_spec(),
+        caches={"type": "list", "elements": "dict", "required": True, "options": {
+            "name": {"type": "str", "required": True, "aliases": ["cache_name"]},
+            "resource_group": {"type": "str", "required": True},
+            "subscription_id": {"type": "str"},
+            "allowed_states": {"type": "list", "elements": "str"},
+            "label": {"type": "str"},
+        }},
+        max_concurrent={"type": "int", "default": 20},
+    )
+
+
+def items_of(entries: t.Sequence[t.Mapping[str, t.Any]], subscription_id: t.Optional[str],
+             allowed_states: t.Sequence[str]) -> t.List[t.Union[FleetItem, ValidationError]]:
+    """Each entry checked by the rules of _validation: a FleetItem, or the ValidationError naming caches[i].option.
+
+    An invalid entry fails alone (no request is sent for it): one host's bad input must not stop
+    the flush of every other cache of a play batch.
+    """
+    items: t.List[t.Union[FleetItem, ValidationError]] = []
+    for index, entry in enumerate(entries):
+        where = "caches[%d]." % index
+        try:
+            subscription = entry.get("subscription_id") or subscription_id
+            if not subscription:
+                raise ValidationError(where + "subscription_id", "is required when the module's subscription_id "
+                                      "and AZURE_SUBSCRIPTION_ID are not set")
+            ref = CacheRef(rules.subscription_id(subscription, where + "subscription_id"),
+                           rules.resource_group(entry.get("resource_group"), where + "resource_group"),
+                           rules.cache_name(entry.get("name"), where + "name"))
+            own = entry.get("allowed_states")
+            states = allowed_states if own is None else rules.state_names(own, where + "allowed_states")
+        except ValidationError as exc:
+            items.append(exc)
+            continue
+        items.append(FleetItem(entry.get("label") or ref.name, ref, tuple(states)))
+    return items
+
+
+def invalid_result(entry: t.Mapping[str, t.Any], error: ValidationError) -> t.Dict[str, t.Any]:
+    return {"label": entry.get("label") or str(entry.get("name")), "name": entry.get("name"),
+            "resource_group": entry.get("resource_group"), "subscription_id": entry.get("subscription_id"),
+            "changed": False, "failed": True, "polls": 0, "elapsed": 0.0, "msg": str(error)}
+
+
+def summary_of(results: t.List[t.Dict[str, t.Any]], elapsed: float) -> t.Tuple[t.Dict[str, t.Any], t.Optional[str]]:
+    """The task's result from every cache's, and the message to fail with when any cache failed (else None)."""
+    failed = [r["label"] for r in results if r["failed"]]
+    summary: t.Dict[str, t.Any] = {"changed": any(r["changed"] for r in results), "caches": results,
+                                   "failed_caches": failed, "elapsed": elapsed}
+    warnings = ["%s: %s" % (r["label"], w) for r in results for w in r.get("warnings") or []]
+    if warnings:
+        summary["warnings"] = warnings
+    if failed:
+        shown = ["%s: %s" % (r["label"], r["msg"]) for r in results if r["failed"]][:SHOWN_FAILURES]
+        more = len(failed) - len(shown)
+        return summary, "%d of %d caches failed: %s%s" % (len(failed), len(results), "; ".join(shown),
+                                                          "; and %d more (see caches)" % more if more else "")
+    counts = collections.Counter(result.get("status", "?") for result in results)
+    summary["msg"] = "%d caches: %s" % (len(results), ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
+    return summary, None
+
+
+def flush_fleet(params: t.Mapping[str, t.Any], values: t.Mapping[str, t.Any], *, check_mode: bool,
+                connect: t.Callable[..., ArmClient], redact: t.Callable[[str], str], started: float,
+                clock: t.Callable[[], float] = time.monotonic) -> t.Tuple[t.Dict[str, t.Any], t.Optional[str]]:
+    """The task of azure_hpc_cache_flush_many, once its options passed FLEET_RULES (values).
+
+    Every entry of params["caches"] is checked; the valid ones are flushed from one client
+    (connect(timeout=, concurrency=), built only when there is one) and each entry gets its
+    result, msg redacted. Returns summary_of() the results: the result, and the message to
+    fail with when any cache failed.
+    """
+    entries = params["caches"]
+    checked = items_of(entries, values["subscription_id"], values["allowed_states"])
+    items = [item for item in checked if isinstance(item, FleetItem)]
+    if not entries:
+        return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush", "elapsed": 0.0}, None
+    flushed: t.Iterator[t.Dict[str, t.Any]] = iter([])
+    if items:
+        client = connect(timeout=values["wait_timeout"], concurrency=min(values["max_concurrent"], len(items)))
+        client.tokens.token()  # a credential problem fails the task once, before any cache is touched
+        fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, wait=params["wait"],
+                           wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
+                           check_mode=check_mode, max_concurrent=values["max_concurrent"],
+                           confirm_timeout=values["confirm_timeout"], trust_operation=params["trust_operation"])
+        flushed = iter(fleet.run())
+    results = [next(flushed) if isinstance(item, FleetItem) else invalid_result(entry, item)
+               for entry, item in zip(entries, checked)]
+    for result in results:
+        result["msg"] = redact(result.get("msg", ""))
+    return summary_of(results, round(clock() - started, 3))

@@ -222,112 +222,22 @@ elapsed:
   sample: 43.1
 """
 
-import collections
 import time
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, flush_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FLEET_RULES, fleet_argument_spec, flush_fleet
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-
-MAX_CONCURRENT = 100
-# Failures named in msg; every one is in the caches list.
-SHOWN_FAILURES = 5
-
-ARGUMENT_SPEC = dict(
-    flush_argument_spec(),
-    caches={"type": "list", "elements": "dict", "required": True, "options": {
-        "name": {"type": "str", "required": True, "aliases": ["cache_name"]},
-        "resource_group": {"type": "str", "required": True},
-        "subscription_id": {"type": "str"},
-        "allowed_states": {"type": "list", "elements": "str"},
-        "label": {"type": "str"},
-    }},
-    max_concurrent={"type": "int", "default": 20},
-)
-
-
-def items_of(entries: list, subscription_id: "str | None", allowed_states: list) -> list:
-    """Each entry checked by the rules of _validation: a FleetItem, or the ValidationError naming caches[i].option.
-
-    An invalid entry fails alone (no request is sent for it): one host's bad input must not stop
-    the flush of every other cache of a play batch.
-    """
-    items = []
-    for index, entry in enumerate(entries):
-        where = "caches[%d]." % index
-        try:
-            subscription = entry.get("subscription_id") or subscription_id
-            if not subscription:
-                raise ValidationError(where + "subscription_id", "is required when the module's subscription_id "
-                                      "and AZURE_SUBSCRIPTION_ID are not set")
-            ref = CacheRef(rules.subscription_id(subscription, where + "subscription_id"),
-                           rules.resource_group(entry.get("resource_group"), where + "resource_group"),
-                           rules.cache_name(entry.get("name"), where + "name"))
-            states = entry.get("allowed_states")
-            states = allowed_states if states is None else rules.state_names(states, where + "allowed_states")
-        except ValidationError as exc:
-            items.append(exc)
-            continue
-        items.append(FleetItem(entry.get("label") or ref.name, ref, tuple(states)))
-    return items
-
-
-def invalid_result(entry: dict, error: ValidationError) -> dict:
-    return {"label": entry.get("label") or str(entry.get("name")), "name": entry.get("name"),
-            "resource_group": entry.get("resource_group"), "subscription_id": entry.get("subscription_id"),
-            "changed": False, "failed": True, "polls": 0, "elapsed": 0.0, "msg": str(error)}
-
-
-def concurrency(value: object, option: str) -> int:
-    number = rules.positive_int(value, option)
-    if number > MAX_CONCURRENT:
-        raise ValidationError(option, "%r must be at most %d" % (number, MAX_CONCURRENT))
-    return number
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module = HpcCacheModule(fleet_argument_spec(), supports_check_mode=True)
     started = time.monotonic()
 
     def body() -> dict:
-        values = module.validate(dict(FLUSH_RULES, max_concurrent=concurrency), subscription_required=False)
-        entries = module.params["caches"]
-        checked = items_of(entries, values["subscription_id"], values["allowed_states"])
-        items = [item for item in checked if isinstance(item, FleetItem)]
-        if not entries:
-            return {"changed": False, "caches": [], "failed_caches": [], "msg": "No cache to flush", "elapsed": 0.0}
-        flushed = iter([])
-        if items:
-            client = module.client(timeout=values["wait_timeout"],
-                                   concurrency=min(values["max_concurrent"], len(items)))
-            client.tokens.token()  # a credential problem fails the task once, before any cache is touched
-            fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, wait=module.params["wait"],
-                               wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
-                               check_mode=module.check_mode, max_concurrent=values["max_concurrent"],
-                               confirm_timeout=values["confirm_timeout"],
-                               trust_operation=module.params["trust_operation"])
-            flushed = iter(fleet.run())
-        results = [next(flushed) if isinstance(item, FleetItem) else invalid_result(entry, item)
-                   for entry, item in zip(entries, checked)]
-        for result in results:
-            result["msg"] = module.redact(result.get("msg", ""))
-        failed = [r["label"] for r in results if r["failed"]]
-        summary = {"changed": any(r["changed"] for r in results), "caches": results, "failed_caches": failed,
-                   "elapsed": round(time.monotonic() - started, 3)}
-        warnings = ["%s: %s" % (r["label"], w) for r in results for w in r.get("warnings") or []]
-        if warnings:
-            summary["warnings"] = warnings
-        if failed:
-            shown = ["%s: %s" % (r["label"], r["msg"]) for r in results if r["failed"]][:SHOWN_FAILURES]
-            more = len(failed) - len(shown)
-            module.fail("%d of %d caches failed: %s%s" % (len(failed), len(results), "; ".join(shown),
-                                                          "; and %d more (see caches)" % more if more else ""),
-                        **summary)
-        counts = collections.Counter(result.get("status", "?") for result in results)
-        summary["msg"] = "%d caches: %s" % (len(results), ", ".join("%d %s" % (n, s) for s, n in sorted(counts.items())))
+        values = module.validate(FLEET_RULES, subscription_required=False)
+        summary, failure = flush_fleet(module.params, values, check_mode=module.check_mode, connect=module.client,
+                                       redact=module.redact, started=started)
+        if failure is not None:
+            module.fail(failure, **summary)
         return summary
 
     module.run(body, partial=lambda: {"elapsed": round(time.monotonic() - started, 3)})

@@ -1,12 +1,26 @@
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Many flushes from one process: order, isolation, de-duplication, the bound, per-cache counts."""
+"""Many flushes from one process: order, isolation, de-duplication, the bound, per-cache counts; and the task
+of azure_hpc_cache_flush_many: its options, each entry checked alone, the summary."""
 
 from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_ARGSPEC, FLUSH_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import (
+    FLEET_RULES,
+    MAX_CONCURRENT,
+    FleetFlush,
+    FleetItem,
+    concurrency,
+    fleet_argument_spec,
+    flush_fleet,
+    invalid_result,
+    items_of,
+    summary_of,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw, FleetArm
 
@@ -85,3 +99,115 @@ def test_status_requests_are_counted_per_cache(make_client):
     arm = FleetArm({"c%d" % n: "Healthy" for n in range(6)}, flush=lambda name: accepted, hold=0.05)
     results = flush(make_client, arm, [item("c%d" % n) for n in range(6)], max_concurrent=6)
     assert [r["polls"] for r in results] == [1] * 6  # not the requests of the other threads
+
+
+# The task of azure_hpc_cache_flush_many ------------------------------------
+
+
+def test_the_options_are_the_flush_options_the_caches_and_the_bound_each_time_a_fresh_copy():
+    spec = fleet_argument_spec()
+    assert set(spec) == set(FLUSH_ARGSPEC) | {"caches", "max_concurrent"}
+    assert set(spec["caches"]["options"]) == {"name", "resource_group", "subscription_id", "allowed_states", "label"}
+    assert spec["max_concurrent"] == {"type": "int", "default": 20}
+    spec["wait"]["default"] = False
+    spec["caches"]["options"]["name"]["required"] = False
+    again = fleet_argument_spec()
+    assert again["wait"]["default"] is True and again["caches"]["options"]["name"]["required"] is True
+    assert FLUSH_ARGSPEC["wait"]["default"] is True
+    assert set(FLEET_RULES) == set(FLUSH_RULES) | {"max_concurrent"}
+
+
+@pytest.mark.parametrize("value, message", [
+    (0, "max_concurrent: 0 must be an integer greater than 0"),
+    (MAX_CONCURRENT + 1, "max_concurrent: 101 must be at most 100"),
+    (True, "max_concurrent: True must be an integer"),
+])
+def test_the_bound_is_1_to_100(value, message):
+    assert concurrency(1, "max_concurrent") == 1 and concurrency(MAX_CONCURRENT, "max_concurrent") == MAX_CONCURRENT
+    with pytest.raises(ValidationError) as caught:
+        concurrency(value, "max_concurrent")
+    assert str(caught.value).startswith(message)
+
+
+def test_each_entry_is_checked_alone_and_named_by_its_index():
+    other = "11111111-1111-1111-1111-111111111111"
+    entries = [
+        {"name": "a", "resource_group": "rg", "label": "host-a"},
+        {"name": "b c", "resource_group": "rg"},
+        {"name": "d", "resource_group": "rg", "subscription_id": other, "allowed_states": ["Degraded"]},
+        {"name": "e", "resource_group": "rg."},
+        {"name": "f", "resource_group": "rg", "allowed_states": [" "]},
+    ]
+    checked = items_of(entries, SUB, ["Healthy"])
+    assert checked[0] == FleetItem("host-a", CacheRef(SUB, "rg", "a"), ("Healthy",))
+    assert checked[2] == FleetItem("d", CacheRef(other, "rg", "d"), ("Degraded",))
+    assert [str(c).split(":")[0] for c in checked if isinstance(c, ValidationError)] == [
+        "caches[1].name", "caches[3].resource_group", "caches[4].allowed_states"]
+
+
+def test_an_entry_without_a_subscription_fails_only_when_the_module_has_none():
+    entries = [{"name": "a", "resource_group": "rg"}, {"name": "b", "resource_group": "rg", "subscription_id": SUB}]
+    checked = items_of(entries, None, [])
+    assert str(checked[0]).startswith("caches[0].subscription_id: is required when the module's subscription_id")
+    assert checked[1] == FleetItem("b", CacheRef(SUB, "rg", "b"), ())
+
+
+def test_an_invalid_entry_has_a_failed_result_of_its_own():
+    error = ValidationError("caches[0].name", "'b c' must be 1 to 80 characters")
+    result = invalid_result({"name": "b c", "resource_group": "rg"}, error)
+    assert result == {"label": "b c", "name": "b c", "resource_group": "rg", "subscription_id": None,
+                      "changed": False, "failed": True, "polls": 0, "elapsed": 0.0, "msg": str(error)}
+    assert invalid_result({"label": "host-x"}, error)["label"] == "host-x"
+
+
+def test_the_summary_counts_statuses_and_prefixes_warnings_with_labels():
+    results = [{"label": "a", "failed": False, "changed": True, "status": "Succeeded", "warnings": ["slow"]},
+               {"label": "b", "failed": False, "changed": False, "status": "Skipped"},
+               {"label": "c", "failed": False, "changed": True, "status": "Succeeded"}]
+    summary, failure = summary_of(results, 1.5)
+    assert failure is None and summary["msg"] == "3 caches: 1 Skipped, 2 Succeeded"
+    assert summary["changed"] is True and summary["failed_caches"] == [] and summary["elapsed"] == 1.5
+    assert summary["warnings"] == ["a: slow"] and summary["caches"] is results
+
+
+def test_the_failure_names_the_first_five_and_counts_the_others():
+    results = [{"label": "c%d" % n, "failed": n != 3, "changed": False, "msg": "m%d" % n} for n in range(8)]
+    summary, failure = summary_of(results, 0.0)
+    assert summary["failed_caches"] == ["c0", "c1", "c2", "c4", "c5", "c6", "c7"] and "msg" not in summary
+    assert failure == "7 of 8 caches failed: c0: m0; c1: m1; c2: m2; c4: m4; c5: m5; and 2 more (see caches)"
+    assert summary_of(results[:2], 0.0)[1] == "2 of 2 caches failed: c0: m0; c1: m1"
+
+
+def fleet_task(make_client, arm, entries, clock, **params):
+    built = []
+
+    def connect(timeout=None, concurrency=1):
+        built.append((timeout, concurrency))
+        return make_client(arm)[0]
+
+    values = {"subscription_id": SUB, "allowed_states": [], "api_version": "v", "wait_timeout": 100,
+              "poll_interval": 5, "confirm_timeout": 10, "max_concurrent": params.pop("max_concurrent", 20)}
+    summary, failure = flush_fleet(dict({"caches": entries, "wait": True, "trust_operation": False}, **params),
+                                   values, check_mode=False, connect=connect, started=clock(), clock=clock,
+                                   redact=lambda text: text.replace("secret", "********"))
+    return summary, failure, built
+
+
+def test_the_task_flushes_the_valid_entries_from_one_client_sized_for_them(make_client, clock):
+    missing = FakeRaw(404, {"error": {"code": "ResourceNotFound", "message": "no secret cache"}})
+    arm = FleetArm({"a": "Healthy", "b": "Healthy", "x": missing})
+    entries = [{"name": n, "resource_group": rg} for n, rg in (("a", "rg"), ("bad", ""), ("b", "rg"), ("x", "rg"))]
+    summary, failure, built = fleet_task(make_client, arm, entries, clock, max_concurrent=2)
+    assert built == [(100, 2)] and arm.posts == {"a": 1, "b": 1}
+    assert [r["failed"] for r in summary["caches"]] == [False, True, False, True]
+    assert summary["failed_caches"] == ["bad", "x"] and summary["changed"] is True
+    assert summary["caches"][3]["msg"].startswith("ResourceNotFound (HTTP 404): no ******** cache")
+    assert failure.startswith("2 of 4 caches failed: bad: caches[1].resource_group: ")
+
+
+def test_the_task_connects_to_nothing_without_a_valid_entry(make_client, clock):
+    summary, failure, built = fleet_task(make_client, None, [], clock)
+    assert (summary, failure, built) == ({"changed": False, "caches": [], "failed_caches": [],
+                                          "msg": "No cache to flush", "elapsed": 0.0}, None, [])
+    summary, failure, built = fleet_task(make_client, None, [{"name": "a b", "resource_group": "rg"}], clock)
+    assert built == [] and failure.startswith("1 of 1 caches failed: a b: caches[0].name:")
