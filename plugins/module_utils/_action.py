@@ -25,22 +25,25 @@ conclude. The rules (docs/design.md, "An action"):
   say "running".
 
 A subclass says what the resource's state is, which states mean "running" and
-"settled", and what to do before sending (decide()).
+"settled", and what to do before sending: decide() returns a Decision (attach,
+skip, refuse, check, send), and act() is the one place that acts on it. Time
+is one Deadline (_poller.py), given to the task once.
 """
 
 from __future__ import annotations
 
 import typing as t
+from dataclasses import dataclass
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
     OperationTimeout,
     TransportError,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
 
 # How an action runs: the options of every module that sends one, with the rule each is checked
@@ -67,6 +70,68 @@ SETTLE_READS = 3
 # The longest pause between those reads (poll_interval when shorter).
 SETTLE_DELAY = 5.0
 
+if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing.Literal
+    #: A task's status, as the modules document it.
+    Status = t.Literal["Succeeded", "InProgress", "Skipped", "Refused", "Unconfirmed", "Failed", "Canceled"]
+    DecisionKind = t.Literal["attach", "skip", "refuse", "check", "send"]
+    #: The result keys of the resource's state before and after (FlushTask: health_state; TargetAction: state_before).
+    StateKey = t.Literal["state", "health_state", "state_before"]
+    StateAfterKey = t.Literal["state_after", "health_state_after"]
+
+    class ActionResult(t.TypedDict, total=False):
+        """The result of one action (ActionTask.result), as a module returns it."""
+
+        changed: bool
+        failed: bool
+        status: Status
+        msg: str
+        polls: int
+        elapsed: float
+        status_code: int
+        operation_url: str
+        completion: t.Dict[str, str]  # operation_status and the resource's state (completion_key), as last read
+        warnings: t.List[str]
+        state: str
+        state_after: str
+        health_state: str
+        health_state_after: str
+        state_before: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What decide() concludes from the resource as first read; ActionTask.act() alone acts on it.
+
+    attach: the action already runs, follow it (nothing sent). skip: nothing to do, the task ends with
+    ``status`` (Skipped, or Succeeded when the resource already reads the state the action leads to).
+    refuse: the task fails with status Refused. check: check mode, nothing sent, ``changed`` as the
+    real run would report. send: POST the action and follow it.
+    """
+
+    kind: DecisionKind
+    msg: str = ""
+    status: Status = "Succeeded"
+
+    @classmethod
+    def attach(cls) -> Decision:
+        return cls("attach")
+
+    @classmethod
+    def skip(cls, msg: str, *, status: Status = "Skipped") -> Decision:
+        return cls("skip", msg, status)
+
+    @classmethod
+    def refuse(cls, msg: str) -> Decision:
+        return cls("refuse", msg, "Refused")
+
+    @classmethod
+    def check(cls, msg: str) -> Decision:
+        return cls("check", msg)
+
+    @classmethod
+    def send(cls) -> Decision:
+        return cls("send")
+
 
 class ActionTask:
     """Base of one action on one resource; run() returns the task result."""
@@ -78,13 +143,14 @@ class ActionTask:
     #: The resource's kind in messages ("cache"), and its key in the result's completion ("cache_state").
     subject_kind = "resource"
     completion_key = "state"
-    state_key = "state"
-    state_after_key = "state_after"
+    state_key: StateKey = "state"
+    state_after_key: StateAfterKey = "state_after"
 
-    def __init__(self, client: ArmClient, *, wait: bool, wait_timeout: int, poll_interval: int,
-                 check_mode: bool, deadline: t.Optional[float] = None, confirm_timeout: int = 120,
-                 trust_operation: bool = False) -> None:
-        """deadline, when given, bounds the task instead of wait_timeout (steps of one longer task share it).
+    def __init__(self, client: ArmClient, *, wait: bool, poll_interval: int, check_mode: bool,
+                 deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
+                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
+        """deadline bounds the task (the steps of one longer task share it); every wait and pause reads its
+        clock. wait_timeout, for a caller with no Deadline, makes one on the client's clock.
 
         confirm_timeout bounds how long the resource may take to show the state an action leads to once
         the service said the action is over; trust_operation accepts the service's word with a warning
@@ -97,9 +163,9 @@ class ActionTask:
         self.check_mode = check_mode
         self.confirm_timeout = confirm_timeout
         self.trust_operation = trust_operation
-        self.started = client.clock()
-        self.deadline = self.started + wait_timeout if deadline is None else deadline
-        self.result: t.Dict[str, t.Any] = {"changed": False, "polls": 0}
+        self.deadline = task_deadline(client, deadline, wait_timeout)
+        self.started = self.deadline.now()
+        self.result: ActionResult = {"changed": False, "polls": 0}
         # The last word of the service on the action: None until read.
         self.operation_status: t.Optional[str] = None
         self.state: t.Optional[str] = None
@@ -131,22 +197,22 @@ class ActionTask:
         it is waited for before anything is judged. By default nothing is."""
         return False
 
-    def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
-        """Given the resource as first read: set a final status, raise, or call send()."""
+    def decide(self, body: t.Mapping[str, t.Any], state: str) -> Decision:
+        """Given the resource as first read: what to do (act() does it). No request, no result change."""
         raise NotImplementedError
 
     # The run ---------------------------------------------------------------
     def elapsed(self) -> float:
-        return round(self.client.clock() - self.started, 3)
+        return round(self.deadline.now() - self.started, 3)
 
-    def run(self, body: t.Optional[t.Mapping[str, t.Any]] = None) -> t.Dict[str, t.Any]:
+    def run(self, body: t.Optional[t.Mapping[str, t.Any]] = None) -> ActionResult:
         """body: the resource as the caller has just read it, instead of a read of its own."""
         try:
             if body is None:
-                body = self.client.get(self.resource_url(), deadline=self.deadline).json_object()
+                body = self.client.get(self.resource_url(), deadline=self.deadline.at).json_object()
             state = self.state_of(body)
             self.result[self.state_key] = state
-            self.decide(body, state)
+            self.act(self.decide(body, state), state)
         except HpcCacheError as exc:  # a failed wait's own reads add to what the task had read before it
             if isinstance(exc.result.get("polls"), int):
                 exc.result["polls"] += self.result["polls"]
@@ -154,6 +220,21 @@ class ActionTask:
         finally:
             self.result["elapsed"] = self.elapsed()
         return self.result
+
+    def act(self, decision: Decision, state: str) -> None:
+        """The one place a decision is acted on, for every action."""
+        if decision.kind == "attach":
+            self.attach(state)
+        elif decision.kind == "skip":
+            self.state = state
+            self.result.update({"status": decision.status, "msg": decision.msg})
+        elif decision.kind == "refuse":
+            self.result["status"] = "Refused"
+            raise HpcCacheError(decision.msg)
+        elif decision.kind == "check":
+            self.result.update({"changed": True, "status": "Succeeded", "msg": decision.msg})
+        else:
+            self.send()
 
     def attach(self, state: str) -> None:
         """The action already runs: follow it, send nothing."""
@@ -174,20 +255,22 @@ class ActionTask:
         how = "The %s of %s was accepted (HTTP %d)" % (self.action, self.name, response.status)
         async_url = response.headers.get("Azure-AsyncOperation")
         location = response.headers.get("Location")
-        if not (async_url or location):
+        operation_url = async_url or location
+        if not operation_url:
             # 200 or 204 alone is no proof: the API describes 204 as "already in progress or has completed".
             self.follow_resource(how)
             return
         # Any 2xx with an operation header is an operation, 204 included: the service was recorded
         # answering a flush with 204 and Azure-AsyncOperation while it ran on.
-        self.result["operation_url"] = async_url or location
+        self.result["operation_url"] = operation_url
         self.operation_status = "InProgress"
         if not self.wait:
             self.conclude(how)
             return
         subject = "the %s operation" % self.action
-        poll = self.poller.wait_operation(async_url, location, self.poll_interval, self.deadline,
-                                          retry_after_seconds(response.headers), subject=subject)
+        poll = self.poller.wait_operation(async_url=async_url, location_url=location, deadline=self.deadline,
+                                          poll_interval=self.poll_interval, first_delay=response.retry_after(),
+                                          subject=subject)
         self.result["polls"] += poll.polls
         self.operation_status = poll.status
         self.state = None  # what the resource reads now corroborates the operation's word (follow_resource)
@@ -206,7 +289,7 @@ class ActionTask:
         last: t.Optional[TransportError] = None
         for _attempt in range(MAX_UNANSWERED_POSTS):
             try:
-                return self.client.post_action(url, deadline=self.deadline)
+                return self.client.post_action(url, deadline=self.deadline.at)
             except TransportError as exc:
                 last = exc
             except ArmError as exc:
@@ -231,7 +314,7 @@ class ActionTask:
         while it is busy."""
         delay = min(float(self.poll_interval), SETTLE_DELAY)
         for read in range(reads):
-            if read and not self.client.pause(delay, self.deadline):
+            if read and not self.deadline.pause(delay):
                 break
             state = self._read_state()
             if self.busy(state):
@@ -246,7 +329,7 @@ class ActionTask:
             reading = self._read_until_settled()
             return Reading(not self.busy(reading.status), reading.retry_after, reading.status)
 
-        poll = self.poller.wait_until(read, self.poll_interval, self.deadline,
+        poll = self.poller.wait_until(read, deadline=self.deadline, poll_interval=self.poll_interval,
                                       subject="the change the %s %s is busy with (it read %s)"
                                               % (self.subject_kind, self.name, state))
         self.result["polls"] += poll.polls
@@ -258,13 +341,13 @@ class ActionTask:
         self.result[self.state_after_key] = state
         return state
 
-    def _read_state(self, deadline: t.Optional[float] = None) -> str:
-        return self._state_of_answer(self.client.get(self.resource_url(), deadline=deadline or self.deadline))
+    def _read_state(self, deadline: t.Optional[Deadline] = None) -> str:
+        return self._state_of_answer(self.client.get(self.resource_url(), deadline=(deadline or self.deadline).at))
 
-    def _read_until_settled(self, deadline: t.Optional[float] = None) -> Reading:
-        response = self.client.get(self.resource_url(), deadline=deadline or self.deadline)
+    def _read_until_settled(self, deadline: t.Optional[Deadline] = None) -> Reading:
+        response = self.client.get(self.resource_url(), deadline=(deadline or self.deadline).at)
         self.state = self._state_of_answer(response)
-        return Reading(self.settled(self.state), retry_after_seconds(response.headers), self.state)
+        return Reading(self.settled(self.state), response.retry_after(), self.state)
 
     def follow_resource(self, how: str) -> None:
         """Read the resource until a settled state (with wait), then conclude.
@@ -288,15 +371,15 @@ class ActionTask:
 
     def _corroborate(self, how: str, operation_over: bool) -> bool:
         """Wait for the state the action leads to; False when the window closed without it (reported)."""
-        clock = self.client.clock
+        clock = self.deadline.clock
         started = clock()
         window = {"end": started + self.confirm_timeout, "start": started}
         last_error: t.List[HpcCacheError] = []
 
-        def limit() -> float:
+        def limit() -> Deadline:
             if not operation_over and self._shows_running(self.state):
                 return self.deadline
-            return min(self.deadline, window["end"])
+            return self.deadline.sooner(window["end"])
 
         def read() -> Reading:
             try:
@@ -322,8 +405,8 @@ class ActionTask:
             if self.state is not None and self.settled(self.state):
                 return True
         try:
-            poll = self.poller.wait_until(read, self.poll_interval, self.deadline if not operation_over else limit(),
-                                          first_delay=min(float(self.poll_interval), self.confirm_timeout),
+            poll = self.poller.wait_until(read, deadline=self.deadline if not operation_over else limit(),
+                                          poll_interval=self.poll_interval, first_delay=min(float(self.poll_interval), self.confirm_timeout),
                                           subject="the %s of %s" % (self.action, self.name))
             self.result["polls"] += poll.polls
         except HpcCacheError as exc:  # the window (or the task) ran out, or every read in it failed
@@ -334,7 +417,7 @@ class ActionTask:
                 last_error[:] = [exc]
         if self.state is not None and self.settled(self.state):
             return True
-        bound = "wait_timeout" if window["end"] > self.deadline else "confirm_timeout"
+        bound = "wait_timeout" if window["end"] > self.deadline.at else "confirm_timeout"
         self._unconfirmed(how, clock() - window["start"], bound, last_error[0] if last_error else None)
         return False
 
@@ -358,7 +441,7 @@ class ActionTask:
         if self.trust_operation and self.operation_status == "Succeeded":
             warning = text + "; accepted on the operation's word (trust_operation)"
             self.result.setdefault("warnings", []).append(warning)
-            self.result.update(status="Succeeded", msg=warning)
+            self.result.update({"status": "Succeeded", "msg": warning})
             return
         self.result["status"] = "Unconfirmed"
         raise HpcCacheError(text + "; the state it leads to never showed, so the %s is not reported done%s"
@@ -376,8 +459,17 @@ class ActionTask:
         over = self.operation_status in (None, "Succeeded") and (
             self.settled(self.state) if self.state is not None else self.operation_status == "Succeeded")
         if over:
-            self.result.update(status="Succeeded", msg="%s and has finished (%s)" % (how, said))
+            self.result.update({"status": "Succeeded", "msg": "%s and has finished (%s)" % (how, said)})
             return
         why = ("not waiting (wait=false)" if not self.wait else "check mode does not wait" if self.check_mode
                else "it still runs")
-        self.result.update(status="InProgress", msg="%s; it runs on, %s (%s)" % (how, why, said))
+        self.result.update({"status": "InProgress", "msg": "%s; it runs on, %s (%s)" % (how, why, said)})
+
+
+def task_deadline(client: ArmClient, deadline: t.Optional[Deadline], wait_timeout: t.Optional[int]) -> Deadline:
+    """The given deadline; else wait_timeout from now on the clock the client's request bounds use."""
+    if deadline is not None:
+        return deadline
+    if wait_timeout is None:
+        raise TypeError("a task needs a deadline or a wait_timeout")
+    return Deadline.after(wait_timeout, clock=client.clock, sleep=client.sleep)

@@ -12,8 +12,13 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES, ActionTask
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import (
+    ACTION_ARGSPEC,
+    ACTION_RULES,
+    ActionTask,
+    Decision,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
     CacheOperations,
     CacheRef,
@@ -89,11 +94,14 @@ class FlushTask(ActionTask):
     state_key = "health_state"
     state_after_key = "health_state_after"
 
-    def __init__(self, ops: CacheOperations, ref: CacheRef, *, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool, allowed_states: t.Sequence[str] = (),
-                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
-        super().__init__(ops.client, wait=wait, wait_timeout=wait_timeout, poll_interval=poll_interval,
-                         check_mode=check_mode, confirm_timeout=confirm_timeout, trust_operation=trust_operation)
+    def __init__(self, ops: CacheOperations, ref: CacheRef, *, wait: bool, poll_interval: int, check_mode: bool,
+                 deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
+                 allowed_states: t.Sequence[str] = (), confirm_timeout: int = 120,
+                 trust_operation: bool = False) -> None:
+        """deadline bounds the flush (wait_timeout, for a caller with no Deadline, makes one: _action.task_deadline)."""
+        super().__init__(ops.client, wait=wait, deadline=deadline, wait_timeout=wait_timeout,
+                         poll_interval=poll_interval, check_mode=check_mode, confirm_timeout=confirm_timeout,
+                         trust_operation=trust_operation)
         self.ops = ops
         self.ref = ref
         self.allowed_states = list(allowed_states)
@@ -114,21 +122,18 @@ class FlushTask(ActionTask):
     def settled(self, state: str) -> bool:
         return flush_over(state)
 
-    def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
+    def decide(self, body: t.Mapping[str, t.Any], state: str) -> Decision:
         if is_flushing(state):
-            self.attach(state)
-        elif state.casefold() in STOPPED_STATES:
-            self.result.update(status="Skipped", msg="The cache %s is %s: a stopped cache holds no dirty data; "
-                                                     "no flush was sent" % (self.name, state))
-        elif self.allowed_states and state.casefold() not in [a.strip().casefold() for a in self.allowed_states]:
+            return Decision.attach()
+        if state.casefold() in STOPPED_STATES:
+            return Decision.skip("The cache %s is %s: a stopped cache holds no dirty data; no flush was sent"
+                                 % (self.name, state))
+        if self.allowed_states and state.casefold() not in [a.strip().casefold() for a in self.allowed_states]:
             description = summarize(body)["health_description"]
-            self.result["status"] = "Refused"
-            raise HpcCacheError(
+            return Decision.refuse(
                 "Refusing to flush %s: its health state is %s%s; allowed states are %s (option allowed_states)"
                 % (self.name, state, " (%s)" % description if description else "", ", ".join(self.allowed_states))
             )
-        elif self.check_mode:
-            self.result.update(changed=True, status="Succeeded",
-                               msg="Check mode: the cache %s (%s) would be flushed" % (self.name, state))
-        else:
-            self.send()
+        if self.check_mode:
+            return Decision.check("Check mode: the cache %s (%s) would be flushed" % (self.name, state))
+        return Decision.send()

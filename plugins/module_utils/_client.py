@@ -124,6 +124,10 @@ class Response:
         self.url = url
         self.request_id = request_id
 
+    def retry_after(self) -> t.Optional[float]:
+        """The wait the service asks for (retry_after_seconds of the headers); None when it asks none."""
+        return retry_after_seconds(self.headers)
+
     def json(self) -> t.Any:
         if not self.content or not self.content.strip():
             return None

@@ -78,7 +78,7 @@ class FleetFlush:
                          allowed_states=item.allowed_states, confirm_timeout=self.confirm_timeout,
                          trust_operation=self.trust_operation)
         try:
-            result = task.run()
+            result: t.Dict[str, t.Any] = dict(task.run())
         except Exception as exc:  # pylint: disable=broad-exception-caught  # one cache must not stop the others
             msg, learnt = failure_of(exc)
             result = dict(task.result, **learnt)

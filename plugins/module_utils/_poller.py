@@ -5,7 +5,7 @@
 
 The poller knows ARM's async-operation contract (Azure-AsyncOperation status
 bodies, Location 202/200/204), not what a cache is. Every wait is bounded by
-a deadline on the client's monotonic clock, sleeps Retry-After when the
+a Deadline (the one clock and sleep of a task, injected once), sleeps Retry-After when the
 service sends it and poll_interval otherwise, never less than MIN_POLL_DELAY
 (so one wait sends at most wait_timeout / MIN_POLL_DELAY + 1 status requests,
 whatever the service's hints), and never sleeps past the deadline.
@@ -13,10 +13,11 @@ whatever the service's hints), and never sleeps past the deadline.
 
 from __future__ import annotations
 
+import time
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     ArmError,
     HpcCacheError,
@@ -40,13 +41,50 @@ def _location_failure(response: Response) -> bool:
     """
     if response.status < 400 or response.status in (408, 429, 502, 503, 504):
         return False
-    if retry_after_seconds(response.headers) is not None:
+    if response.retry_after() is not None:
         return False
     try:
         body = response.json()
     except ArmError:
         return False
     return isinstance(body, dict) and isinstance(body.get("error"), dict)
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """When a task must be over, on the clock it is measured by, and the sleep that waits on that clock.
+
+    Made once where a task starts (Deadline.after), and passed down: every wait, pause and request
+    bound of the task reads this one value. ``at`` is the float the client's request bounds take.
+    """
+
+    at: float
+    clock: t.Callable[[], float] = field(default=time.monotonic, compare=False)
+    sleep: t.Callable[[float], None] = field(default=time.sleep, compare=False)
+
+    @classmethod
+    def after(cls, seconds: float, *, clock: t.Callable[[], float] = time.monotonic,
+              sleep: t.Callable[[float], None] = time.sleep) -> Deadline:
+        """The deadline ``seconds`` from now on ``clock``."""
+        return cls(clock() + seconds, clock=clock, sleep=sleep)
+
+    def now(self) -> float:
+        return self.clock()
+
+    def left(self) -> float:
+        """Seconds until the deadline; zero or less once it has passed."""
+        return self.at - self.clock()
+
+    def sooner(self, at: float) -> Deadline:
+        """This deadline, or ``at`` on the same clock when that comes first."""
+        return self if self.at <= at else Deadline(at, clock=self.clock, sleep=self.sleep)
+
+    def pause(self, delay: float) -> bool:
+        """Sleep ``delay`` seconds; False (and no sleep) when that would pass the deadline."""
+        if self.clock() + delay > self.at:
+            return False
+        self.sleep(delay)
+        return True
 
 
 @dataclass
@@ -67,15 +105,16 @@ class PollResult:
 
 
 class Poller:
-    def __init__(self, client: ArmClient, max_failed_reads: int = MAX_FAILED_READS) -> None:
+    def __init__(self, client: ArmClient, *, max_failed_reads: int = MAX_FAILED_READS) -> None:
         self.client = client
         self.max_failed_reads = max_failed_reads
 
     def wait_until(
         self,
         read: t.Callable[[], Reading],
+        *,
+        deadline: Deadline,
         poll_interval: float,
-        deadline: float,
         first_delay: t.Optional[float] = None,
         operation_url: t.Optional[str] = None,
         subject: str = "the operation",
@@ -86,14 +125,14 @@ class Poller:
         read, not a failed operation: it is tried again, up to
         max_failed_reads times in a row.
         """
-        clock, sleep = self.client.clock, self.client.sleep
+        clock, sleep = deadline.clock, deadline.sleep
         reads = 0  # this wait's own status reads: a client shared by threads counts theirs too
         delay = poll_interval if first_delay is None else first_delay
         failures = 0
         last_error: t.Optional[HpcCacheError] = None
         last_status: t.Optional[str] = None
         while True:
-            remaining = deadline - clock()
+            remaining = deadline.at - clock()
             if remaining <= 0:
                 text = "Timed out waiting for %s to finish after %d status reads" % (subject, reads)
                 if last_status:
@@ -127,43 +166,46 @@ class Poller:
             delay = poll_interval if reading.retry_after is None else reading.retry_after
 
     # ARM's async-operation contract --------------------------------------
-    def read_async_operation(self, url: str, deadline: float) -> Reading:
-        response = self.client.get(url, deadline=deadline, ok=(200, 201, 202))
+    def read_async_operation(self, url: str, *, deadline: Deadline) -> Reading:
+        response = self.client.get(url, deadline=deadline.at, ok=(200, 201, 202))
         body = response.json()
         status = body.get("status") if isinstance(body, dict) else None
         if not isinstance(status, str) or not status.strip():
             raise ArmError(response.status, "InvalidResponse", "the operation status has no 'status'",
                            request_id=response.request_id)
         terminal = TERMINAL.get(status.strip().lower())
-        return Reading(terminal is not None, retry_after_seconds(response.headers), terminal or status.strip(), body)
+        return Reading(terminal is not None, response.retry_after(), terminal or status.strip(), body)
 
-    def read_location(self, url: str, deadline: float) -> Reading:
+    def read_location(self, url: str, *, deadline: Deadline) -> Reading:
         """ARM's Location rules: 202 running; 200, 201, 204 done; an error answer with a CloudError failed."""
-        response = self.client.get(url, deadline=deadline, ok=(200, 201, 202, 204), final=_location_failure)
+        response = self.client.get(url, deadline=deadline.at, ok=(200, 201, 202, 204), final=_location_failure)
         if response.status == 202:
-            return Reading(False, retry_after_seconds(response.headers))
+            return Reading(False, response.retry_after())
         if response.status >= 400:
             return Reading(True, status="Failed", body=response.json())
         return Reading(True, status="Succeeded", body=response.json())
 
     def wait_operation(
         self,
+        *,
         async_url: t.Optional[str],
         location_url: t.Optional[str],
+        deadline: Deadline,
         poll_interval: float,
-        deadline: float,
         first_delay: t.Optional[float] = None,
         subject: str = "the operation",
     ) -> PollResult:
         """Poll Azure-AsyncOperation when given, else Location; Failed/Canceled raise OperationFailed."""
         if async_url:
             url = self.client.absolute(async_url)
-            result = self.wait_until(lambda: self.read_async_operation(url, deadline), poll_interval, deadline,
-                                     first_delay, operation_url=async_url, subject=subject)
+            result = self.wait_until(lambda: self.read_async_operation(url, deadline=deadline), deadline=deadline,
+                                     poll_interval=poll_interval, first_delay=first_delay, operation_url=async_url,
+                                     subject=subject)
         elif location_url:
             url = self.client.absolute(location_url)
-            result = self.wait_until(lambda: self.read_location(url, deadline), poll_interval, deadline,
-                                     first_delay, operation_url=location_url, subject=subject)
+            result = self.wait_until(lambda: self.read_location(url, deadline=deadline), deadline=deadline,
+                                     poll_interval=poll_interval, first_delay=first_delay,
+                                     operation_url=location_url, subject=subject)
         else:
             raise HpcCacheError("The service gave no status URL to follow for %s" % subject)
         if result.status != "Succeeded":

@@ -35,7 +35,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, failure_of
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
     CacheOperations,
     CacheRef,
@@ -316,6 +316,10 @@ class MaintenanceRecord:
         self.local = FileStore(local_record, ref) if local_record else None
         self.result: t.Dict[str, t.Any] = {"changed": False, "recovered": [], "warnings": []}
 
+    def _deadline(self) -> Deadline:
+        """The run's deadline as the Deadline the waits and actions take (the client's clock and sleep)."""
+        return Deadline(self.deadline, clock=self.ops.client.clock, sleep=self.ops.client.sleep)
+
     # Reading ------------------------------------------------------------------------------------
     def _stores(self) -> t.List[t.Tuple[t.Any, Record]]:
         stores: t.List[t.Tuple[t.Any, Record]] = [(self.tags, read_record(self.tags.read(), self.cache))]
@@ -543,7 +547,7 @@ class MaintenanceRecord:
             return Reading(folded in KNOWN and folded not in UNSETTLED, status=now)
 
         poll = Poller(self.ops.client).wait_until(
-            read, self.poll_interval, self.deadline,
+            read, deadline=self._deadline(), poll_interval=self.poll_interval,
             subject="the storage target %s of cache %s (it read %s) to settle" % (ref.name, self.ref.name, state))
         return last["state"], poll.polls
 
@@ -605,8 +609,8 @@ class MaintenanceRecord:
         return dict(row, **self._resume(ref, force=False))
 
     def _resume(self, ref: TargetRef, force: bool) -> t.Dict[str, t.Any]:
-        action = TargetAction(self.ops, ref, "resume", wait=True, wait_timeout=self.wait_timeout,
-                              poll_interval=self.poll_interval, check_mode=False, deadline=self.deadline,
+        action = TargetAction(self.ops, ref, "resume", wait=True, deadline=self._deadline(),
+                              poll_interval=self.poll_interval, check_mode=False,
                               confirm_timeout=self.confirm_timeout, force=force)
         try:
             outcome = action.run()
@@ -684,8 +688,8 @@ class MaintenanceRecord:
         return self.result
 
     def _dns_refresh(self, ref: TargetRef) -> t.Dict[str, t.Any]:
-        action = TargetAction(self.ops, ref, "dns_refresh", wait=True, wait_timeout=self.wait_timeout,
-                              poll_interval=self.poll_interval, check_mode=False, deadline=self.deadline,
+        action = TargetAction(self.ops, ref, "dns_refresh", wait=True, deadline=self._deadline(),
+                              poll_interval=self.poll_interval, check_mode=False,
                               confirm_timeout=self.confirm_timeout)
         try:
             action.run()

@@ -7,17 +7,17 @@ Each action (flush, suspend, resume, dnsRefresh) is an ActionTask (_action.py),
 so it has every rule of the cache flush: a 2xx with an operation header is
 followed, a bare 2xx is judged by the target's state, no second POST without
 proof that the first was not taken. TargetTask runs the sequence a desired
-state needs (docs/design.md, "Storage targets").
+state needs (docs/design.md, "Storage targets"). What is particular to an
+action is its ActionRule (ACTIONS): a new action is one entry there.
 """
 
 from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask, Decision, task_deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
 
 # The storage target states of the API (2026-01-01): Ready, Busy, Suspended, Flushing.
@@ -29,21 +29,56 @@ PLANNABLE = frozenset((READY, SUSPENDED, FLUSHING))
 
 
 class ActionRule(t.NamedTuple):
+    """Everything particular to one storage-target action; TargetAction and TargetTask read nothing else."""
+
     path: str  # the last segment of the action's URL
     running: t.FrozenSet[str]  # states that show the action running
     over: t.FrozenSet[str]  # states that show it over; any other state proves nothing
     taken_when_over: bool  # after a request with no answer, an "over" state shows it was taken
+    already_when_over: bool  # a target that already reads an "over" state gets nothing (unless forced)
+    waits_for: t.FrozenSet[str] = frozenset()  # states of another change waited out before it is sent
 
 
 # Suspend, resume and dnsRefresh have no state of their own while they run: only the state they
 # lead to (Suspended, Ready) shows them over. A flush is over once the target no longer reads
 # Flushing and reads a state it can be left in (Ready, or Suspended when it was suspended).
+# A target already Suspended needs no suspend, an already Ready one no resume; a flush and a DNS
+# refresh are sent whatever the target reads. A suspend is never sent mid-flush.
 ACTIONS: t.Dict[str, ActionRule] = {
-    "flush": ActionRule("flush", frozenset((FLUSHING,)), frozenset((READY, SUSPENDED)), False),
-    "suspend": ActionRule("suspend", frozenset(), frozenset((SUSPENDED,)), True),
-    "resume": ActionRule("resume", frozenset(), frozenset((READY,)), True),
-    "dns_refresh": ActionRule("dnsRefresh", frozenset(), frozenset((READY,)), False),
+    "flush": ActionRule("flush", running=frozenset((FLUSHING,)), over=frozenset((READY, SUSPENDED)),
+                        taken_when_over=False, already_when_over=False),
+    "suspend": ActionRule("suspend", running=frozenset(), over=frozenset((SUSPENDED,)),
+                          taken_when_over=True, already_when_over=True, waits_for=frozenset((FLUSHING,))),
+    "resume": ActionRule("resume", running=frozenset(), over=frozenset((READY,)),
+                         taken_when_over=True, already_when_over=True),
+    "dns_refresh": ActionRule("dnsRefresh", running=frozenset(), over=frozenset((READY,)),
+                              taken_when_over=False, already_when_over=False),
 }
+
+if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing.TypedDict
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._action import Status
+
+    class OperationRecord(t.TypedDict):
+        """One action TargetTask sent, with its answer."""
+
+        action: str
+        status_code: t.Optional[int]
+        operation_url: t.Optional[str]
+        status: t.Optional[str]
+
+    class TargetResult(t.TypedDict, total=False):
+        """The result of TargetTask (the module azure_hpc_cache_storage_target)."""
+
+        changed: bool
+        failed: bool
+        status: t.Optional[Status]
+        msg: str
+        polls: int
+        elapsed: float
+        state_before: str
+        state_after: str
+        operations: t.List[OperationRecord]
+        warnings: t.List[str]
 
 
 def target_state(target: t.Mapping[str, t.Any]) -> str:
@@ -87,13 +122,13 @@ class TargetAction(ActionTask):
     state_key = "state_before"
     state_after_key = "state_after"
 
-    def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool, deadline: t.Optional[float] = None,
+    def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, wait: bool, poll_interval: int,
+                 check_mode: bool, deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
                  confirm_timeout: int = 120, trust_operation: bool = False, force: bool = False) -> None:
         """force: send the action even when the target already reads the state it leads to (a resume of
         a target this run suspended, whatever it reads: the service accepts it, and the state is no proof)."""
-        super().__init__(ops.client, wait=wait, wait_timeout=wait_timeout, poll_interval=poll_interval,
-                         check_mode=check_mode, deadline=deadline, confirm_timeout=confirm_timeout,
+        super().__init__(ops.client, wait=wait, deadline=deadline, wait_timeout=wait_timeout,
+                         poll_interval=poll_interval, check_mode=check_mode, confirm_timeout=confirm_timeout,
                          trust_operation=trust_operation)
         self.force = force
         self.ops = ops
@@ -125,25 +160,23 @@ class TargetAction(ActionTask):
         return self.running(state) or (self.rule.taken_when_over and self.settled(state) and not was_over)
 
     def busy(self, state: str) -> bool:
-        """Busy with another change, or (for a suspend) flushing: never sent to, waited for."""
+        """Busy with another change, or with one the action waits for (a suspend: a flush): never sent to,
+        waited for."""
         folded = state.strip().casefold()
         if self.running(state):
             return False
-        return folded not in PLANNABLE or (self.action == "suspend" and folded == FLUSHING)
+        return folded not in PLANNABLE or folded in self.rule.waits_for
 
-    def decide(self, body: t.Mapping[str, t.Any], state: str) -> None:
+    def decide(self, body: t.Mapping[str, t.Any], state: str) -> Decision:
         if self.running(state):
-            self.attach(state)
-        elif self.action in ("suspend", "resume") and self.settled(state) and not self.force:
-            self.state = state
-            self.result.update(status="Succeeded", msg="The storage target %s is already %s; no %s was sent"
-                                                       % (self.name, state, self.action))
-        elif self.check_mode:
-            self.result.update(changed=True, status="Succeeded",
-                               msg="Check mode: the storage target %s (%s) would get a %s"
-                                   % (self.name, state, self.action))
-        else:
-            self.send()
+            return Decision.attach()
+        if self.rule.already_when_over and self.settled(state) and not self.force:
+            return Decision.skip("The storage target %s is already %s; no %s was sent"
+                                 % (self.name, state, self.action), status="Succeeded")
+        if self.check_mode:
+            return Decision.check("Check mode: the storage target %s (%s) would get a %s"
+                                  % (self.name, state, self.action))
+        return Decision.send()
 
 
 class TargetTask:
@@ -159,8 +192,10 @@ class TargetTask:
     """
 
     def __init__(self, ops: CacheOperations, ref: TargetRef, *, state: str, flush: bool, dns_refresh: bool,
-                 wait: bool, wait_timeout: int, poll_interval: int, check_mode: bool, confirm_timeout: int = 120,
+                 wait: bool, poll_interval: int, check_mode: bool, deadline: t.Optional[Deadline] = None,
+                 wait_timeout: t.Optional[int] = None, confirm_timeout: int = 120,
                  trust_operation: bool = False) -> None:
+        """deadline bounds every step (wait_timeout, for a caller with no Deadline, makes one: task_deadline)."""
         if state not in DESIRED_STATES:
             raise HpcCacheError("state: %r must be one of %s" % (state, ", ".join(DESIRED_STATES)))
         self.ops = ops
@@ -169,14 +204,13 @@ class TargetTask:
         self.flush = flush
         self.dns_refresh = dns_refresh
         self.wait = wait
-        self.wait_timeout = wait_timeout
         self.poll_interval = poll_interval
         self.check_mode = check_mode
         self.confirm_timeout = confirm_timeout
         self.trust_operation = trust_operation
-        self.started = ops.client.clock()
-        self.deadline = self.started + wait_timeout
-        self.result: t.Dict[str, t.Any] = {"changed": False, "operations": [], "polls": 0}
+        self.deadline = task_deadline(ops.client, deadline, wait_timeout)
+        self.started = self.deadline.now()
+        self.result: TargetResult = {"changed": False, "operations": [], "polls": 0}
 
     def plan(self, state: str) -> t.List[str]:
         """The actions to send, in order, for a target read in this state."""
@@ -190,11 +224,11 @@ class TargetTask:
             return []
         return ["resume"] + (["dns_refresh"] if self.dns_refresh else [])
 
-    def run(self) -> t.Dict[str, t.Any]:
+    def run(self) -> TargetResult:
         try:
             self._run()
         finally:
-            self.result["elapsed"] = round(self.ops.client.clock() - self.started, 3)
+            self.result["elapsed"] = round(self.deadline.now() - self.started, 3)
         return self.result
 
     @staticmethod
@@ -202,53 +236,53 @@ class TargetTask:
         """A state an action can be decided in: not busy with another change, and never a suspend while
         the target flushes (that flush is waited for first)."""
         folded = state.strip().casefold()
-        return folded in PLANNABLE and not (action == "suspend" and folded == FLUSHING)
+        return folded in PLANNABLE and not (action is not None and folded in ACTIONS[action].waits_for)
 
     def _settle(self, state: str, action: t.Optional[str] = None) -> t.Tuple[t.Mapping[str, t.Any], str]:
         """Read the target until it reads a state a plan (or the given action) can start from."""
         last: t.Dict[str, t.Any] = {}
 
         def read() -> Reading:
-            response = self.ops.client.get(self.ops.target_url(self.ref), deadline=self.deadline)
+            response = self.ops.client.get(self.ops.target_url(self.ref), deadline=self.deadline.at)
             last["body"] = response.json_object()
             now = target_state(last["body"])
-            return Reading(self.ready_for(action, now), retry_after_seconds(response.headers), now)
+            return Reading(self.ready_for(action, now), response.retry_after(), now)
 
         poll = Poller(self.ops.client).wait_until(
-            read, self.poll_interval, self.deadline,
+            read, deadline=self.deadline, poll_interval=self.poll_interval,
             subject="the change the storage target %s of cache %s is busy with (it read %s)"
                     % (self.ref.name, self.ref.cache.name, state))
         self.result["polls"] += poll.polls
         return last["body"], poll.status
 
     def _run(self) -> None:
-        body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline)
+        body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline.at)
         before = target_state(body)
-        self.result.update(state_before=before, state_after=before)
+        self.result.update({"state_before": before, "state_after": before})
         if before.strip().casefold() not in PLANNABLE:
             if not self.wait or self.check_mode:
-                self.result.update(status="InProgress", msg="The storage target %s of cache %s reads %s, busy with "
-                                                            "another change: nothing was sent (%s)"
-                                   % (self.ref.name, self.ref.cache.name, before,
-                                      "check mode does not wait" if self.check_mode else "wait=false"))
+                self.result.update({
+                    "status": "InProgress",
+                    "msg": "The storage target %s of cache %s reads %s, busy with another change: nothing was sent (%s)"
+                           % (self.ref.name, self.ref.cache.name, before,
+                              "check mode does not wait" if self.check_mode else "wait=false")})
                 return
             body, now = self._settle(before)
             self.result["state_after"] = now
             before = now
         steps = self.plan(before)
         if not steps:
-            self.result.update(status="Succeeded", msg="The storage target %s of cache %s is %s: nothing to do for "
-                                                       "state=%s" % (self.ref.name, self.ref.cache.name, before,
-                                                                     self.desired))
+            self.result.update({"status": "Succeeded",
+                                "msg": "The storage target %s of cache %s is %s: nothing to do for state=%s"
+                                       % (self.ref.name, self.ref.cache.name, before, self.desired)})
             return
         done: t.List[str] = []
         for index, action in enumerate(steps):
             last = index == len(steps) - 1
             if index:  # later steps read the target afresh, and wait while it is busy or flushing
                 body = self._read_for(action)
-            step = TargetAction(self.ops, self.ref, action, wait=self.wait or not last,
-                                wait_timeout=self.wait_timeout, poll_interval=self.poll_interval,
-                                check_mode=self.check_mode, deadline=self.deadline,
+            step = TargetAction(self.ops, self.ref, action, wait=self.wait or not last, deadline=self.deadline,
+                                poll_interval=self.poll_interval, check_mode=self.check_mode,
                                 confirm_timeout=self.confirm_timeout, trust_operation=self.trust_operation)
             try:
                 outcome = step.run(body)
@@ -266,7 +300,7 @@ class TargetTask:
         self.result["msg"] = ". ".join(done)
 
     def _read_for(self, action: str) -> t.Mapping[str, t.Any]:
-        body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline)
+        body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline.at)
         state = target_state(body)
         if not self.check_mode and not self.ready_for(action, state):
             body = self._settle(state, action)[0]

@@ -158,6 +158,7 @@ request_id:
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 
@@ -175,9 +176,12 @@ def main() -> None:
     def body() -> dict:
         nonlocal task
         values = module.validate(dict(FLUSH_RULES, name=rules.cache_name, resource_group=rules.resource_group))
-        ops = CacheOperations(module.client(timeout=values["wait_timeout"]), values["api_version"])
+        client = module.client(timeout=values["wait_timeout"])
+        # The task's one clock: the one the client bounds its requests on.
+        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
+        ops = CacheOperations(client, values["api_version"])
         ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
-        task = FlushTask(ops, ref, wait=module.params["wait"], wait_timeout=values["wait_timeout"],
+        task = FlushTask(ops, ref, wait=module.params["wait"], deadline=deadline,
                          poll_interval=values["poll_interval"], check_mode=module.check_mode,
                          allowed_states=values["allowed_states"], confirm_timeout=values["confirm_timeout"],
                          trust_operation=module.params["trust_operation"])

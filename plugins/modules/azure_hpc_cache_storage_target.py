@@ -167,6 +167,7 @@ request_id:
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._target import DESIRED_STATES, TargetTask
 
@@ -189,12 +190,15 @@ def main() -> None:
         nonlocal task
         values = module.validate(dict(ACTION_RULES, cache_name=rules.cache_name, resource_group=rules.resource_group,
                                       name=rules.storage_target_name))
-        ops = CacheOperations(module.client(timeout=values["wait_timeout"]), values["api_version"])
+        client = module.client(timeout=values["wait_timeout"])
+        # The task's one clock: the one the client bounds its requests on.
+        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
+        ops = CacheOperations(client, values["api_version"])
         ref = TargetRef(CacheRef(values["subscription_id"], values["resource_group"], values["cache_name"]),
                         values["name"])
         task = TargetTask(ops, ref, state=module.params["state"], flush=module.params["flush"],
                           dns_refresh=module.params["dns_refresh"], wait=module.params["wait"],
-                          wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
+                          deadline=deadline, poll_interval=values["poll_interval"],
                           check_mode=module.check_mode, confirm_timeout=values["confirm_timeout"],
                           trust_operation=module.params["trust_operation"])
         return task.run()

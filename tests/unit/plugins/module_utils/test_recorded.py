@@ -205,25 +205,27 @@ def test_recorded_target_flush_is_followed_to_its_end(make_client, clock):
 
 
 def test_recorded_resume_of_a_ready_target_is_accepted_by_the_poller_and_not_sent_by_the_module(make_client):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller
 
     service = RecordedTargetService("resume_never_suspended", ["Ready"])
     client = make_client(service)[0]
     post = client.post_action(fill(TARGETS["exchanges"]["resume_never_suspended"]["steps"][0]["request"]["url"]))
-    poll = Poller(client).wait_operation(post.headers["Azure-AsyncOperation"], post.headers["Location"], 2,
-                                         client.clock() + 60)
+    poll = Poller(client).wait_operation(async_url=post.headers["Azure-AsyncOperation"],
+                                         location_url=post.headers["Location"], poll_interval=2,
+                                         deadline=Deadline.after(60, clock=client.clock, sleep=client.sleep))
     assert post.status == 202 and poll.status == "Succeeded" and poll.polls == 1
     result = target_task(make_client, RecordedTargetService("resume_never_suspended", ["Ready"]), "active").run()
     assert result["operations"] == [] and result["changed"] is False  # the module sends nothing to a Ready target
 
 
 def test_recorded_location_success_is_a_finished_operation(make_client):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Poller
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller
 
     service = RecordedTargetService("location_final", ["Ready"])
     client = make_client(service)[0]
     post = client.post_action(fill(TARGETS["exchanges"]["location_final"]["steps"][0]["request"]["url"]))
-    poll = Poller(client).wait_operation(None, post.headers["Location"], 2, client.clock() + 60)
+    poll = Poller(client).wait_operation(async_url=None, location_url=post.headers["Location"], poll_interval=2,
+                                         deadline=Deadline.after(60, clock=client.clock, sleep=client.sleep))
     assert poll.status == "Succeeded" and poll.body == "success"
 
 
