@@ -27,19 +27,8 @@ options:
     description:
       - The resource group to read or list. Without it, every cache of the subscription is listed.
     type: str
-  api_version:
-    description:
-      - The Microsoft.StorageCache API version to call.
-    type: str
-    default: '2026-01-01'
-  timeout:
-    description:
-      - Seconds the task may take in all, retries and every page of a listing included; it fails after that.
-      - A single answer that does not arrive in full within this time (or 60 seconds) is given up.
-    type: int
-    default: 300
-    version_added: 0.2.1
 extends_documentation_fragment:
+  - azure_hpc.cache.read
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes
   - azure_hpc.cache.attributes.INFO_MODULE
@@ -122,30 +111,25 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION, CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_RULES, optional, read_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 
-ARGUMENT_SPEC = {
-    "name": {"type": "str", "aliases": ["cache_name"]},
-    "resource_group": {"type": "str"},
-    "api_version": {"type": "str", "default": DEFAULT_API_VERSION},
-    "timeout": {"type": "int", "default": 300},
-}
-
-
-def optional(rule):
-    return lambda value, option: None if value is None else rule(value, option)
+ARGUMENT_SPEC = dict(
+    read_argument_spec(),
+    name={"type": "str", "aliases": ["cache_name"]},
+    resource_group={"type": "str"},
+)
 
 
 def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True, required_by={"name": "resource_group"})
 
     def body() -> dict:
-        values = module.validate({
-            "name": optional(rules.cache_name),
-            "resource_group": optional(rules.resource_group),
-            "api_version": rules.api_version,
-            "timeout": rules.positive_int,
-        })
+        values = module.validate(dict(  # the module's own options, then the read's
+            name=optional(rules.cache_name),
+            resource_group=optional(rules.resource_group),
+            **READ_RULES,
+        ))
         client = module.client(timeout=values["timeout"])
         deadline = client.clock() + values["timeout"]
         ops = CacheOperations(client, values["api_version"])

@@ -31,17 +31,8 @@ options:
       - The name of one storage target to read; 1 to 80 letters, digits, C(-) and C(_). Without it, every
         storage target of the cache is listed.
     type: str
-  api_version:
-    description:
-      - The Microsoft.StorageCache API version to call.
-    type: str
-    default: '2026-01-01'
-  timeout:
-    description:
-      - Seconds the task may take in all, retries and every page of a listing included; it fails after that.
-    type: int
-    default: 300
 extends_documentation_fragment:
+  - azure_hpc.cache.read
   - azure_hpc.cache.auth
   - azure_hpc.cache.attributes
   - azure_hpc.cache.attributes.INFO_MODULE
@@ -123,34 +114,28 @@ storage_targets:
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
-    DEFAULT_API_VERSION,
-    CacheOperations,
-    CacheRef,
-    TargetRef,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_RULES, optional, read_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._target import summarize_target
 
-ARGUMENT_SPEC = {
-    "cache_name": {"type": "str", "required": True},
-    "resource_group": {"type": "str", "required": True},
-    "name": {"type": "str"},
-    "api_version": {"type": "str", "default": DEFAULT_API_VERSION},
-    "timeout": {"type": "int", "default": 300},
-}
+ARGUMENT_SPEC = dict(
+    read_argument_spec(),
+    cache_name={"type": "str", "required": True},
+    resource_group={"type": "str", "required": True},
+    name={"type": "str"},
+)
 
 
 def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
 
     def body() -> dict:
-        values = module.validate({
-            "cache_name": rules.cache_name,
-            "resource_group": rules.resource_group,
-            "name": lambda value, option: None if value is None else rules.storage_target_name(value, option),
-            "api_version": rules.api_version,
-            "timeout": rules.positive_int,
-        })
+        values = module.validate(dict(  # the module's own options, then the read's
+            cache_name=rules.cache_name,
+            resource_group=rules.resource_group,
+            name=optional(rules.storage_target_name),
+            **READ_RULES,
+        ))
         client = module.client(timeout=values["timeout"])
         deadline = client.clock() + values["timeout"]
         ops = CacheOperations(client, values["api_version"])
