@@ -34,6 +34,7 @@ import socket
 import typing as t
 from dataclasses import dataclass
 
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, failure_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
@@ -380,6 +381,42 @@ class MaintenanceRecord:
         self.result["msg"] = "The cache %s is not held by a live maintenance run%s" % (
             self.ref.name, "; an interrupted run's record is waiting for recovery" if stale else "")
         return self.result
+
+    # Before the hold ------------------------------------------------------------------------------
+    def gate(self, allowed_states: t.Sequence[str]) -> None:
+        """Refuse a cache whose health state is not one of allowed_states (any case), before anything is sent.
+
+        Backend maintenance has no state that passes whatever the list says: a Flushing, Stopped or
+        Upgrading cache is refused unless listed."""
+        cache = summarize(self.ops.get(self.ref, self.deadline))
+        state, description = cache["health_state"], cache["health_description"]
+        self.result.update(health_state=state, health_description=description)
+        if state.casefold() not in {a.strip().casefold() for a in allowed_states}:
+            raise HpcCacheError(
+                "Refusing backend maintenance on %s: its health state is %s%s; allowed states are %s (allowed_states). "
+                "Nothing was suspended." % (self.ref.name, state, " (%s)" % description if description else "",
+                                            ", ".join(allowed_states) or "none"),
+                status="Refused", health_state=state, health_description=description)
+
+    def resolve(self, asked: t.Sequence[str]) -> t.List[str]:
+        """The storage targets asked for, in the service's spelling (ARM names are case-insensitive), once
+        each; ['*'] is every target of the cache. A name the cache does not have fails, naming those it has."""
+        known: t.List[str] = []
+        for target in self.ops.list_targets(self.ref, self.deadline):
+            name = target.get("name") if isinstance(target, dict) else None
+            if isinstance(name, str) and STORAGE_TARGET_NAME_RE.fullmatch(name):
+                known.append(name)
+        spelled = {name.casefold(): name for name in known}
+        wanted = known if list(asked) == ["*"] else list(asked)
+        names: t.List[str] = []
+        for name in wanted:
+            if name.casefold() not in {n.casefold() for n in names}:
+                names.append(name)
+        missing = [name for name in names if name.casefold() not in spelled]
+        if missing:
+            raise HpcCacheError("The cache %s has no storage target %s (storage_targets); it has %s. Nothing was "
+                                "suspended." % (self.ref.name, ", ".join(missing), ", ".join(known) or "none"))
+        return [spelled[name.casefold()] for name in names]
 
     # Taking the hold -----------------------------------------------------------------------------
     def hold(self, targets: t.Sequence[str]) -> t.Dict[str, t.Any]:

@@ -81,12 +81,25 @@ options:
     default: false
   storage_targets:
     description:
-      - With V(state=held), the storage targets the run means to suspend. Each is read, and waited for while it
-        reads C(Busy), C(Flushing) or a state the API does not name; a target that then reads C(Suspended) is
-        someone else's and is not recorded. Names are checked against the API's rule before anything is written.
+      - With V(state=held), the storage targets the run means to suspend, or V(*) alone for every target of the
+        cache. Names are checked against the API's rule before any request, then matched to the cache's targets
+        without case (the service's spelling is used from then on); a name the cache does not have fails the task
+        before anything is written.
+      - Each is read, and waited for while it reads C(Busy), C(Flushing) or a state the API does not name; a target
+        that then reads C(Suspended) is someone else's and is not recorded.
     type: list
     elements: str
     default: []
+  allowed_states:
+    description:
+      - With V(state=checked) and V(state=held), the cache is read first, and refused (RV(status=Refused), nothing
+        sent) unless its health state is one of these, compared without case.
+      - Backend maintenance has no state that passes whatever this list says; a C(Flushing), C(Stopped) or
+        C(Upgrading) cache is refused unless listed.
+    type: list
+    elements: str
+    default: [Healthy, Degraded]
+    version_added: 0.5.0
   suspend_results:
     description:
       - With V(state=released), the results of this run's M(azure_hpc.cache.azure_hpc_cache_storage_target)
@@ -233,6 +246,20 @@ storage_targets:
   returned: with state=released
   type: list
   elements: dict
+health_state:
+  description: With V(state=checked) and V(state=held), the cache's health state as read before anything else.
+  returned: with state=checked or state=held, when the cache was read
+  type: str
+  sample: Healthy
+health_description:
+  description: The service's description of that health state, when it gives one.
+  returned: with state=checked or state=held, when the cache was read
+  type: str
+status:
+  description: V(Refused) when the cache's health state is not one of O(allowed_states); nothing was sent.
+  returned: when refused
+  type: str
+  sample: Refused
 kept_in:
   description: Where the record is kept, V(tags of the cache) or V(controller-local record).
   returned: with state=held
@@ -269,6 +296,7 @@ ARGUMENT_SPEC = dict(
     hold={"type": "int", "default": 7200},
     take_over={"type": "bool", "default": False},
     storage_targets={"type": "list", "elements": "str", "default": []},
+    allowed_states={"type": "list", "elements": "str", "default": ["Healthy", "Degraded"]},
     suspend_results={"type": "list", "elements": "dict", "default": []},
     flush_results={"type": "list", "elements": "dict", "default": []},
     not_ours={"type": "list", "elements": "dict", "default": []},
@@ -299,6 +327,8 @@ def controller(value, option):
 
 
 def target_names(value, option):
+    if value == ["*"]:
+        return value
     return [rules.storage_target_name(name, "%s[%d]" % (option, i)) for i, name in enumerate(value or [])]
 
 
@@ -309,6 +339,7 @@ def main():
         values = module.validate(dict(
             cache_name=rules.cache_name, resource_group=rules.resource_group, api_version=rules.api_version,
             run_id=run_id, controller=controller, hold=rules.positive_int, storage_targets=target_names, wait_timeout=rules.positive_int,
+            allowed_states=rules.state_names,
             poll_interval=rules.positive_int, confirm_timeout=rules.positive_int))
         state = module.params["state"]
         if state != "checked" and not values["run_id"]:
@@ -324,10 +355,12 @@ def main():
             local_record=module.params["local_record_dir"], wait_timeout=values["wait_timeout"],
             poll_interval=values["poll_interval"], confirm_timeout=values["confirm_timeout"],
             check_mode=module.check_mode, wall_clock=time.time)
+        if state in ("checked", "held"):
+            record.gate(values["allowed_states"])
         if state == "checked":
             return record.check()
         if state == "held":
-            return record.hold(values["storage_targets"])
+            return record.hold(record.resolve(values["storage_targets"]))
         if state == "renewed":
             return record.renew()
         results = module.params["suspend_results"]

@@ -143,11 +143,7 @@ def requests_of(emu: Emulator, kind: t.Optional[str] = None, method: t.Optional[
 
 def maintenance(runner: Runner, inventory: str, *args: str,
                 env: t.Optional[t.Mapping[str, t.Optional[str]]] = None) -> subprocess.CompletedProcess:
-    """The maintenance playbook over an inventory, with short waits, in the foreground.
-
-    Progress lines (async) are tested on their own: Ansible's async wrapper gives a job 2.5 s to
-    start before it reports it started, which a loaded machine can exceed; a poll a second later
-    then finds no job."""
+    """The maintenance playbook over an inventory, with short waits, and no progress lines (tested on their own)."""
     return runner.command("ansible-playbook", ["-i", inventory, "azure_hpc.cache.maintenance",
                                                "-e", "cache_maintenance_poll_interval=1",
                                                "-e", "cache_maintenance_healthy_delay=1",

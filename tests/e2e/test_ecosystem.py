@@ -53,7 +53,7 @@ def test_awx_job_through_ansible_runner(awx_runner, tls_emulator, tmp_path):
                    PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""))
     result = ansible_runner.run(private_data_dir=str(private), playbook="maintenance.yml", envvars=envvars,
                                 limit="window_sunday_02", forks=5, quiet=True, timeout=300,
-                                # progress lines (async jobs) under ansible-runner, whose HOME is not the passwd home
+                                # progress lines under ansible-runner, whose HOME is not the passwd home
                                 extravars={"cache_maintenance_poll_interval": 1, "cache_maintenance_progress_interval": 2,
                                            "flush_timeout": 120})
     stdout = result.stdout.read()

@@ -143,7 +143,9 @@ def test_role_shows_progress_while_a_long_flush_runs(runner, emulator):
     # the first progress check comes 4 s after the flush task starts, while the 6 s flush runs
     run = maintenance(runner, runner.inventory_file({}), "-e", "cache_maintenance_progress_interval=4")
     assert run.returncode == 0, run.stdout
-    assert "ASYNC POLL on cache-00" in run.stdout and ": flushed (state Healthy" in run.stdout
+    # a line every progress interval while the module runs, from the action plugin (no async job)
+    assert "cache-00: azure_hpc.cache.cache_maintenance : Flush the caches of the batch: still running after 4 s" \
+        in run.stdout and ": flushed (state Healthy" in run.stdout
     assert len(requests_of(emulator, "flush", "POST")) == 1
 
 
@@ -251,3 +253,29 @@ def test_role_module_failure_fails_every_host_with_its_message(runner, emulator)
     assert all(counts["failed"] == 1 for counts in recap(run.stdout).values())
     assert run.stdout.count("api_version: ' ' must be a non-empty string") >= 2
     assert requests_of(emulator, method="POST") == []
+
+
+def test_a_second_run_of_the_role_in_one_playbook_forgets_the_first(runner, emulator, tmp_path):
+    """Facts outlive a play: a host refused by the second run must not be flushed with the batch on the
+    strength of the first run's entry, and its result must be the second run's."""
+    emulator.load(fleet(2))
+    pre = tmp_path / "pre.yml"
+    pre.write_text("- name: A pre-maintenance step\n  ansible.builtin.debug:\n    msg: draining\n")
+    role = {"role": "azure_hpc.cache.cache_maintenance"}
+    second = dict(role, vars={"cache_maintenance_pre_tasks": [str(pre)], "cache_maintenance_allowed_states": (
+        "{{ ['Degraded'] if inventory_hostname == 'cache-01' else ['Healthy'] }}")})
+    playbook = tmp_path / "twice.yml"
+    playbook.write_text(json.dumps([
+        {"name": "first", "hosts": "hpc_caches", "gather_facts": False, "roles": [role]},
+        {"name": "second", "hosts": "hpc_caches", "gather_facts": False, "roles": [second]},
+    ]))
+    summary = tmp_path / "summary.json"
+    run = runner.command("ansible-playbook", ["-i", runner.inventory_file({}), str(playbook),
+                                              "-e", "cache_maintenance_poll_interval=1",
+                                              "-e", "cache_maintenance_progress_interval=0",
+                                              "-e", "cache_maintenance_summary_file=%s" % summary])
+    assert run.returncode != 0, run.stdout  # cache-01 is refused by the second run
+    assert emulator.flushes("cache-00") == 2 and emulator.flushes("cache-01") == 1, run.stdout
+    caches = {c["cache"]: c for c in json.loads(summary.read_text())["caches"]}
+    assert caches["cache-00"]["outcome"] == "flushed"
+    assert caches["cache-01"]["outcome"] == "refused" and "Refusing to flush cache-01" in caches["cache-01"]["msg"]

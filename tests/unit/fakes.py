@@ -262,8 +262,9 @@ class RecordArm:  # pylint: disable=too-few-public-methods
     pairs), its storage targets' states (each a list read in turn, the last repeating) and their resumes
     (202 and an operation that succeeded, or the answers given)."""
 
-    def __init__(self, tags=None, targets=None, resume=None, deny_tags=None):
+    def __init__(self, tags=None, targets=None, resume=None, deny_tags=None, health="Healthy"):
         self.data = None
+        self.health = health
         self.tags = dict(tags or {})
         self.targets = {k: list(v) for k, v in (targets or {}).items()}
         self.resume = {k: list(v) for k, v in (resume or {}).items()}
@@ -294,7 +295,10 @@ class RecordArm:  # pylint: disable=too-few-public-methods
             return FakeRaw(200, {"status": "Succeeded"})
         if path == CACHE_PATH:
             return FakeRaw(200, {"id": "/" + CACHE_PATH, "name": "c1", "tags": dict(self.tags),
-                                 "properties": {"health": {"state": "Healthy"}}})
+                                 "properties": {"health": {"state": self.health, "statusDescription": "said"}}})
+        if path == CACHE_PATH + "/storageTargets":
+            return FakeRaw(200, {"value": [{"name": name, "properties": {"state": states[-1]}}
+                                           for name, states in self.targets.items()]})
         name = path.split("/storageTargets/", 1)[1].split("/")[0]
         if method == "POST":
             action = path.rsplit("/", 1)[1]

@@ -30,8 +30,8 @@ def holder(run="other", until=NOW + 3600, host="ctl-b", boot="b00t", pid=4242, p
 
 
 def make(make_client, tags=None, targets=None, run="run1", take_over=False, local=None, process=(0, 0),
-         controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False):
-    arm = RecordArm(tags=tags, targets=targets, resume=resume, deny_tags=deny_tags)
+         controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False, health="Healthy"):
+    arm = RecordArm(tags=tags, targets=targets, resume=resume, deny_tags=deny_tags, health=health)
     client = make_client(arm)[0]
     record = MaintenanceRecord(CacheOperations(client, "v"), REF, run=run, controller=controller, hold_seconds=600,
                                take_over=take_over, local_record=local, wait_timeout=3600, poll_interval=5,
@@ -307,3 +307,35 @@ def test_a_far_future_or_absurd_hold_is_ignored_not_obeyed(make_client):
     forged = Holder("forger", "x", "b", 1, 1, NOW, NOW + 10 ** 15, HASH).encode()
     record, arm = make(make_client, tags={HOLD_TAG: forged}, targets={"filer-01": ["Ready"]})
     assert record.check()["record"]["holder"] is None
+
+
+# Before the hold: the health gate and the names --------------------------------------------------------
+@pytest.mark.parametrize("health", ["Upgrading", "Flushing", "Stopped", "Unknown"])
+def test_a_cache_in_a_state_not_allowed_is_refused_before_anything_is_written(make_client, health):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, health=health)
+    with pytest.raises(HpcCacheError, match=r"Refusing backend maintenance on c1: its health state is %s \(said\); "
+                                            r"allowed states are Healthy, Degraded \(allowed_states\)\. Nothing was "
+                                            r"suspended" % health) as raised:
+        record.gate(["Healthy", "Degraded"])
+    assert raised.value.result["status"] == "Refused" and raised.value.result["health_state"] == health
+    assert arm.patches == [] and arm.posts == []
+
+
+def test_the_gate_compares_states_without_case_and_reports_the_state(make_client):
+    record, _arm = make(make_client, health="degraded")
+    record.gate([" Degraded "])
+    assert record.result["health_state"] == "degraded" and record.result["health_description"] == "said"
+
+
+def test_names_are_matched_to_the_caches_targets_without_case_once_each(make_client):
+    record, _arm = make(make_client, targets={"Filer-01": ["Ready"], "blob-01": ["Ready"]})
+    assert record.resolve(["filer-01", "FILER-01", "Blob-01"]) == ["Filer-01", "blob-01"]
+    assert record.resolve(["*"]) == ["Filer-01", "blob-01"]
+
+
+def test_a_name_the_cache_does_not_have_fails_naming_those_it_has(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    with pytest.raises(HpcCacheError, match=r"The cache c1 has no storage target nope \(storage_targets\); it has "
+                                            r"filer-01\. Nothing was suspended"):
+        record.resolve(["filer-01", "nope"])
+    assert arm.patches == [] and arm.posts == []

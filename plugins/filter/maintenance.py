@@ -1,0 +1,221 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The decisions of the cache_maintenance role, in Python.
+
+The role's YAML says what runs in what order; these filters say what it means. Each takes what
+the role's inputs and the modules returned, and gives a value the role sets once (set_fact), so
+it does not change as the play goes on:
+
+- maintenance_plan: which path (a flush of the whole cache, or backend maintenance on storage
+  targets), whether the cache is read before the flush, how often its health is read after;
+- maintenance_batch: the caches of the play batch for the one flush_many run;
+- maintenance_batch_entry: this host's entry of that run's result;
+- maintenance_result: this host's result (outcome, states, seconds, message, one row per target);
+- maintenance_summary: every host's result, and the lines the summary shows.
+
+Only the modules' own words are read: a flush is "flushed" only on the module's Succeeded, which
+it gives only when the service says the flush is over.
+"""
+
+from __future__ import annotations
+
+import typing as t
+from urllib.parse import urlsplit
+
+from ansible.errors import AnsibleFilterError
+
+BATCH_VAR = "__cache_maintenance_batch_item"
+RESULT_VAR = "cache_maintenance_result"  # the role's documented output, one per host
+
+# A host's outcome from the flush module's status, and whether the cache was already flushing.
+FLUSH_OUTCOMES = {
+    ("Skipped", False): "skipped",
+    ("Skipped", True): "skipped",
+    ("InProgress", False): "started",
+    ("InProgress", True): "still flushing",
+    ("Succeeded", False): "flushed",
+    ("Succeeded", True): "attached",
+}
+FAILED_OUTCOMES = ("failed", "refused")
+
+
+def _ran(result: t.Any) -> t.Dict[str, t.Any]:
+    """A registered result as a dict, or {} when its task did not run (absent, skipped, not a dict)."""
+    if not isinstance(result, t.Mapping) or result.get("skipped"):
+        return {}
+    return dict(result)
+
+
+def _folded(value: t.Any) -> str:
+    return str(value or "").strip().casefold()
+
+
+def _seconds(value: t.Any) -> float:
+    try:
+        return float(value or 0.0)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def maintenance_plan(storage_targets: t.Any, pre_tasks: t.Any = (), run_tags: t.Any = (), skip_tags: t.Any = (),
+                     healthy_timeout: t.Any = 600, healthy_delay: t.Any = 10) -> t.Dict[str, t.Any]:
+    """The run's path and reads, from the role's inputs and the run's tags.
+
+    The flush module checks the health state itself in the read it needs anyway, so the cache is read
+    before the flush only when something happens between the check and the flush (pre-maintenance
+    task files), when the flush does not run (--tags pre, --skip-tags flush), or on the backend path,
+    whose read also checks that no other run holds the cache.
+    """
+    backend = bool(storage_targets)
+    run_tags, skip_tags = list(run_tags or ()), list(skip_tags or ())
+    flush_runs = "flush" not in skip_tags and ("all" in run_tags or "flush" in run_tags)
+    delay = max(int(healthy_delay), 1)
+    return {
+        "backend": backend,
+        "read_before": backend or bool(pre_tasks) or not flush_runs,
+        "healthy_delay": delay,
+        "healthy_retries": max(int(healthy_timeout) // delay, 1),
+    }
+
+
+def maintenance_batch(item: t.Any, hostvars: t.Any = None, hosts: t.Any = (), batch: t.Any = True) -> t.List[t.Any]:
+    """The caches the one flush_many run of the batch flushes: every host of the batch that named its cache
+    (hosts refused or failed earlier did not), or this host's alone when the role does not batch."""
+    if not batch or hostvars is None:
+        return [item] if item else []
+    caches = []
+    for host in hosts or ():
+        cache = hostvars[host].get(BATCH_VAR) if host in hostvars else None
+        if cache:
+            caches.append(cache)
+    return caches
+
+
+def maintenance_batch_entry(flush_all: t.Any, label: str) -> t.Dict[str, t.Any]:
+    """This host's entry of the batch flush's result (by its label); when the module itself failed (no token,
+    bad input) and gave no entry, a failure carrying the module's message; {} when the flush did not run."""
+    result = _ran(flush_all)
+    if not result:
+        return {}
+    for entry in result.get("caches") or ():
+        if isinstance(entry, t.Mapping) and entry.get("label") == label:
+            return dict(entry)
+    return {"failed": True, "msg": result.get("msg") or "The flush task returned no result"}
+
+
+def _refused(*results: t.Mapping[str, t.Any]) -> bool:
+    return any(r.get("status") == "Refused" for r in results)
+
+
+def _outcome(backend: bool, check_mode: bool, failed: bool, refused: bool,
+             checked: t.Mapping[str, t.Any], flush: t.Mapping[str, t.Any], suspended: bool) -> str:
+    if failed:
+        return "refused" if refused else "failed"
+    if backend and suspended:
+        return "would maintain storage targets" if check_mode else "storage targets maintained"
+    if not flush:
+        return "checked" if checked else "not flushed"
+    if check_mode and flush.get("changed"):
+        return "would flush"
+    attached = _folded(flush.get("health_state")) == "flushing"
+    return FLUSH_OUTCOMES.get((str(flush.get("status") or ""), attached), "unknown")
+
+
+def maintenance_result(name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
+                       checked: t.Any = None, flush: t.Any = None, held: t.Any = None, suspend: t.Any = None,
+                       released: t.Any = None, after: t.Any = None, failure: t.Any = None) -> t.Dict[str, t.Any]:
+    """This host's result, from what each step returned (a step that did not run is None or skipped).
+
+    checked: the read before maintenance (the flush module in check mode, or the record module's
+    state=checked), or a list of such reads, the first that ran counting; flush: this host's entry of the batch flush; held, suspend, released: the backend
+    path's hold, suspend loop and release; after: the read after maintenance; failure: the failed
+    task's result, when a task failed.
+    """
+    if isinstance(checked, (list, tuple)):  # one read per path: the first that ran
+        checked = next((c for c in checked if _ran(c)), None)
+    checked, flush, held, released, after = _ran(checked), _ran(flush), _ran(held), _ran(released), _ran(after)
+    failed = isinstance(failure, t.Mapping)
+    failure = dict(failure) if isinstance(failure, t.Mapping) else {}
+    # An empty loop registers skipped with empty results: the suspend step still ran.
+    suspended = isinstance(suspend, t.Mapping) and suspend.get("results") is not None
+    refused = _refused(failure, checked, flush, held)
+    before = next((r.get("health_state") for r in (checked, held, failure, flush) if r.get("health_state")), "Unknown")
+    caches = after.get("caches") or []
+    state_after = caches[0].get("health_state") if caches and isinstance(caches[0], t.Mapping) else (
+        flush.get("health_state_after"))
+    rows = list(released.get("storage_targets") or failure.get("storage_targets") or [])
+    if flush:
+        seconds = _seconds(flush.get("elapsed"))
+    else:
+        seconds = round(float(sum(_seconds(r.get("seconds")) for r in rows if isinstance(r, t.Mapping))), 1)
+    url = str(flush.get("operation_url") or "")
+    msg = str(failure.get("msg") or "failed") if failed else str(flush.get("msg") or "")
+    return {
+        "cache": name,
+        "resource_group": resource_group,
+        "state_before": before,
+        "state_after": state_after,
+        "outcome": _outcome(bool(backend), bool(check_mode), failed, refused, checked, flush, suspended),
+        "seconds": seconds,
+        "operation_id": urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] if url else "",
+        "msg": msg,
+        "storage_targets": rows,
+    }
+
+
+def maintenance_needs_healthy(flush: t.Any = None, suspend: t.Any = None, backend: bool = False,
+                              check_mode: bool = False) -> bool:
+    """Whether the post step waits for the cache to read Healthy: after backend maintenance that suspended, or
+    after a flush the service said is over while the cache did not read Healthy yet. Never in check mode."""
+    if check_mode:
+        return False
+    if backend:
+        return isinstance(suspend, t.Mapping) and suspend.get("results") is not None
+    flush = _ran(flush)
+    return flush.get("status") == "Succeeded" and _folded(flush.get("health_state_after")) != "healthy"
+
+
+def _cache_line(result: t.Mapping[str, t.Any]) -> str:
+    operation = ", operation %s" % result["operation_id"] if result.get("operation_id") else ""
+    why = ": %s" % result.get("msg") if result.get("outcome") in FAILED_OUTCOMES else ""
+    return "%s: %s (state %s -> %s, %s s%s)%s" % (
+        result.get("cache"), result.get("outcome"), result.get("state_before"), result.get("state_after") or "-",
+        result.get("seconds"), operation, why)
+
+
+def _target_line(cache: t.Any, row: t.Mapping[str, t.Any]) -> str:
+    return "%s storage target %s: %s (state %s -> %s, %s s)" % (
+        cache, row.get("name"), row.get("done"), row.get("state_before"), row.get("state_after") or "-",
+        row.get("seconds"))
+
+
+def maintenance_summary(hostvars: t.Any, hosts: t.Any = ()) -> t.Dict[str, t.Any]:
+    """Every host's result (in the play's host order), and the summary's lines: one per cache, then one per
+    storage target of each."""
+    if hostvars is None:
+        raise AnsibleFilterError("maintenance_summary needs hostvars")
+    caches: t.List[t.Dict[str, t.Any]] = []
+    for host in hosts or ():
+        result = hostvars[host].get(RESULT_VAR) if host in hostvars else None
+        if isinstance(result, t.Mapping):
+            caches.append(dict(result))
+    lines = [{"label": c.get("cache"), "msg": _cache_line(c)} for c in caches]
+    for cache in caches:
+        for row in cache.get("storage_targets") or ():
+            if isinstance(row, t.Mapping):
+                lines.append({"label": "%s/%s" % (cache.get("cache"), row.get("name")),
+                              "msg": _target_line(cache.get("cache"), row)})
+    return {"caches": caches, "lines": lines}
+
+
+class FilterModule:
+    def filters(self) -> t.Dict[str, t.Callable[..., t.Any]]:
+        return {
+            "maintenance_plan": maintenance_plan,
+            "maintenance_batch": maintenance_batch,
+            "maintenance_batch_entry": maintenance_batch_entry,
+            "maintenance_result": maintenance_result,
+            "maintenance_needs_healthy": maintenance_needs_healthy,
+            "maintenance_summary": maintenance_summary,
+        }
