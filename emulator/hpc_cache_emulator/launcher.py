@@ -71,11 +71,29 @@ class Emulator:
     def flushes(self, name: str) -> int:
         return sum(c["flushes"] for c in self.state()["caches"] if c["name"] == name)
 
-    def finish(self, cache: str, target: t.Optional[str] = None) -> int:
-        """End the running flush of a cache now (with target: the running action of that storage target);
-        how many were ended."""
-        query = "cache=%s" % cache + ("&target=%s" % target if target else "")
+    def finish(self, cache: str, target: t.Optional[str] = None, action: bool = False) -> int:
+        """End the running flush of a cache now (with target: the running action of that storage target;
+        with action: its running stop, start or upgrade); how many were ended."""
+        query = "cache=%s" % cache + ("&target=%s" % target if target else "") + ("&action=1" if action else "")
         return int(self._call("POST", "/_emulator/finish?" + query)["ended"])
+
+    def actions(self, name: str) -> t.Dict[str, int]:
+        """How many stops, starts and upgrades a cache was sent that it acted on ({"stop": 1, ...})."""
+        for entry in self.state()["caches"]:
+            if entry["name"].lower() == name.lower():
+                return entry["actions"]
+        raise KeyError(name)
+
+    def throttled(self, bucket: t.Optional[str] = None) -> int:
+        """How many requests were answered 429 because a throttling bucket was spent (bucket: only that
+        one, "FlushCache5Min" or "StartOrStopCache1Min")."""
+        return sum(1 for e in self.log() if e.get("status") == 429 and e.get("throttled")
+                   and (bucket is None or e["throttled"] == bucket))
+
+    def buckets(self) -> t.List[t.Dict[str, t.Any]]:
+        """The throttling buckets now: subscription_id, bucket, limit, window, used, remaining, refills_in,
+        refused."""
+        return self.state()["throttle"]["buckets"]
 
     def target(self, cache: str, name: str) -> t.Dict[str, t.Any]:
         """A storage target's state and the actions sent to it ({"state": ..., "sent": {"suspend": 1, ...}})."""

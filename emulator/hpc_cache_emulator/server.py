@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import socket
 import struct
@@ -15,7 +16,8 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .state import Fault, TagsRefused, World, check_tags, tags_operation
+from .state import (CACHE_RUNNING, STOP_FROM, UPGRADE_FROM, Fault, TagsRefused, World, check_tags,
+                    tags_operation)
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 PROVIDER = r"/providers/microsoft\.storagecache"
@@ -25,6 +27,8 @@ ROUTES = [
         CACHE + r"/storagetargets/(?P<target>[^/]+)/(?P<action>flush|suspend|resume|dnsrefresh)$", re.I)),
     ("target", "GET", re.compile(CACHE + r"/storagetargets/(?P<target>[^/]+)$", re.I)),
     ("targets", "GET", re.compile(CACHE + r"/storagetargets$", re.I)),
+    # a cache's stop, start and upgrade (Caches_Stop, Caches_Start, Caches_UpgradeFirmware)
+    ("cache_action", "POST", re.compile(CACHE + r"/(?P<action>stop|start|upgrade)$", re.I)),
     ("flush", "POST", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)/flush$", re.I)),
     ("get", "GET", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)$", re.I)),
     ("list", "GET", re.compile(SUB + r"(?:/resourcegroups/(?P<rg>[^/]+))?" + PROVIDER + r"/caches$", re.I)),
@@ -35,9 +39,12 @@ ROUTES = [
 ]
 MAX_DELAY = 600.0
 ARM_KINDS = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
-             "tags_write")
+             "tags_write", "cache_action")
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 TARGET_ACTIONS = {"flush": "flush", "suspend": "suspend", "resume": "resume", "dnsrefresh": "dnsRefresh"}
+# where start is sent (else: the cache already runs, and the recorded answer is 204)
+START_FROM = ("Stopped", "StartFailed")
+UPGRADE_RETRY_FROM = UPGRADE_FROM + ("UpgradeFailed",)
 
 
 def cloud_error(code: str, message: str, target: t.Optional[str] = None) -> t.Dict[str, t.Any]:
@@ -121,6 +128,9 @@ class Handler(BaseHTTPRequestHandler):
             # ARM's throttling budget, as the recorded service sent it: writes on actions, reads on reads.
             budget = "writes" if self.command in WRITE_METHODS else "reads"
             self.send_header("x-ms-ratelimit-remaining-subscription-" + budget, "11997" if budget == "reads" else "1197")
+        if self._budget is not None:
+            # the provider's own throttling budget for this operation group, as recorded (PS-C)
+            self.send_header("x-ms-ratelimit-remaining-resource", self._budget)
         for name, value in (headers or {}).items():
             self.send_header(name, str(value))
         self.end_headers()
@@ -291,6 +301,7 @@ class Handler(BaseHTTPRequestHandler):
         self._query = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
         self._path = parts.path
         self._extra_headers: t.Dict[str, str] = {}
+        self._budget: t.Optional[str] = None  # x-ms-ratelimit-remaining-resource, once the request is counted
         length = int(self.headers.get("Content-Length") or 0)
         self._body = self.rfile.read(min(length, 1 << 20)) if length else b""
         self._entry: t.Dict[str, t.Any] = {
@@ -343,7 +354,7 @@ class Handler(BaseHTTPRequestHandler):
         self._entry["cache"] = groups.get("name")
         self._entry["target"] = groups.get("target")
         if groups.get("action"):
-            self._entry["action"] = TARGET_ACTIONS[groups["action"].lower()]
+            self._entry["action"] = TARGET_ACTIONS.get(groups["action"].lower(), groups["action"].lower())
         if not self._authorized():
             return
         if not self._query.get("api-version"):
@@ -528,16 +539,82 @@ class Handler(BaseHTTPRequestHandler):
                 self.server.base_url, self._path, self._query["api-version"], skip + self.world.page_size)
         self._send(200, body, self._extra_headers)
 
+    def _throttled(self, kind: str, subscription: str) -> bool:
+        """Count the request in its subscription's bucket (flush or start_stop); every answer to it then
+        carries x-ms-ratelimit-remaining-resource. True when the bucket is spent and a 429 was sent."""
+        allowed, self._budget, refill, measured = self.world.take(kind, subscription)
+        if allowed:
+            return False
+        bucket = self._budget.split("/", 1)[1].split(";")[0]
+        self._entry["throttled"] = bucket
+        retry_after = max(1, int(math.ceil(refill)))
+        now = time.time()
+        limit = self.world.throttle[kind]
+        # The shape Compute's throttling answers in (its header prefix is the one this provider sends):
+        # OperationNotAllowed, with a TooManyRequests detail naming the operation group and its window.
+        # EMU only: no 429 of Microsoft.StorageCache is recorded; a scenario's throttle.code replaces the code.
+        detail = {"operationGroup": bucket, "startTime": iso(now + refill - limit["window"]),
+                  "endTime": iso(now + refill), "allowedRequestCount": limit["limit"],
+                  "measuredRequestCount": measured}
+        body = cloud_error(self.world.throttle_code or "OperationNotAllowed",
+                           "The server rejected the request because too many requests have been received for "
+                           "this subscription.")
+        body["error"]["details"] = [{"code": "TooManyRequests", "target": bucket,
+                                     "message": json.dumps(detail, separators=(",", ":"))}]
+        self._send(429, body, {"Retry-After": str(retry_after)})
+        return True
+
     def _arm_flush(self, groups: t.Mapping[str, str]) -> None:
+        if self._throttled("flush", groups["sub"]):
+            return
         cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
         if cache is None:
             return self._not_found(groups)
         with self.world.lock:
             state = cache.state(time.monotonic())
+            if cache.lifecycle is not None:  # a stop, start or upgrade runs: not while it does
+                return self._send(409, cloud_error(
+                    "Conflict", "The cache %s is %s and cannot be flushed now." % (cache.name, state)))
             if state in ("Stopped", "Stopping", "Flushing", "Upgrading"):
                 return self._send(409, cloud_error(
                     "Conflict", "The cache %s is %s and cannot be flushed now." % (cache.name, state)))
             op = self.world.start_flush(cache)
+        self._answer_operation(op, cache)
+
+    def _arm_cache_action(self, groups: t.Mapping[str, str]) -> None:
+        """Stop, start or upgrade a cache, as recorded: 202 with both headers; start on a running cache and
+        upgrade with nothing pending 204, nothing else (PS-C, NET-C)."""
+        action = groups["action"].lower()
+        if action in ("stop", "start") and self._throttled("start_stop", groups["sub"]):
+            return
+        cache = self._cache_or_404(groups)
+        if cache is None:
+            return
+        refused = None
+        with self.world.lock:
+            state = cache.state(time.monotonic())
+            running = cache.lifecycle is not None and state == CACHE_RUNNING[cache.lifecycle.action]
+            if action == "start":
+                if state == "Stopping" or (running and cache.lifecycle.action != "start"):
+                    refused = "start is not possible while it is %s" % state
+                elif state not in START_FROM:
+                    return self._send(204, None, self._extra_headers)  # recorded: the cache already runs
+            elif action == "stop":
+                if state in ("Stopped", "Stopping") and cache.actions["stop"]["already_204"]:
+                    return self._send(204, None, self._extra_headers)  # EMU only: stopped already
+                if state not in STOP_FROM or running:
+                    refused = "stop is possible only from %s" % " or ".join(STOP_FROM)
+            else:
+                if not cache.firmware["pending"]:
+                    return self._send(204, None, self._extra_headers)  # recorded: nothing pending
+                if state not in UPGRADE_RETRY_FROM or running:
+                    refused = "an upgrade is possible only from %s" % " or ".join(UPGRADE_RETRY_FROM)
+            if refused is None:
+                op = self.world.start_cache_action(cache, action, state)
+        if refused is not None:
+            # EMU only: what the service answers to an action the cache's state does not allow is not recorded
+            return self._send(409, cloud_error("Conflict", "The cache %s is %s: %s." % (cache.name, state, refused),
+                                               cache.name))
         self._answer_operation(op, cache)
 
     def _answer_operation(self, op: t.Any, cache: t.Any) -> None:
@@ -707,11 +784,14 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(200, {"loaded": len(self.world.caches)})
         if path == "/_emulator/finish" and self.command == "POST":
             # End the running flush of a cache now, as if its duration had run out (tests end a flush
-            # on an event instead of a clock); with target=, the running action of that storage target.
+            # on an event instead of a clock); with target=, the running action of that storage target;
+            # with action=, the cache's running stop, start or upgrade.
             with self.world.lock:
                 ended = 0
                 for cache in self.world.caches.values():
                     op = cache.operation
+                    if self._query.get("action"):  # the running stop, start or upgrade
+                        op = cache.lifecycle
                     if self._query.get("target"):
                         target = cache.targets.get(self._query["target"].lower())
                         op = target.operation if target is not None else None

@@ -17,6 +17,7 @@ import threading
 import time
 import typing as t
 import uuid
+from datetime import datetime, timezone
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
 DEFAULT_FLUSH = {
@@ -91,6 +92,76 @@ TARGET_RUNNING = {"flush": "Flushing", "suspend": "Busy", "resume": "Busy", "dns
 TARGET_AFTER = {"flush": None, "suspend": "Suspended", "resume": "Ready", "dnsRefresh": None}
 
 
+# Cache actions: stop, start and upgrade (POST .../caches/{name}/stop|start|upgrade), as recorded
+# (../shared/reference/recorded-storage-targets.md, "Cache actions"; PS-C: Azure/azure-powershell
+# src/StorageCache/StorageCache.Autorest/test/AzStorageCache.Recording.json at 291efb1d, 2023-07-04).
+DEFAULT_CACHE_ACTION = {
+    # recorded_202: stop and start answered 202, empty body, Location (?monitor=true) and
+    # Azure-AsyncOperation, no Retry-After (PS-C 08:33:56, 08:36:32); every mode of DEFAULT_FLUSH works
+    "mode": "recorded_202",
+    # seconds the action runs; None: RECORDED_CACHE_SECONDS times the scenario's time_scale; a duration
+    # given in a scenario is taken as it is
+    "duration": None,
+    "retry_after": None,
+    "result": "Succeeded",  # Succeeded, Failed or Canceled (upgrade: "fails": true is the same as Failed)
+    "error": None,  # {"code", "message"} of a Failed operation
+    "runs_from": "first_read",  # as DEFAULT_FLUSH
+    "status_base": None,
+    "location_final": "success",  # as DEFAULT_TARGET_ACTION (the only Location end recorded for this service)
+    "signed": True,
+    # stop only: a stop sent to a cache that reads Stopped or Stopping. True: 204, nothing sent, like the
+    # recorded start on a running cache (EMU only: a stop of a stopped cache is not recorded); False: 409.
+    "already_204": True,
+}
+# Server-side durations (seconds). stop: 142 (PS-C, startTime 08:33:56.6 to endTime 08:36:18.6, about
+# 2.4 min); start: 433 (PS-C, 08:36:32.7 to 08:43:46.0; PSL-SS 6-7 min); upgrade: not recorded (EMU only).
+RECORDED_CACHE_SECONDS = {"stop": 142.0, "start": 433.0, "upgrade": 600.0}
+# The health state while an action runs, once it succeeded, once it failed (None: the state before).
+CACHE_RUNNING = {"stop": "Stopping", "start": "Transitioning", "upgrade": "Upgrading"}
+CACHE_AFTER = {"stop": "Stopped", "start": "Healthy", "upgrade": "Healthy"}
+CACHE_FAILED = {"stop": None, "start": "StartFailed", "upgrade": "UpgradeFailed"}
+# statusDescription: recorded where the recordings show it (Stopped, Healthy: REC and PS-C;
+# Transitioning: PSL-SS and PS-C's creation), the emulator's own words elsewhere.
+CACHE_DESCRIPTIONS = {
+    "Stopped": "The Cache resources have been deallocated",
+    "Healthy": "The cache is in Running state",
+    "Transitioning": "The cache is being allocated.",
+    "Stopping": "The cache is being stopped.",
+    "Upgrading": "The cache is being upgraded.",
+    "StartFailed": "The cache failed to start.",
+    "UpgradeFailed": "The cache firmware upgrade failed.",
+}
+# stop is possible from Healthy or Degraded (Microsoft's docs); anything else (but Stopped and Stopping,
+# see already_204) answers 409 Conflict: EMU only, the refusal is not recorded.
+STOP_FROM = ("Healthy", "Degraded")
+# upgrade with an upgrade pending: from these states only, else 409 (EMU only)
+UPGRADE_FROM = ("Healthy", "Degraded")
+# A cache's firmware, as the scenario's "upgrade" key gives it (merged over DEFAULT_CACHE_ACTION).
+DEFAULT_UPGRADE = {
+    "current": "V5.1.0",
+    "pending": None,  # a version: an upgrade is pending (firmwareUpdateStatus "available")
+    "deadline": None,  # firmwareUpdateDeadline while one is pending
+    "last": "2026-10-01T00:00:00.0000000Z",  # lastFirmwareUpdate
+    "fails": False,  # True: the upgrade operation ends Failed and the cache reads UpgradeFailed
+}
+# The upgradeStatus of a cache with nothing pending, as recorded (PS-C 2023-05-01; REC 2019-11-01 has no
+# pendingFirmwareVersion): used when the scenario gives the cache an "upgrade" key; a cache without one
+# keeps the emulator's earlier shape (null deadline, null pending version).
+NO_DEADLINE = "0001-01-01T00:00:00Z"
+
+# ARM resource-provider throttling buckets for cache actions, per subscription (PS-C: the answers carry
+# x-ms-ratelimit-remaining-resource "Microsoft.Compute/FlushCache5Min;59" and
+# "Microsoft.Compute/StartOrStopCache1Min;59" - the provider reports the Microsoft.Compute prefix).
+# A fixed window: it opens with the first request, counts every request it sees, and refills whole when it
+# ends, as Compute's throttling (whose header names this provider uses) reports its windows
+# (startTime/endTime of the operation group in its 429 body).
+THROTTLE_BUCKETS = {
+    "flush": {"name": "FlushCache5Min", "limit": 60, "window": 300.0},
+    "start_stop": {"name": "StartOrStopCache1Min", "limit": 60, "window": 60.0},
+}
+THROTTLE_PREFIX = "Microsoft.Compute/"
+
+
 def _b64url(size: int) -> str:
     return base64.urlsafe_b64encode(secrets.token_bytes(size)).rstrip(b"=").decode("ascii")
 
@@ -110,7 +181,7 @@ def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -
 
 
 FAULT_ON = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
-            "tags_write", "token", "metadata", "any")
+            "tags_write", "cache_action", "token", "metadata", "any")
 # status: an error answer; reset: the connection reset, no answer; delay: the answer held back;
 # malformed, empty: a broken body; headers: extra headers on the real answer; trickle: the body a byte
 # at a time; midbody: the status line and headers, then part of the body, then a reset, a clean close
@@ -168,6 +239,62 @@ class Fault:
         if self.kind == "gzip":
             return "gzip:%gMiB" % self.decoded_mb
         return "%s:%s" % (self.kind, self.status if self.kind == "status" else self.delay or "")
+
+
+class Bucket:
+    """A fixed-window request budget of one subscription for one operation group: limit requests per
+    window seconds. The window opens with the first request and refills whole when it ends."""
+
+    def __init__(self, name: str, limit: int, window: float) -> None:
+        self.name = name
+        self.limit = limit
+        self.window = window
+        self.opened: t.Optional[float] = None
+        self.count = 0
+        self.refused = 0  # 429s answered, in all windows
+        self.refused_now = 0  # in this window
+
+    def take(self, now: float, enforce: bool) -> t.Tuple[bool, int, float]:
+        """Count one request: (allowed, remaining after it, seconds until the window refills). Not
+        enforced, every request is allowed and the remaining count stops at 0."""
+        if self.opened is None or now - self.opened >= self.window:
+            self.opened, self.count, self.refused_now = now, 0, 0
+        refill = self.opened + self.window - now
+        if enforce and self.count >= self.limit:
+            self.refused += 1
+            self.refused_now += 1
+            return False, 0, refill
+        self.count += 1
+        return True, max(self.limit - self.count, 0), refill
+
+    def describe(self, now: float) -> t.Dict[str, t.Any]:
+        open_ = self.opened is not None and now - self.opened < self.window
+        return {"limit": self.limit, "window": self.window, "used": self.count if open_ else 0,
+                "remaining": max(self.limit - self.count, 0) if open_ else self.limit,
+                "refills_in": round(self.opened + self.window - now, 3) if open_ else 0.0,  # type: ignore[operator]
+                "refused": self.refused}
+
+
+def throttle_settings(spec: t.Any) -> t.Dict[str, t.Dict[str, t.Any]]:
+    """The buckets of a scenario's throttle key over the recorded ones; ValueError on a typo or a bad
+    number (a bucket that could never refill, or a limit that is not a count)."""
+    if spec is None:
+        spec = {}
+    if not isinstance(spec, dict):
+        raise ValueError("throttle: must be an object of buckets (%s)" % ", ".join(THROTTLE_BUCKETS))
+    unknown = set(spec) - set(THROTTLE_BUCKETS) - {"code"}
+    if unknown:
+        raise ValueError("throttle %s: not one of %s" % (", ".join(sorted(unknown)), ", ".join(THROTTLE_BUCKETS)))
+    settings = {}
+    for kind, recorded in THROTTLE_BUCKETS.items():
+        given = spec.get(kind) or {}
+        if not isinstance(given, dict) or set(given) - {"limit", "window"}:
+            raise ValueError("throttle %s: only limit and window may be given" % kind)
+        limit, window = int(given.get("limit", recorded["limit"])), float(given.get("window", recorded["window"]))
+        if limit < 0 or not window > 0 or math.isinf(window):
+            raise ValueError("throttle %s: limit must be 0 or more and window a number of seconds above 0" % kind)
+        settings[kind] = {"name": recorded["name"], "limit": limit, "window": window}
+    return settings
 
 
 class Operation:
@@ -399,6 +526,27 @@ class Cache:
         self.first_seen: t.Optional[float] = None
         self.operation: t.Optional[Operation] = None
         self.flushes = 0
+        # Stop, start and upgrade: their settings, the one that runs, how many were sent
+        for name in CACHE_RUNNING:
+            if not isinstance(spec.get(name) or {}, dict):
+                raise ValueError("%s: must be an object of settings" % name)
+        self.actions = {name: _merge(DEFAULT_CACHE_ACTION, spec.get(name)) for name in ("stop", "start")}
+        self.actions["upgrade"] = _merge(_merge(DEFAULT_CACHE_ACTION, DEFAULT_UPGRADE), spec.get("upgrade"))
+        for name, settings in self.actions.items():
+            if settings["duration"] is None:  # the recorded duration, scaled; a given one stands as it is
+                settings["duration"] = RECORDED_CACHE_SECONDS[name] * time_scale
+            if settings.get("fails"):
+                settings["result"] = "Failed"
+        upgrade = self.actions["upgrade"]
+        if upgrade["result"] == "Failed" and not upgrade["error"]:
+            upgrade["error"] = {"code": "UpgradeFailed", "message": "The firmware upgrade to %s failed."
+                                % upgrade["pending"]}
+        # the recorded upgradeStatus shape (empty pending version, the 0001-01-01 deadline) for a cache
+        # whose scenario speaks of its firmware; the earlier shape (nulls) otherwise
+        self.recorded_firmware = "upgrade" in spec
+        self.firmware = {key: upgrade[key] for key in ("current", "pending", "deadline", "last")}
+        self.lifecycle: t.Optional[Operation] = None
+        self.sent: t.Dict[str, int] = {name: 0 for name in CACHE_RUNNING}
         self.targets: t.Dict[str, Target] = {}
         for target_spec in spec.get("storage_targets") or []:
             target = Target(target_spec, self)
@@ -415,6 +563,9 @@ class Cache:
             self.first_seen = now if self.first_seen is None else self.first_seen
             if now - self.first_seen >= self.flushing_for:
                 self.base_state = "Healthy"
+        running = self._lifecycle(now, observe)
+        if running is not None:
+            return running
         if self.operation is not None:
             if self.operation.status(now, observe) == "InProgress":
                 return "Flushing"
@@ -430,8 +581,48 @@ class Cache:
             self.base_state = flush.get("state_after") or "Healthy"
         return self.base_state
 
+    def _lifecycle(self, now: float, observe: bool) -> t.Optional[str]:
+        """The state while a stop, start or upgrade runs; once it ended, its outcome is applied (state,
+        description, firmware) and None returned."""
+        op = self.lifecycle
+        if op is None:
+            return None
+        status = op.status(now, observe)
+        if status == "InProgress":
+            return CACHE_RUNNING[op.action]
+        if status == "Succeeded":
+            self.base_state = CACHE_AFTER[op.action]
+            if op.action == "upgrade":
+                firmware = self.firmware
+                firmware["current"] = firmware["pending"] or firmware["current"]
+                firmware["pending"] = firmware["deadline"] = None
+                firmware["last"] = datetime.fromtimestamp(op.start_wall + float(op.flush["duration"]),
+                                                          tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+        else:
+            self.base_state = CACHE_FAILED[op.action] or getattr(op, "before", self.base_state)
+        self.description = CACHE_DESCRIPTIONS.get(self.base_state, self.description)
+        self.lifecycle = None
+        return None
+
+    def upgrade_status(self) -> t.Dict[str, t.Any]:
+        firmware = self.firmware
+        pending = firmware["pending"]
+        return {
+            "currentFirmwareVersion": firmware["current"],
+            "firmwareUpdateStatus": "available" if pending else "unavailable",
+            "firmwareUpdateDeadline": firmware["deadline"] if pending else (NO_DEADLINE if self.recorded_firmware
+                                                                            else None),
+            "lastFirmwareUpdate": firmware["last"],
+            "pendingFirmwareVersion": pending or ("" if self.recorded_firmware else None),
+        }
+
     def to_json(self, now: float) -> t.Dict[str, t.Any]:
         state = self.state(now)
+        description = self.description
+        if state == "Flushing":
+            description = "The cache is flushing"
+        elif self.lifecycle is not None and state == CACHE_RUNNING[self.lifecycle.action]:
+            description = CACHE_DESCRIPTIONS[state]
         return {
             "id": self.id,
             "name": self.name,
@@ -443,19 +634,13 @@ class Cache:
                 "cacheSizeGB": 3072,
                 "health": {
                     "state": state,
-                    "statusDescription": "The cache is flushing" if state == "Flushing" else self.description,
+                    "statusDescription": description,
                     "conditions": [],
                 },
                 "provisioningState": self.provisioning_state,
                 "subnet": "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/vnet/"
                           "subnets/default" % (self.subscription, self.resource_group),
-                "upgradeStatus": {
-                    "currentFirmwareVersion": "V5.1.0",
-                    "firmwareUpdateStatus": "unavailable",
-                    "firmwareUpdateDeadline": None,
-                    "lastFirmwareUpdate": "2026-10-01T00:00:00.0000000Z",
-                    "pendingFirmwareVersion": None,
-                },
+                "upgradeStatus": self.upgrade_status(),
                 "mountAddresses": ["10.0.0.4", "10.0.0.5", "10.0.0.6"],
             },
         }
@@ -475,6 +660,11 @@ class World:
         if math.isnan(time_scale) or time_scale < 0:
             raise ValueError("time_scale %r: must be a number of 0 or more" % scenario.get("time_scale"))
         subscription = scenario.get("subscription_id", DEFAULT_SUBSCRIPTION)
+        # The throttling buckets of cache flush and stop/start, per subscription: always counted and
+        # announced (x-ms-ratelimit-remaining-resource), enforced (429) only when the scenario has a
+        # throttle key, so a scenario that flushes more than 60 caches in 5 minutes still runs.
+        throttle = throttle_settings(scenario.get("throttle"))
+        throttle_code = (scenario.get("throttle") or {}).get("code")
         # built before the world changes, so a cache with a bad setting leaves the world as it was
         caches: t.Dict[t.Tuple[str, str, str], Cache] = {}
         for spec in scenario.get("caches") or []:
@@ -491,6 +681,10 @@ class World:
             self.metadata = scenario.get("metadata", "2015")  # 2015, 2022-single, 2022-list, none
             self.audience = scenario.get("audience")  # the token audience the metadata names (default: itself)
             self.require_token = bool(scenario.get("require_token", True))
+            self.throttle = throttle
+            self.throttle_enforced = "throttle" in scenario
+            self.throttle_code = throttle_code
+            self.buckets: t.Dict[t.Tuple[str, str], Bucket] = {}
             self.caches = caches
             self.faults = faults
             self.operations: t.Dict[str, Operation] = {}
@@ -545,6 +739,30 @@ class World:
             self.operations[op.id] = op
             return op
 
+    def start_cache_action(self, cache: Cache, action: str, before: str) -> Operation:
+        """Start a stop, start or upgrade of a cache; before is the state it read when sent."""
+        with self.lock:
+            op = Operation(str(uuid.uuid4()), cache, time.monotonic(), cache.actions[action], None, action)
+            op.before = before  # type: ignore[attr-defined]
+            cache.lifecycle = op
+            cache.operation = None  # a finished flush no longer decides the state
+            cache.sent[action] += 1
+            self.operations[op.id] = op
+            return op
+
+    def take(self, kind: str, subscription: str) -> t.Tuple[bool, str, float, int]:
+        """Count a request in its subscription's bucket (flush or start_stop): (allowed, the
+        x-ms-ratelimit-remaining-resource value, seconds until the bucket refills, requests seen in the
+        window, refused ones included)."""
+        with self.lock:
+            spec = self.throttle[kind]
+            key = (subscription.lower(), kind)
+            if key not in self.buckets:
+                self.buckets[key] = Bucket(spec["name"], spec["limit"], spec["window"])
+            bucket = self.buckets[key]
+            allowed, remaining, refill = bucket.take(time.monotonic(), self.throttle_enforced)
+            return allowed, "%s%s;%d" % (THROTTLE_PREFIX, bucket.name, remaining), refill, bucket.count + bucket.refused_now
+
     def record(self, entry: t.Dict[str, t.Any], generation: int) -> None:
         """Log a request, unless it began under an earlier scenario (a killed test's last request)."""
         with self.lock:
@@ -559,13 +777,17 @@ class World:
             return {
                 "caches": [
                     {"name": c.name, "resource_group": c.resource_group, "subscription_id": c.subscription,
-                     "state": c.state(now, observe=False), "flushes": c.flushes, "tags": dict(c.tags)}
+                     "state": c.state(now, observe=False), "flushes": c.flushes, "tags": dict(c.tags),
+                     "actions": dict(c.sent), "upgrade_status": c.upgrade_status()}
                     for c in self.caches.values()
                 ],
                 "storage_targets": [
                     {"cache": c.name, "name": tg.name, "state": tg.state(now, observe=False), "sent": dict(tg.sent)}
                     for c in self.caches.values() for tg in c.targets.values()
                 ],
+                "throttle": {"enforced": self.throttle_enforced,
+                             "buckets": [dict(b.describe(now), subscription_id=sub, bucket=b.name, kind=kind)
+                                         for (sub, kind), b in sorted(self.buckets.items())]},
                 "tokens_issued": list(self.tokens),
                 "log": list(self.log),
             }
