@@ -126,6 +126,8 @@ lint: collection
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
 
 # Every plugin and role must render; ansible-doc exits non-zero when one does not.
+# ansible-doc exits 0 for a filter or role it cannot find: its JSON is then empty.
+DOC_FOUND := $(VENV)/bin/python -c 'import json, sys; sys.exit(0 if json.load(sys.stdin) else "ansible-doc found no documentation")'
 docs: collection
 	for plugin in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	    $(VENV)/bin/ansible-doc -t module azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc module azure_hpc.cache.$$plugin: ok"; \
@@ -133,11 +135,11 @@ docs: collection
 	for plugin in $$(ls plugins/inventory/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	    $(VENV)/bin/ansible-doc -t inventory azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc inventory azure_hpc.cache.$$plugin: ok"; \
 	done
-	for plugin in $$(ls plugins/filter/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
-	    $(VENV)/bin/ansible-doc -t filter azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc filter azure_hpc.cache.$$plugin: ok"; \
+	for plugin in $$(ls plugins/filter/*.yml | xargs -n1 basename | sed 's/\.yml$$//'); do \
+	    $(VENV)/bin/ansible-doc --json -t filter azure_hpc.cache.$$plugin | $(DOC_FOUND); echo "ansible-doc filter azure_hpc.cache.$$plugin: ok"; \
 	done
 	for role in $$(ls roles); do \
-	    $(VENV)/bin/ansible-doc -t role azure_hpc.cache.$$role >/dev/null; echo "ansible-doc role azure_hpc.cache.$$role: ok"; \
+	    $(VENV)/bin/ansible-doc --json -t role azure_hpc.cache.$$role | $(DOC_FOUND); echo "ansible-doc role azure_hpc.cache.$$role: ok"; \
 	done
 	scripts/docs-site $(VENV)
 
