@@ -141,7 +141,7 @@ def test_each_entry_is_checked_alone_and_named_by_its_index():
     checked = items_of(entries, SUB, ["Healthy"])
     assert checked[0] == FleetItem("host-a", CacheRef(SUB, "rg", "a"), ("Healthy",))
     assert checked[2] == FleetItem("d", CacheRef(other, "rg", "d"), ("Degraded",))
-    assert [str(c).split(":")[0] for c in checked if isinstance(c, ValidationError)] == [
+    assert [str(c).partition(":")[0] for c in checked if isinstance(c, ValidationError)] == [
         "caches[1].name", "caches[3].resource_group", "caches[4].allowed_states"]
 
 
