@@ -268,11 +268,12 @@ class Bucket:
         return True, max(self.limit - self.count, 0), refill
 
     def describe(self, now: float) -> t.Dict[str, t.Any]:
-        open_ = self.opened is not None and now - self.opened < self.window
+        """The bucket now (the control route's view; it opens no window)."""
+        refills_in = 0.0 if self.opened is None else self.opened + self.window - now
+        open_ = refills_in > 0
         return {"limit": self.limit, "window": self.window, "used": self.count if open_ else 0,
                 "remaining": max(self.limit - self.count, 0) if open_ else self.limit,
-                "refills_in": round(self.opened + self.window - now, 3) if open_ else 0.0,  # type: ignore[operator]
-                "refused": self.refused}
+                "refills_in": round(refills_in, 3) if open_ else 0.0, "refused": self.refused}
 
 
 def throttle_settings(spec: t.Any) -> t.Dict[str, t.Dict[str, t.Any]]:
@@ -312,6 +313,7 @@ class Operation:
         self.reads_after = 0  # reads of the cache after the flush ended (settle_reads)
         self.signed = bool(self.flush.get("signed"))
         self.issued: t.Dict[str, str] = {}  # "async"/"location": the query string of the URL given out
+        self.before: t.Optional[str] = None  # a cache action: the state the cache read when it was sent
 
     def issue(self, which: str, query: str) -> str:
         """The query string of a status URL given out for this operation (signed when the operation is)."""
@@ -599,7 +601,7 @@ class Cache:
                 firmware["last"] = datetime.fromtimestamp(op.start_wall + float(op.flush["duration"]),
                                                           tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
         else:
-            self.base_state = CACHE_FAILED[op.action] or getattr(op, "before", self.base_state)
+            self.base_state = CACHE_FAILED[op.action] or op.before or self.base_state
         self.description = CACHE_DESCRIPTIONS.get(self.base_state, self.description)
         self.lifecycle = None
         return None
@@ -743,7 +745,7 @@ class World:
         """Start a stop, start or upgrade of a cache; before is the state it read when sent."""
         with self.lock:
             op = Operation(str(uuid.uuid4()), cache, time.monotonic(), cache.actions[action], None, action)
-            op.before = before  # type: ignore[attr-defined]
+            op.before = before
             cache.lifecycle = op
             cache.operation = None  # a finished flush no longer decides the state
             cache.sent[action] += 1
