@@ -104,10 +104,10 @@ integration: $(VENV)/.ready
 	    $(CURDIR)/$(VENV)/bin/ansible-test integration --local --python-interpreter $(CURDIR)/$(VENV)/bin/python \
 	    azure_hpc_cache_flush
 
-# mypy, strict, on the shared layer (tests/mypy.ini).
+# mypy, strict, on all of plugins/: modules, module_utils, inventory, action, filter and plugin_utils (tests/mypy.ini).
 typecheck: $(VENV)/.ready $(SRC_TREE)
 	cd $(BUILD)/src && $(CURDIR)/$(VENV)/bin/mypy --config-file $(CURDIR)/tests/mypy.ini \
-	    -p ansible_collections.azure_hpc.cache.plugins.module_utils
+	    -p ansible_collections.azure_hpc.cache.plugins
 
 # ansible-test installs its own pinned sanity tools (--requirements) into a venv of their own.
 $(VENV_SANITY)/.ready: tests/constraints-newest.txt

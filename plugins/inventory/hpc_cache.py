@@ -103,6 +103,7 @@ import hashlib
 import json
 import sys
 import time
+import typing as t
 
 from ansible.errors import AnsibleError
 from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructable
@@ -119,32 +120,34 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import Arm
 GROUP = "hpc_caches"
 
 
-class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
+class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):  # type: ignore[misc]  # ansible-core ships no types
     NAME = "azure_hpc.cache.hpc_cache"
 
-    def verify_file(self, path):
-        return super().verify_file(path) and path.endswith(("hpc_cache.yml", "hpc_cache.yaml"))
+    def verify_file(self, path: str) -> bool:
+        return bool(super().verify_file(path)) and path.endswith(("hpc_cache.yml", "hpc_cache.yaml"))
 
     def _settings(self) -> AuthSettings:
         params = {name: self.get_option(name) for name in AUTH_OPTIONS}
         return load_settings(params)
 
-    def _scope(self, settings: AuthSettings):
+    def _scope(self, settings: AuthSettings) -> t.Tuple[t.List[str], t.List[str]]:
         """The subscriptions and resource groups to list, each once (ARM names are case-insensitive)."""
         subscriptions = self.get_option("subscriptions") or [settings.subscription_id]
         subscriptions = [rules.subscription_id(s, "subscriptions") for s in subscriptions]
         groups = [rules.resource_group(g, "resource_groups") for g in self.get_option("resource_groups")]
         return _unique(subscriptions), _unique(groups)
 
-    def _fetch(self, settings: AuthSettings):
+    def _fetch(self, settings: AuthSettings) -> t.List[t.Dict[str, t.Any]]:
         subscriptions, groups = self._scope(settings)
         api_version = rules.api_version(self.get_option("api_version"))
         timeout = rules.positive_int(self.get_option("timeout"), "timeout")
         deadline = time.monotonic() + timeout
         ops = CacheOperations(connect(settings, timeout), api_version)
-        found, seen = [], set()
+        found: t.List[t.Dict[str, t.Any]] = []
+        seen: t.Set[str] = set()
         for subscription in subscriptions:
-            for group in groups or [None]:
+            scopes: t.List[t.Optional[str]] = list(groups) or [None]  # None: the whole subscription
+            for group in scopes:
                 for cache in self._list(ops, subscription, group, deadline):
                     item = summarize(cache)
                     item["subscription_id"] = subscription
@@ -154,7 +157,8 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                         found.append(item)
         return found
 
-    def _list(self, ops, subscription, group, deadline):
+    def _list(self, ops: CacheOperations, subscription: str, group: t.Optional[str],
+              deadline: float) -> t.List[t.Dict[str, t.Any]]:
         try:
             return ops.list(subscription, group, deadline=deadline)
         except ArmError as exc:
@@ -164,7 +168,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
                               % (group, subscription, exc.code))
             return []
 
-    def _cache_key(self, path, settings: AuthSettings) -> str:
+    def _cache_key(self, path: str, settings: AuthSettings) -> str:
         """The cache of one configuration, for one identity and scope: switching subscription or
         credentials never serves another's hosts."""
         subscriptions, groups = self._scope(settings)
@@ -173,7 +177,7 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         digest = hashlib.sha256(json.dumps(scope, default=str).encode()).hexdigest()[:16]
         return "%s_%s" % (self.get_cache_key(path), digest)
 
-    def parse(self, inventory, loader, path, cache=True):
+    def parse(self, inventory: t.Any, loader: t.Any, path: str, cache: bool = True) -> None:
         super().parse(inventory, loader, path, cache)
         self._read_config_data(path)
         settings = None
@@ -197,14 +201,14 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
         self._populate(caches)
 
     @staticmethod
-    def _host_names(caches):
-        counts = {}
+    def _host_names(caches: t.List[t.Dict[str, t.Any]]) -> t.List[str]:
+        counts: t.Dict[str, int] = {}
         for item in caches:
             counts[item["name"]] = counts.get(item["name"], 0) + 1
         return [item["name"] if counts[item["name"]] == 1 else "%s.%s.%s" % (
             item["name"], item["resource_group"], item["subscription_id"]) for item in caches]
 
-    def _populate(self, caches):
+    def _populate(self, caches: t.List[t.Dict[str, t.Any]]) -> None:
         self.inventory.add_group(GROUP)
         strict = self.get_option("strict")
         for host, item in zip(self._host_names(caches), caches):
@@ -232,9 +236,10 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):
             self._add_host_to_keyed_groups(self.get_option("keyed_groups"), hostvars, host, strict=strict)
 
 
-def _unique(values):
+def _unique(values: t.Iterable[str]) -> t.List[str]:
     """Each value once, compared without regard to case, in the order given."""
-    seen, unique = set(), []
+    seen: t.Set[str] = set()
+    unique: t.List[str] = []
     for value in values:
         if value.lower() not in seen:
             seen.add(value.lower())

@@ -156,6 +156,8 @@ request_id:
   sample: 6d0a0b0e-3c1a-4f39-9c55-5a3d2bb0e6a1
 """
 
+import typing as t
+
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
@@ -173,7 +175,7 @@ def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
     task = None
 
-    def body() -> dict:
+    def body() -> t.Dict[str, t.Any]:
         nonlocal task
         values = module.validate(dict(FLUSH_RULES, name=rules.cache_name, resource_group=rules.resource_group))
         client = module.client(timeout=values["wait_timeout"])
@@ -185,7 +187,7 @@ def main() -> None:
                          poll_interval=values["poll_interval"], check_mode=module.check_mode,
                          allowed_states=values["allowed_states"], confirm_timeout=values["confirm_timeout"],
                          trust_operation=module.params["trust_operation"])
-        return task.run()
+        return dict(task.run())
 
     module.run(body, partial=lambda: dict(task.result) if task else {})
 

@@ -223,6 +223,7 @@ elapsed:
 """
 
 import time
+import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FLEET_RULES, fleet_argument_spec, flush_fleet
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
@@ -232,7 +233,7 @@ def main() -> None:
     module = HpcCacheModule(fleet_argument_spec(), supports_check_mode=True)
     started = time.monotonic()
 
-    def body() -> dict:
+    def body() -> t.Dict[str, t.Any]:
         values = module.validate(FLEET_RULES, subscription_required=False)
         summary, failure = flush_fleet(module.params, values, check_mode=module.check_mode, connect=module.client,
                                        redact=module.redact, started=started)

@@ -107,6 +107,8 @@ caches:
       sample: {"health": {"state": "Healthy"}, "provisioningState": "Succeeded"}
 """
 
+import typing as t
+
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError
@@ -124,7 +126,7 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True, required_by={"name": "resource_group"})
 
-    def body() -> dict:
+    def body() -> t.Dict[str, t.Any]:
         values = module.validate(dict(  # the module's own options, then the read's
             name=optional(rules.cache_name),
             resource_group=optional(rules.resource_group),

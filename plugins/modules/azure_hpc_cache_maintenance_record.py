@@ -271,6 +271,7 @@ msg:
 """
 
 import re
+import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, ValidationError
@@ -310,7 +311,7 @@ ARGUMENT_SPEC = dict(
 )
 
 
-def run_id(value, option):
+def run_id(value: t.Any, option: str) -> t.Optional[str]:
     if value is None:
         return None
     if not isinstance(value, str) or not value.isascii() or not value.isalnum() or len(value) > 32:
@@ -318,7 +319,7 @@ def run_id(value, option):
     return value
 
 
-def controller(value, option):
+def controller(value: t.Any, option: str) -> t.Optional[str]:
     if value is None:
         return None
     if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][-A-Za-z0-9._]{0,62}", value):
@@ -326,16 +327,16 @@ def controller(value, option):
     return value
 
 
-def target_names(value, option):
+def target_names(value: t.Any, option: str) -> t.List[str]:
     if value == ["*"]:
-        return value
+        return ["*"]
     return [rules.storage_target_name(name, "%s[%d]" % (option, i)) for i, name in enumerate(value or [])]
 
 
-def main():
+def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
 
-    def body():
+    def body() -> t.Dict[str, t.Any]:
         values = module.validate(dict(
             cache_name=rules.cache_name, resource_group=rules.resource_group, api_version=rules.api_version,
             run_id=run_id, controller=controller, hold=rules.positive_int, storage_targets=target_names, wait_timeout=rules.positive_int,

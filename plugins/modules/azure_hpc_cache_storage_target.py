@@ -164,6 +164,8 @@ request_id:
   type: str
 """
 
+import typing as t
+
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
@@ -186,7 +188,7 @@ def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
     task = None
 
-    def body() -> dict:
+    def body() -> t.Dict[str, t.Any]:
         nonlocal task
         values = module.validate(dict(ACTION_RULES, cache_name=rules.cache_name, resource_group=rules.resource_group,
                                       name=rules.storage_target_name))
@@ -201,7 +203,7 @@ def main() -> None:
                           deadline=deadline, poll_interval=values["poll_interval"],
                           check_mode=module.check_mode, confirm_timeout=values["confirm_timeout"],
                           trust_operation=module.params["trust_operation"])
-        return task.run()
+        return dict(task.run())
 
     module.run(body, partial=lambda: dict(task.result) if task else {"operations": [], "polls": 0})
 

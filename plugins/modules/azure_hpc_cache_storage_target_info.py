@@ -112,6 +112,8 @@ storage_targets:
       type: dict
 """
 
+import typing as t
+
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_RULES, optional, read_argument_spec
@@ -129,7 +131,7 @@ ARGUMENT_SPEC = dict(
 def main() -> None:
     module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
 
-    def body() -> dict:
+    def body() -> t.Dict[str, t.Any]:
         values = module.validate(dict(  # the module's own options, then the read's
             cache_name=rules.cache_name,
             resource_group=rules.resource_group,

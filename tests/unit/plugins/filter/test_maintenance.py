@@ -34,8 +34,8 @@ def result(**steps):
     (["filer-01"], [], ["all"], [], True, True),  # backend: the read also checks the hold
     (["*"], [], ["flush"], [], True, True),
 ])
-def test_the_plan_reads_first_only_where_something_needs_it(targets, pre_tasks, run_tags, skip_tags, backend,
-                                                             read_before):
+def test_the_plan_reads_first_only_where_something_needs_it(targets, pre_tasks, run_tags, skip_tags,
+                                                            backend, read_before):
     plan = maintenance_plan(targets, pre_tasks, run_tags, skip_tags)
     assert (plan["backend"], plan["read_before"]) == (backend, read_before)
 
