@@ -87,3 +87,21 @@ attributes:
     details:
       - V(state=held) renews the hold on every call (a new bound); V(state=released) with nothing recorded changes nothing.
 """
+
+    # What the cache lifecycle modules (upgrade, power) declare.
+    LIFECYCLE_MODULE = r"""
+options: {}
+attributes:
+  check_mode:
+    description: Can run in C(check_mode) and return changed status prediction without modifying target.
+    support: full
+    details: The cache is read, nothing is sent, and C(changed) is what the real run would report.
+  diff_mode:
+    description: Will return details on what has changed (or possibly needs changing in C(check_mode)), when in diff mode.
+    support: none
+  idempotent:
+    description: When run twice in a row outside check mode, with the same arguments, the second invocation indicates no change.
+    support: full
+    details:
+      - A started cache is not started again, a stopped one not stopped again; a cache with no upgrade pending gets none.
+"""
