@@ -11,6 +11,7 @@ it does not change as the play goes on:
   targets), whether the cache is read before the flush, how often its health is read after;
 - maintenance_batch: the caches of the play batch for the one flush_many run;
 - maintenance_batch_entry: this host's entry of that run's result;
+- maintenance_upgrade_ready: whether the software upgrade runs after the flush;
 - maintenance_result: this host's result (outcome, states, seconds, message, one row per target);
 - maintenance_summary: every host's result, and the lines the summary shows.
 
@@ -124,17 +125,19 @@ def _outcome(backend: bool, check_mode: bool, failed: bool, refused: bool,
 
 def maintenance_result(name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
                        checked: t.Any = None, flush: t.Any = None, held: t.Any = None, suspend: t.Any = None,
-                       released: t.Any = None, after: t.Any = None, failure: t.Any = None) -> t.Dict[str, t.Any]:
+                       released: t.Any = None, after: t.Any = None, failure: t.Any = None,
+                       upgrade: t.Any = None) -> t.Dict[str, t.Any]:
     """This host's result, from what each step returned (a step that did not run is None or skipped).
 
     checked: the read before maintenance (the flush module in check mode, or the record module's
     state=checked), or a list of such reads, the first that ran counting; flush: this host's entry of the batch flush; held, suspend, released: the backend
     path's hold, suspend loop and release; after: the read after maintenance; failure: the failed
-    task's result, when a task failed.
+    task's result, when a task failed; upgrade: the software upgrade after the flush.
     """
     if isinstance(checked, (list, tuple)):  # one read per path: the first that ran
         checked = next((c for c in checked if _ran(c)), None)
     checked, flush, held, released, after = _ran(checked), _ran(flush), _ran(held), _ran(released), _ran(after)
+    upgraded = _ran(upgrade)
     failed = isinstance(failure, t.Mapping)
     failure = dict(failure) if isinstance(failure, t.Mapping) else {}
     # An empty loop registers skipped with empty results: the suspend step still ran.
@@ -161,7 +164,40 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
         "operation_id": urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] if url else "",
         "msg": msg,
         "storage_targets": rows,
+        "upgrade": _upgrade_of(upgraded, check_mode=bool(check_mode)),
     }
+
+
+def _upgrade_of(upgrade: t.Mapping[str, t.Any], check_mode: bool) -> t.Optional[t.Dict[str, t.Any]]:
+    """What the software upgrade after the flush did, from the upgrade module's own words; None when it did
+    not run."""
+    if not upgrade:
+        return None
+    status = str(upgrade.get("status") or "")
+    before, after = upgrade.get("firmware_before"), upgrade.get("firmware_after")
+    if upgrade.get("failed"):
+        done = "failed"
+    elif status == "Skipped":
+        done = "no upgrade pending"
+    elif check_mode and upgrade.get("changed"):
+        done = "would upgrade"
+    elif status == "Succeeded" and upgrade.get("changed"):
+        done = "upgraded"
+    elif status == "Succeeded":
+        done = "upgraded (found running)"
+    elif status == "InProgress":
+        done = "upgrade started"
+    else:
+        done = "unknown"
+    return {"done": done, "firmware_before": before, "firmware_after": after,
+            "firmware_update_deadline": upgrade.get("firmware_update_deadline")}
+
+
+def maintenance_upgrade_ready(flush: t.Any, upgrade: t.Any = "never") -> bool:
+    """Whether the software upgrade runs after the flush: asked for (if_available), and only once the flush is
+    over (Succeeded: flushed or attached to). A cache whose flush did not finish, was skipped (stopped) or
+    failed gets no upgrade."""
+    return str(upgrade) == "if_available" and _ran(flush).get("status") == "Succeeded"
 
 
 def maintenance_needs_healthy(flush: t.Any = None, suspend: t.Any = None, backend: bool = False,
@@ -178,6 +214,10 @@ def maintenance_needs_healthy(flush: t.Any = None, suspend: t.Any = None, backen
 
 def _cache_line(result: t.Mapping[str, t.Any]) -> str:
     operation = ", operation %s" % result["operation_id"] if result.get("operation_id") else ""
+    upgrade = result.get("upgrade")
+    if isinstance(upgrade, t.Mapping):
+        operation += ", software %s: %s -> %s" % (upgrade.get("done"), upgrade.get("firmware_before") or "?",
+                                                  upgrade.get("firmware_after") or "?")
     why = ": %s" % result.get("msg") if result.get("outcome") in FAILED_OUTCOMES else ""
     return "%s: %s (state %s -> %s, %s s%s)%s" % (
         result.get("cache"), result.get("outcome"), result.get("state_before"), result.get("state_after") or "-",
@@ -217,5 +257,6 @@ class FilterModule:
             "maintenance_batch_entry": maintenance_batch_entry,
             "maintenance_result": maintenance_result,
             "maintenance_needs_healthy": maintenance_needs_healthy,
+            "maintenance_upgrade_ready": maintenance_upgrade_ready,
             "maintenance_summary": maintenance_summary,
         }

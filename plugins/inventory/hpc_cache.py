@@ -16,7 +16,10 @@ description:
     C(name.resource_group.subscription_id) instead.
   - Every host is in the group C(hpc_caches) and has the variables C(hpc_cache_name),
     C(hpc_cache_resource_group), C(hpc_cache_subscription_id), C(hpc_cache_location),
-    C(hpc_cache_health_state), C(hpc_cache_provisioning_state), C(hpc_cache_tags) and C(hpc_cache_id).
+    C(hpc_cache_health_state), C(hpc_cache_provisioning_state), C(hpc_cache_tags), C(hpc_cache_id), and
+    the cache's software - C(hpc_cache_firmware_version), C(hpc_cache_firmware_update_status) (V(available) when an
+    upgrade is pending) and C(hpc_cache_firmware_update_deadline) (while one is pending, else null) - so a play can
+    select the caches with an upgrade due before a date.
   - The configuration file name must end with C(hpc_cache.yml) or C(hpc_cache.yaml).
   - Everything read from the service (names, ids, tags, states) is marked unsafe, so a cache tag holding
     a template is data, never run, on every supported ansible-core, in the host variables and in
@@ -93,6 +96,8 @@ keyed_groups:
     prefix: env
 groups:
   unhealthy: hpc_cache_health_state not in ['Healthy', 'Flushing']
+  # an upgrade is pending and due before Friday 4 December 2026 (ISO times compare as text)
+  upgrade_due: hpc_cache_firmware_update_deadline and hpc_cache_firmware_update_deadline < '2026-12-04'
 cache: true
 cache_plugin: ansible.builtin.jsonfile
 cache_connection: /tmp/hpc_cache_inventory
@@ -221,6 +226,9 @@ class InventoryModule(BaseInventoryPlugin, Constructable, Cacheable):  # type: i
                 "hpc_cache_location": item["location"],
                 "hpc_cache_health_state": item["health_state"],
                 "hpc_cache_provisioning_state": item["provisioning_state"],
+                "hpc_cache_firmware_version": item["firmware_version"],
+                "hpc_cache_firmware_update_status": item["firmware_update_status"],
+                "hpc_cache_firmware_update_deadline": item["firmware_update_deadline"],
                 "hpc_cache_tags": item["tags"],
                 "hpc_cache_id": item["id"],
             })

@@ -66,10 +66,26 @@ def _mapping(value: t.Any) -> t.Dict[str, t.Any]:
     return value if isinstance(value, dict) else {}
 
 
+def firmware(cache: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """The cache's software: its version, whether an upgrade is available, and its deadline."""
+    props = _mapping(cache.get("properties"))
+    status = _mapping(props.get("upgradeStatus"))
+    pending = str(status.get("firmwareUpdateStatus") or "").strip().casefold() == "available"
+    return {
+        "version": status.get("currentFirmwareVersion"),
+        "update_status": status.get("firmwareUpdateStatus"),
+        # the service writes 0001-01-01T00:00:00Z when nothing is pending: no deadline
+        "deadline": status.get("firmwareUpdateDeadline") if pending else None,
+        "pending_version": status.get("pendingFirmwareVersion") or None,
+        "pending": pending,
+    }
+
+
 def summarize(cache: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     """The fields runbooks read, plus the raw properties."""
     props = _mapping(cache.get("properties"))
     health = _mapping(props.get("health"))
+    software = firmware(cache)
     return {
         "name": cache.get("name"),
         "id": cache.get("id"),
@@ -79,6 +95,9 @@ def summarize(cache: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
         "health_description": health.get("statusDescription"),
         "provisioning_state": props.get("provisioningState"),
         "upgrade_status": props.get("upgradeStatus"),
+        "firmware_version": software["version"],
+        "firmware_update_status": software["update_status"],
+        "firmware_update_deadline": software["deadline"],
         "tags": cache.get("tags") or {},
         "sku": _mapping(cache.get("sku")).get("name"),
         "properties": props,

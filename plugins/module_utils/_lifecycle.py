@@ -20,7 +20,7 @@ import typing as t
 from dataclasses import dataclass
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask, Decision
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask, health_state, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask, firmware, health_state, summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
@@ -52,21 +52,6 @@ CACHE_ACTIONS: t.Dict[str, CacheAction] = {
                            sent_from=("Healthy", "Degraded"), done="upgraded"),
 }
 POWER_ACTIONS = {"started": "start", "stopped": "stop"}
-
-
-def firmware(cache: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    """The cache's software: its version, whether an upgrade is available, and its deadline."""
-    status = summarize(cache)["upgrade_status"]
-    status = status if isinstance(status, dict) else {}
-    pending = str(status.get("firmwareUpdateStatus") or "").strip().casefold() == "available"
-    return {
-        "version": status.get("currentFirmwareVersion"),
-        "update_status": status.get("firmwareUpdateStatus"),
-        # the service writes 0001-01-01T00:00:00Z when nothing is pending: no deadline
-        "deadline": status.get("firmwareUpdateDeadline") if pending else None,
-        "pending_version": status.get("pendingFirmwareVersion") or None,
-        "pending": pending,
-    }
 
 
 class CacheActionTask(ActionTask):

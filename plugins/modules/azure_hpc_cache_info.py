@@ -93,6 +93,23 @@ caches:
       description: C(properties.upgradeStatus), the firmware upgrade status.
       type: dict
       sample: {"currentFirmwareVersion": "V5.1.0", "firmwareUpdateStatus": "unavailable"}
+    firmware_version:
+      description: C(upgradeStatus.currentFirmwareVersion), the cache's software version.
+      type: str
+      sample: V5.1.0
+      version_added: 0.5.0
+    firmware_update_status:
+      description: C(upgradeStatus.firmwareUpdateStatus), V(available) when a software upgrade is pending.
+      type: str
+      sample: available
+      version_added: 0.5.0
+    firmware_update_deadline:
+      description:
+        - C(upgradeStatus.firmwareUpdateDeadline) while an upgrade is pending (after it, Azure applies the upgrade
+          itself); null when none is (the service then writes C(0001-01-01T00:00:00Z)).
+      type: str
+      sample: "2026-12-04T00:00:00Z"
+      version_added: 0.5.0
     tags:
       description: The cache's tags.
       type: dict

@@ -5,7 +5,9 @@
 
 from __future__ import annotations
 
-from conftest import requests_of  # pylint: disable=import-error
+import json
+
+from conftest import maintenance, requests_of, unwrap  # pylint: disable=import-error
 
 PENDING = {"current": "6.1.0", "pending": "6.2.1", "deadline": "2026-12-04T00:00:00Z", "duration": 2}
 
@@ -76,3 +78,57 @@ def test_without_wait_a_stop_returns_its_operation(runner, emulator):
     load(emulator, dict(name="c1", stop={"duration": 30}))
     result = runner.play([power("stopped", wait=False)]).results[0]
     assert result["changed"] is True and result["status"] == "InProgress" and "/ascOperations/" in result["operation_url"]
+
+
+def test_the_inventory_and_the_info_module_expose_the_upgrade_due(runner, emulator):
+    load(emulator, dict(name="c1", upgrade=PENDING), dict(name="c2", upgrade=dict(PENDING, deadline="2027-01-10T00:00:00Z")),
+         dict(name="c3", upgrade={"current": "6.2.1"}))
+    inventory = runner.inventory_file({"groups": {"upgrade_due": "hpc_cache_firmware_update_deadline and "
+                                                                 "hpc_cache_firmware_update_deadline < '2026-12-05'"}})
+    graph = runner.command("ansible-inventory", ["-i", inventory, "--list"])
+    assert graph.returncode == 0, graph.stdout
+    data = json.loads(graph.stdout)
+    assert data["upgrade_due"]["hosts"] == ["c1"]
+    host = unwrap(data["_meta"]["hostvars"]["c1"])
+    assert host["hpc_cache_firmware_version"] == "6.1.0" and host["hpc_cache_firmware_update_status"] == "available"
+    assert host["hpc_cache_firmware_update_deadline"] == "2026-12-04T00:00:00Z"
+    assert unwrap(data["_meta"]["hostvars"]["c3"])["hpc_cache_firmware_update_deadline"] is None
+    info = runner.play([{"azure_hpc.cache.azure_hpc_cache_info": {"resource_group": "rg"}}]).results[0]
+    due = {c["name"]: (c["firmware_update_status"], c["firmware_update_deadline"]) for c in info["caches"]}
+    assert due == {"c1": ("available", "2026-12-04T00:00:00Z"), "c2": ("available", "2027-01-10T00:00:00Z"),
+                   "c3": ("unavailable", None)}
+
+
+def test_the_role_upgrades_the_caches_that_have_one_pending_after_their_flush(runner, emulator, tmp_path):
+    load(emulator, dict(name="c1", upgrade=PENDING, flush={"duration": 1}),
+         dict(name="c2", upgrade={"current": "6.2.1"}, flush={"duration": 1}))
+    summary = tmp_path / "summary.json"
+    args = ["-e", "cache_maintenance_upgrade=if_available", "-e", "cache_maintenance_summary_file=%s" % summary]
+    first = maintenance(runner, runner.inventory_file({}), *args)
+    assert first.returncode == 0, first.stdout
+    caches = {c["cache"]: c for c in json.loads(summary.read_text())["caches"]}
+    assert caches["c1"]["outcome"] == "flushed" and caches["c1"]["upgrade"]["done"] == "upgraded"
+    assert (caches["c1"]["upgrade"]["firmware_before"], caches["c1"]["upgrade"]["firmware_after"]) == ("6.1.0", "6.2.1")
+    assert caches["c2"]["upgrade"]["done"] == "no upgrade pending"
+    assert "c1: flushed (state Healthy -> Healthy" in first.stdout and "software upgraded: 6.1.0 -> 6.2.1" in first.stdout
+    assert emulator.actions("c1").get("upgrade") == 1 and not emulator.actions("c2").get("upgrade")
+    second = maintenance(runner, runner.inventory_file({}), *args)
+    assert second.returncode == 0, second.stdout
+    caches = {c["cache"]: c for c in json.loads(summary.read_text())["caches"]}
+    assert caches["c1"]["upgrade"]["done"] == "no upgrade pending" and emulator.actions("c1").get("upgrade") == 1
+
+
+def test_the_power_playbook_stops_then_starts_the_caches_of_a_play(runner, emulator):
+    load(emulator, dict(name="c1", stop={"duration": 1}, start={"duration": 1}),
+         dict(name="c2", state="Upgrading"))
+    inventory = runner.inventory_file({})
+    stop = runner.command("ansible-playbook", ["-i", inventory, "azure_hpc.cache.power", "-e", "cache_power_state=stopped",
+                                               "-e", "cache_power_poll_interval=1"])
+    assert stop.returncode != 0  # c2 is refused
+    assert "c1: Succeeded, stopped (state Healthy -> Stopped" in stop.stdout, stop.stdout
+    assert "c2: Refused, stopped (state Upgrading" in stop.stdout
+    start = runner.command("ansible-playbook", ["-i", inventory, "azure_hpc.cache.power", "-e", "cache_power_state=started",
+                                                "-e", "cache_power_poll_interval=1", "--limit", "c1"])
+    assert start.returncode == 0, start.stdout
+    assert "c1: Succeeded, started (state Stopped -> Healthy" in start.stdout
+    assert [e["path"].rsplit("/", 1)[1] for e in requests_of(emulator, method="POST")] == ["stop", "start"]

@@ -15,6 +15,7 @@ from ansible_collections.azure_hpc.cache.plugins.filter.maintenance import (
     maintenance_plan,
     maintenance_result,
     maintenance_summary,
+    maintenance_upgrade_ready,
 )
 
 SKIPPED = {"skipped": True, "changed": False}
@@ -181,6 +182,7 @@ def test_the_summary_has_a_line_per_cache_then_per_storage_target():
 
 def test_every_filter_is_exported():
     assert set(FilterModule().filters()) == {"maintenance_plan", "maintenance_batch", "maintenance_batch_entry",
+                                             "maintenance_upgrade_ready",
                                              "maintenance_result", "maintenance_needs_healthy", "maintenance_summary"}
 
 
@@ -190,3 +192,41 @@ def test_of_the_reads_before_maintenance_the_one_that_ran_counts():
     assert result(checked=[read, SKIPPED])["outcome"] == "checked"
     assert result(checked=[SKIPPED, read])["state_before"] == "Degraded"
     assert result(checked=[SKIPPED, {}])["outcome"] == "not flushed"
+
+
+# The software upgrade after the flush ---------------------------------------------------------------------
+@pytest.mark.parametrize("flush, asked, ready", [
+    ({"status": "Succeeded"}, "if_available", True),
+    ({"status": "Succeeded"}, "never", False),
+    ({"status": "InProgress"}, "if_available", False),  # wait false: the flush is not over
+    ({"status": "Skipped"}, "if_available", False),  # stopped
+    ({"failed": True, "msg": "x"}, "if_available", False),
+    (SKIPPED, "if_available", False),
+    (None, "if_available", False),
+])
+def test_the_upgrade_follows_only_a_flush_that_is_over(flush, asked, ready):
+    assert maintenance_upgrade_ready(flush, asked) is ready
+
+
+@pytest.mark.parametrize("upgrade, check_mode, done", [
+    ({"status": "Succeeded", "changed": True}, False, "upgraded"),
+    ({"status": "Succeeded", "changed": False}, False, "upgraded (found running)"),
+    ({"status": "Skipped", "changed": False}, False, "no upgrade pending"),
+    ({"status": "Succeeded", "changed": True}, True, "would upgrade"),
+    ({"status": "InProgress", "changed": True}, False, "upgrade started"),
+    ({"status": "Unconfirmed", "failed": True}, False, "failed"),
+    ({"status": "Refused", "failed": True}, False, "failed"),
+])
+def test_what_the_upgrade_did_is_the_modules_word(upgrade, check_mode, done):
+    got = result(flush={"status": "Succeeded"}, check_mode=check_mode,
+                 upgrade=dict(upgrade, firmware_before="6.1.0", firmware_after="6.2.1"))["upgrade"]
+    assert got["done"] == done and (got["firmware_before"], got["firmware_after"]) == ("6.1.0", "6.2.1")
+    assert result(upgrade=SKIPPED)["upgrade"] is None
+
+
+def test_the_summary_line_says_the_software_before_and_after():
+    one = result(flush={"status": "Succeeded", "health_state": "Healthy", "health_state_after": "Healthy",
+                        "elapsed": 6.1}, upgrade={"status": "Succeeded", "changed": True,
+                                                  "firmware_before": "6.1.0", "firmware_after": "6.2.1"})
+    lines = maintenance_summary({"h": {"cache_maintenance_result": one}}, ["h"])["lines"]
+    assert lines[0]["msg"] == "c1: flushed (state Healthy -> Healthy, 6.1 s, software upgraded: 6.1.0 -> 6.2.1)"

@@ -284,3 +284,15 @@ def test_list_refuses_looping_next_link(make_client):
     client, unused = make_client(lambda m, u: FakeRaw(200, {"value": [], "nextLink": ARM + "same"}))
     with pytest.raises(HpcCacheError, match="nextLink repeats"):
         CacheOperations(client, "v").list(SUB)
+
+
+def test_summarize_gives_the_software_and_a_deadline_only_while_an_upgrade_is_pending():
+    pending = {"properties": {"upgradeStatus": {"currentFirmwareVersion": "6.1.0", "firmwareUpdateStatus": "available",
+                                                "firmwareUpdateDeadline": "2026-12-04T00:00:00Z"}}}
+    got = summarize(pending)
+    assert (got["firmware_version"], got["firmware_update_status"], got["firmware_update_deadline"]) == (
+        "6.1.0", "available", "2026-12-04T00:00:00Z")
+    none = {"properties": {"upgradeStatus": {"currentFirmwareVersion": "6.2.1", "firmwareUpdateStatus": "unavailable",
+                                             "firmwareUpdateDeadline": "0001-01-01T00:00:00Z"}}}
+    assert summarize(none)["firmware_update_deadline"] is None
+    assert summarize({"properties": {"upgradeStatus": "hostile"}})["firmware_version"] is None
