@@ -126,7 +126,7 @@ def _outcome(backend: bool, check_mode: bool, failed: bool, refused: bool,
 def maintenance_result(name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
                        checked: t.Any = None, flush: t.Any = None, held: t.Any = None, suspend: t.Any = None,
                        released: t.Any = None, after: t.Any = None, failure: t.Any = None,
-                       upgrade: t.Any = None) -> t.Dict[str, t.Any]:
+                       upgrade: t.Any = None, upgrade_asked: str = "never") -> t.Dict[str, t.Any]:
     """This host's result, from what each step returned (a step that did not run is None or skipped).
 
     checked: the read before maintenance (the flush module in check mode, or the record module's
@@ -146,7 +146,7 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
     before = next((r.get("health_state") for r in (checked, held, failure, flush) if r.get("health_state")), "Unknown")
     caches = after.get("caches") or []
     state_after = caches[0].get("health_state") if caches and isinstance(caches[0], t.Mapping) else (
-        flush.get("health_state_after"))
+        upgraded.get("health_state_after") or (None if upgraded.get("failed") else flush.get("health_state_after")))
     rows = list(released.get("storage_targets") or failure.get("storage_targets") or [])
     if flush:
         seconds = _seconds(flush.get("elapsed"))
@@ -154,6 +154,8 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
         seconds = round(float(sum(_seconds(r.get("seconds")) for r in rows if isinstance(r, t.Mapping))), 1)
     url = str(flush.get("operation_url") or "")
     msg = str(failure.get("msg") or "failed") if failed else str(flush.get("msg") or "")
+    if failed and upgraded.get("failed") and flush.get("status") == "Succeeded":
+        msg = "flushed; the software upgrade failed: %s" % msg  # the flush itself was done
     return {
         "cache": name,
         "resource_group": resource_group,
@@ -164,7 +166,9 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
         "operation_id": urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] if url else "",
         "msg": msg,
         "storage_targets": rows,
-        "upgrade": _upgrade_of(upgraded, check_mode=bool(check_mode)),
+        "upgrade": _upgrade_of(upgraded, check_mode=bool(check_mode)) or (
+            {"done": "not attempted (the flush is not over)"}
+            if str(upgrade_asked) == "if_available" and flush and not failed else None),
     }
 
 
@@ -181,6 +185,8 @@ def _upgrade_of(upgrade: t.Mapping[str, t.Any], check_mode: bool) -> t.Optional[
         done = "no upgrade pending"
     elif check_mode and upgrade.get("changed"):
         done = "would upgrade"
+    elif status == "Succeeded" and before is not None and before == after:
+        done = "unconfirmed (the software version did not change)"  # accepted on the operation's word only
     elif status == "Succeeded" and upgrade.get("changed"):
         done = "upgraded"
     elif status == "Succeeded":

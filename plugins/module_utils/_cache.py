@@ -70,13 +70,20 @@ def firmware(cache: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
     """The cache's software: its version, whether an upgrade is available, and its deadline."""
     props = _mapping(cache.get("properties"))
     status = _mapping(props.get("upgradeStatus"))
-    pending = str(status.get("firmwareUpdateStatus") or "").strip().casefold() == "available"
+
+    def text(key: str) -> t.Optional[str]:  # what the service wrote, when it is a string; else nothing
+        value = status.get(key)
+        return value.strip() or None if isinstance(value, str) else None
+
+    update_status = text("firmwareUpdateStatus")
+    pending = (update_status or "").casefold() == "available"
+    deadline = text("firmwareUpdateDeadline")
     return {
-        "version": status.get("currentFirmwareVersion"),
-        "update_status": status.get("firmwareUpdateStatus"),
-        # the service writes 0001-01-01T00:00:00Z when nothing is pending: no deadline
-        "deadline": status.get("firmwareUpdateDeadline") if pending else None,
-        "pending_version": status.get("pendingFirmwareVersion") or None,
+        "version": text("currentFirmwareVersion"),
+        "update_status": update_status,
+        # the service writes 0001-01-01T00:00:00Z when nothing is pending: never a deadline
+        "deadline": deadline if pending and deadline and not deadline.startswith("0001-") else None,
+        "pending_version": text("pendingFirmwareVersion"),
         "pending": pending,
     }
 

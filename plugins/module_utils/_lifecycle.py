@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask, Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask, firmware, health_state, summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, OperationFailed
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 
@@ -94,10 +94,24 @@ class CacheActionTask(ActionTask):
         return folded in self.rule.over or folded in self.rule.failed
 
     def taken(self, state: str) -> bool:
-        """After a request with no clear answer: running, or over when it was not over before."""
+        """After a request with no clear answer: running, or over (as asked or failed) when it was not before."""
         before = str(self.result.get(self.state_key) or "").strip().casefold()
         folded = state.strip().casefold()
-        return self.running(state) or (folded in self.rule.over and before not in self.rule.over)
+        ended = (folded in self.rule.over and before not in self.rule.over) or (
+            folded in self.rule.failed and before not in self.rule.failed)
+        return self.running(state) or ended
+
+    def send(self) -> None:
+        """As any action; when its operation fails, the cache is read once more (best effort), so the result
+        says what the cache reads after the failure, not before it."""
+        try:
+            super().send()
+        except OperationFailed:
+            try:
+                self._read_state(deadline=self.deadline.sooner(self.deadline.now() + 30))
+            except HpcCacheError:
+                pass
+            raise
 
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> Decision:
         folded = state.strip().casefold()
@@ -143,12 +157,26 @@ class UpgradeTask(CacheActionTask):
         return super().state_of(body)
 
     def settled(self, state: str) -> bool:
-        """Over once the cache reads a settled state with no upgrade pending any more (a 204, or a Healthy
-        read while the same upgrade is still available, proves nothing)."""
+        """Over once the cache reads a settled state with no upgrade pending any more and other software than
+        before (a 204, or a Healthy read with the same upgrade still available or the same version, proves
+        nothing)."""
         folded = state.strip().casefold()
         if folded in self.rule.failed:
             return True
-        return folded in self.rule.over and not self.software.get("pending")
+        return folded in self.rule.over and not self.software.get("pending") and self._software_changed()
+
+    def _software_changed(self) -> bool:
+        before, now = self.before.get("version"), self.software.get("version")
+        return before is None or now != before  # a cache that never named its version: the pending flag decides
+
+    def taken(self, state: str) -> bool:
+        """An upgrade is sent only while one is pending: after a request with no clear answer, a cache that
+        runs it, ended it (failed, or with nothing pending or other software) shows the service took it."""
+        folded = state.strip().casefold()
+        if self.running(state) or folded in self.rule.failed:
+            return True
+        changed = self.before.get("version") is not None and self.software.get("version") != self.before.get("version")
+        return folded in self.rule.over and (not self.software.get("pending") or changed)
 
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> Decision:
         if self.running(state):

@@ -78,7 +78,7 @@ status:
     - V(Failed) when the cache ended C(UpgradeFailed); the task fails.
     - V(Unconfirmed) when the operation reported V(Succeeded) but the cache did not show the upgrade within
       O(confirm_timeout); the task fails (unless O(trust_operation=true)).
-  returned: when the cache was read
+  returned: when the task reached an end of its own (not when a request failed with an error from ARM)
   type: str
   sample: Succeeded
 firmware_before:
@@ -119,6 +119,20 @@ operation_url:
   description: The status URL of the upgrade, C(Azure-AsyncOperation) when the service sent one, else C(Location).
   returned: when the service gave one
   type: str
+msg:
+  description: What was done, in the service's words where it gave some.
+  returned: always
+  type: str
+completion:
+  description: The service's last word on the action, the operation's status and the cache's state, as last read.
+  returned: when the action was sent or found running
+  type: dict
+  sample: {"operation_status": "Succeeded", "cache_state": "Healthy"}
+status_code:
+  description: The HTTP status of the upgrade request.
+  returned: when an upgrade request was answered
+  type: int
+  sample: 202
 polls:
   description: Status reads made while waiting (the flush's included).
   returned: always

@@ -230,3 +230,25 @@ def test_the_summary_line_says_the_software_before_and_after():
                                                   "firmware_before": "6.1.0", "firmware_after": "6.2.1"})
     lines = maintenance_summary({"h": {"cache_maintenance_result": one}}, ["h"])["lines"]
     assert lines[0]["msg"] == "c1: flushed (state Healthy -> Healthy, 6.1 s, software upgraded: 6.1.0 -> 6.2.1)"
+
+
+def test_a_failed_upgrade_after_a_flush_says_the_flush_was_done_and_what_the_cache_reads():
+    got = result(flush={"status": "Succeeded", "health_state_after": "Healthy"},
+                 upgrade={"failed": True, "status": "Failed", "health_state_after": "UpgradeFailed",
+                          "firmware_before": "6.1.0", "firmware_after": "6.1.0"},
+                 failure={"msg": "The upgrade operation failed: UpgradeFailed"})
+    assert got["outcome"] == "failed" and got["state_after"] == "UpgradeFailed"
+    assert got["msg"] == "flushed; the software upgrade failed: The upgrade operation failed: UpgradeFailed"
+    assert got["upgrade"]["done"] == "failed"
+
+
+def test_an_upgrade_asked_for_but_not_attempted_is_said():
+    got = result(flush={"status": "InProgress"}, upgrade=SKIPPED, upgrade_asked="if_available")
+    assert got["upgrade"] == {"done": "not attempted (the flush is not over)"}
+    assert result(flush={"status": "InProgress"}, upgrade=SKIPPED)["upgrade"] is None
+
+
+def test_an_upgrade_on_the_operations_word_with_the_same_software_is_not_called_upgraded():
+    got = result(flush={"status": "Succeeded"}, upgrade={"status": "Succeeded", "changed": True,
+                                                         "firmware_before": "6.1.0", "firmware_after": "6.1.0"})
+    assert got["upgrade"]["done"] == "unconfirmed (the software version did not change)"

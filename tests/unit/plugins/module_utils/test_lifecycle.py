@@ -242,3 +242,50 @@ def test_check_mode_names_both_versions(make_client):
     result = upgrade(make_client, arm, flush=True, check_mode=True).run()
     assert arm.sent == [] and result["changed"] is True
     assert result["msg"] == "Check mode: the cache c1 (Healthy) would be flushed, then upgraded from 6.1.0 to 6.2.1"
+
+
+# Found by review: a request with no answer is never sent twice --------------------------------------------
+def timeout():
+    import requests  # pylint: disable=import-outside-toplevel
+    return requests.exceptions.ReadTimeout("read timed out")
+
+
+def test_an_unanswered_upgrade_that_ran_at_once_is_not_sent_again(make_client):
+    arm = LifecycleArm([("Healthy", PENDING), ("Healthy", UPGRADED)], posts=[timeout()])
+    result = upgrade(make_client, arm).run()
+    assert arm.sent == ["upgrade"] and result["status"] == "Succeeded"
+
+
+def test_an_unanswered_start_that_failed_at_once_is_not_sent_again(make_client):
+    arm = LifecycleArm(["Stopped", "StartFailed"], posts=[timeout()])
+    task = power(make_client, arm, "start")
+    with pytest.raises(HpcCacheError, match="ended with the cache reading StartFailed"):
+        task.run()
+    assert arm.sent == ["start"]
+
+
+def test_a_failed_upgrade_operation_reports_what_the_cache_reads_after_it(make_client):
+    arm = LifecycleArm([("Healthy", PENDING), ("UpgradeFailed", PENDING)], posts=[accepted()],
+                       ops=[done("Failed", {"code": "UpgradeFailed", "message": "no"})])
+    task = upgrade(make_client, arm)
+    with pytest.raises(OperationFailed):
+        task.run()
+    assert task.result["health_state_after"] == "UpgradeFailed"
+
+
+def test_an_upgrade_the_operation_calls_done_on_the_same_software_is_not_done(make_client):
+    arm = LifecycleArm([("Healthy", PENDING), ("Healthy", CURRENT)], posts=[accepted()], ops=[done()])
+    task = upgrade(make_client, arm)
+    with pytest.raises(HpcCacheError, match="not reported done"):
+        task.run()
+    assert task.result["status"] == "Unconfirmed"
+
+
+@pytest.mark.parametrize("status, deadline", [
+    ({"firmwareUpdateStatus": "Available", "firmwareUpdateDeadline": "0001-01-01T00:00:00Z"}, None),
+    ({"firmwareUpdateStatus": "available", "firmwareUpdateDeadline": 5}, None),
+    ({"firmwareUpdateStatus": ["available"], "currentFirmwareVersion": {"x": 1}}, None),
+])
+def test_hostile_or_placeholder_software_fields_are_not_taken_for_values(status, deadline):
+    got = firmware(body("Healthy", status))
+    assert got["deadline"] is deadline and got["version"] is None
