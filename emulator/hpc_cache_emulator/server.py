@@ -133,10 +133,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("x-ms-ratelimit-remaining-resource", self._budget)
         for name, value in (headers or {}).items():
             self.send_header(name, str(value))
+        self._entry["status"] = status
+        self._record()  # before the answer leaves: a client that has it finds it in the log
         self.end_headers()
         if data and self.command != "HEAD":
             self.wfile.write(data)
-        self._entry["status"] = status
 
     def _reset(self) -> None:
         """Close the connection with a TCP reset and no answer."""
@@ -311,14 +312,20 @@ class Handler(BaseHTTPRequestHandler):
             "client_request_id": self.headers.get("x-ms-client-request-id"),
             "user_agent": self.headers.get("User-Agent"),
         }
-        generation = self.world.generation
+        self._generation = self.world.generation
+        self._recorded = self._path.startswith("/_emulator/")  # control routes are not logged
         try:
             self._route()
         except (BrokenPipeError, ConnectionResetError):
             self._entry["status"] = "client gone"  # it hung up before the answer was written
         finally:
-            if not self._path.startswith("/_emulator/"):
-                self.world.record(self._entry, generation)
+            self._record()
+
+    def _record(self) -> None:
+        """Log the request once, under the scenario it began in."""
+        if not self._recorded:
+            self._recorded = True
+            self.world.record(self._entry, self._generation)
 
     def _route(self) -> None:
         path = self._path

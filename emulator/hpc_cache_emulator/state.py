@@ -791,5 +791,5 @@ class World:
                              "buckets": [dict(b.describe(now), subscription_id=sub, bucket=b.name, kind=kind)
                                          for (sub, kind), b in sorted(self.buckets.items())]},
                 "tokens_issued": list(self.tokens),
-                "log": list(self.log),
+                "log": [dict(e) for e in self.log],  # copies: a handler may still add to its entry
             }
