@@ -292,7 +292,7 @@ def throttle_settings(spec: t.Any) -> t.Dict[str, t.Dict[str, t.Any]]:
         if not isinstance(given, dict) or set(given) - {"limit", "window"}:
             raise ValueError("throttle %s: only limit and window may be given" % kind)
         limit, window = int(given.get("limit", recorded["limit"])), float(given.get("window", recorded["window"]))
-        if limit < 0 or not window > 0 or math.isinf(window):
+        if limit < 0 or not math.isfinite(window) or window <= 0:
             raise ValueError("throttle %s: limit must be 0 or more and window a number of seconds above 0" % kind)
         settings[kind] = {"name": recorded["name"], "limit": limit, "window": window}
     return settings

@@ -62,7 +62,7 @@ def caches(n, **extra):
 def test_without_a_throttle_key_the_flush_bucket_is_announced_and_never_enforced(emulator):
     emulator.load({"caches": caches(1)})
     counts = []
-    for _ in range(62):
+    for _request in range(62):
         status, headers, _body = post(emulator, "flush", "c0")
         assert status in (204, 409)  # the recorded 204 first, then "already flushing"
         counts.append(remaining(headers, "FlushCache5Min"))
