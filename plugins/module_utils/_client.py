@@ -14,7 +14,9 @@ Every failure while an answer is read (reset, cut short, stalled past its
 bound, too large, undecodable, a TLS error that is not about the certificate)
 is such a transport error: no answer was had (_http.py bounds and reads it).
 Every wait honours Retry-After, is bounded by attempts and by the caller's
-deadline, and uses the injected clock and sleep.
+deadline, and uses the injected clock and sleep. With a pacer (ArmClient.pacer,
+_pacing.py), every try of an action waits for it and tells it the answer, and
+the wait after a 429 is the pacer's, shared by every thread of the subscription.
 """
 
 from __future__ import annotations
@@ -112,6 +114,22 @@ def retry_after_seconds(headers: t.Mapping[str, str], now: t.Callable[[], float]
     except (OverflowError, OSError, ValueError):
         return None
     return min(delta, MAX_RETRY_AFTER) if delta > 0 else None
+
+
+if t.TYPE_CHECKING:  # types only: what the client asks of a pacer (_pacing.Pacer is one)
+
+    class Pacing(t.Protocol):
+        def ticket(self, url: str) -> t.Any:
+            """A place in line for one action (all its tries)."""
+
+        def before(self, ticket: t.Any, deadline: t.Optional[float]) -> None:
+            """Return when this try may be sent; raise HpcCacheError (nothing sent) when not before deadline."""
+
+        def after(self, ticket: t.Any, response: t.Optional[Response]) -> None:
+            """The answer to this try (None: it got none)."""
+
+        def done(self, ticket: t.Any) -> None:
+            """The client is done with this action."""
 
 
 class Response:
@@ -221,6 +239,8 @@ class ArmClient:
         self.clock = clock
         self.rng = rng
         self._secrets = tuple(secrets)
+        # Paces the actions (POSTs) of every thread that shares this client (_pacing.Pacer); None: not paced.
+        self.pacer: t.Optional[Pacing] = None
         self.user_agent = "%s/%s python-requests/%s" % (
             COLLECTION_NAME, COLLECTION_VERSION, getattr(requests, "__version__", "?") if HAS_REQUESTS else "?"
         )
@@ -346,25 +366,42 @@ class ArmClient:
 
     def _retrying(self, method: str, url: str, deadline: t.Optional[float],
                   judge: t.Callable[[t.Optional[Response], t.Optional[TransportError]], t.Any],
-                  body: t.Optional[bytes] = None) -> Response:
+                  body: t.Optional[bytes] = None, pace: bool = False) -> Response:
         """Send until judge() accepts an answer, within the attempts and the deadline.
 
         judge(response, failure) returns the Response to hand back, returns the
         error to retry after (honouring Retry-After), or raises to stop at once.
+        pace: each try waits for the pacer (when there is one), which then waits out a 429 for every
+        thread of the subscription at once, instead of this request waiting on its own.
         """
+        pacer = self.pacer if pace else None
+        ticket = pacer.ticket(url) if pacer is not None else None
         last: t.Optional[HpcCacheError] = None
-        for attempt in range(1, self.policy.attempts + 1):
-            response, failure = None, None
-            try:
-                response = self._send(method, url, deadline, body)
-            except TransportError as exc:
-                failure = exc
-            verdict = judge(response, failure)
-            if isinstance(verdict, Response):
-                return verdict
-            last = verdict
-            if attempt == self.policy.attempts or not self.pause(self._backoff(attempt, response), deadline):
-                break
+        try:
+            for attempt in range(1, self.policy.attempts + 1):
+                response, failure = None, None
+                if pacer is not None:
+                    pacer.before(ticket, deadline)  # raises when it cannot be sent before the deadline
+                try:
+                    response = self._send(method, url, deadline, body)
+                except TransportError as exc:
+                    failure = exc
+                finally:
+                    if pacer is not None:
+                        pacer.after(ticket, response)
+                verdict = judge(response, failure)
+                if isinstance(verdict, Response):
+                    return verdict
+                last = verdict
+                if attempt == self.policy.attempts:
+                    break
+                if pacer is not None and response is not None and response.status == 429:
+                    continue  # the pacer holds it, with every other request of the subscription
+                if not self.pause(self._backoff(attempt, response), deadline):
+                    break
+        finally:
+            if pacer is not None:
+                pacer.done(ticket)
         raise last  # type: ignore[misc]  # the loop ran at least once and set it
 
     def get(self, url: str, deadline: t.Optional[float] = None, ok: t.Collection[int] = (200,),
@@ -408,7 +445,7 @@ class ArmClient:
                 return error
             raise error
 
-        return self._retrying("POST", url, deadline, judge)
+        return self._retrying("POST", url, deadline, judge, pace=True)
 
     def patch_json(self, url: str, body: t.Mapping[str, t.Any], deadline: t.Optional[float] = None) -> Response:
         """PATCH a JSON body that is idempotent (the same patch twice leaves the same result, as a tags Merge or
