@@ -8,6 +8,11 @@ does it; this layer only schedules them and keeps one cache's failure from
 touching another's result. A cache listed twice is flushed once (two tasks
 reading Healthy at the same moment would both send a flush).
 
+The flushes of a subscription are paced together (_pacing.Pacer, set on the shared
+client for the run): they follow the service's throttling budget and, when it is
+spent, wait for its refill as one, so a fleet larger than the budget gets about
+one 429 per refill instead of one per waiting cache. Reads are not paced.
+
 The task of azure_hpc_cache_flush_many is here too (flush_fleet): its options
 (fleet_argument_spec, FLEET_RULES), each entry checked on its own, and the
 summary of every cache's result; the module only declares, calls and exits.
@@ -25,6 +30,7 @@ from dataclasses import dataclass, field
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
 from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._pacing import Pacer
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError, failure_of
 
@@ -53,7 +59,7 @@ class FleetItem:
 class FleetFlush:
     def __init__(self, ops: CacheOperations, items: t.Sequence[FleetItem], *, wait: bool, wait_timeout: int,
                  poll_interval: int, check_mode: bool, max_concurrent: int, confirm_timeout: int = 120,
-                 trust_operation: bool = False) -> None:
+                 trust_operation: bool = False, pacing: bool = True) -> None:
         self.ops = ops
         self.items = list(items)
         self.wait = wait
@@ -63,6 +69,8 @@ class FleetFlush:
         self.max_concurrent = max_concurrent
         self.confirm_timeout = confirm_timeout
         self.trust_operation = trust_operation
+        # One budget per subscription, shared by every worker (pacing=False: each flush retries on its own).
+        self.pacer: t.Optional[Pacer] = Pacer(clock=ops.client.clock, sleep=ops.client.sleep) if pacing else None
         self._results: t.Dict[t.Tuple[str, str, str], t.Dict[str, t.Any]] = {}
 
     def unique(self) -> t.List[FleetItem]:
@@ -104,12 +112,19 @@ class FleetFlush:
         # Daemon threads: an interrupted module exits at once instead of waiting out every flush.
         threads = [threading.Thread(target=self._worker, args=(work,), name="flush-%d" % n, daemon=True)
                    for n in range(min(self.max_concurrent, len(unique)))]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            # Every FlushTask ends by its deadline and its requests' timeouts, so this ends too.
-            while thread.is_alive():
-                thread.join(JOIN_STEP)
+        client = self.ops.client
+        paced_before = client.pacer
+        if self.pacer is not None:
+            client.pacer = self.pacer
+        try:
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                # Every FlushTask ends by its deadline and its requests' timeouts (a held flush too), so this ends.
+                while thread.is_alive():
+                    thread.join(JOIN_STEP)
+        finally:
+            client.pacer = paced_before
         results = []
         for item in self.items:
             result = dict(self._results.get(item.key) or {"changed": False, "polls": 0, "failed": True,

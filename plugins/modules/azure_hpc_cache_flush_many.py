@@ -19,6 +19,12 @@ description:
     others; the task fails when any cache failed, after every flush has ended.
   - A cache listed twice (names compared without regard to case) is flushed once; both entries get its result,
     and the first entry's O(caches[].allowed_states) applies.
+  - The flushes of one subscription are paced together by the service's throttling budget (about 60 flushes
+    per 5 minutes) - what each answer says is left, and the C(Retry-After) of a throttled (429) answer, which
+    holds every flush of the subscription still to be sent. While nothing is known or the budget is spent, one
+    flush is sent and the others wait on its answer, so a fleet larger than the budget gets about one throttled
+    answer per refill. Reads are not held back. A flush that cannot be sent within O(wait_timeout) fails
+    alone, saying it was held back and not sent.
 author:
   - azure_hpc.cache contributors (@azure-hpc)
 options:

@@ -5,6 +5,8 @@ of azure_hpc_cache_flush_many: its options, each entry checked alone, the summar
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_ARGSPEC, FLUSH_RULES
@@ -23,6 +25,8 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import (
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw, FleetArm
+
+HEADER = "x-ms-ratelimit-remaining-resource"
 
 
 def item(name, label=None, allowed=()):
@@ -99,6 +103,70 @@ def test_status_requests_are_counted_per_cache(make_client):
     arm = FleetArm({"c%d" % n: "Healthy" for n in range(6)}, flush=lambda name: accepted, hold=0.05)
     results = flush(make_client, arm, [item("c%d" % n) for n in range(6)], max_concurrent=6)
     assert [r["polls"] for r in results] == [1] * 6  # not the requests of the other threads
+
+
+class Budget:
+    """The service's flush budget on the test's clock: limit flushes per window, 204 with the header, else 429."""
+
+    def __init__(self, clock, limit, window, retry_after=None):
+        self.clock, self.limit, self.window, self.retry_after = clock, limit, window, retry_after
+        self.lock = threading.Lock()
+        self.opened = None
+        self.count = 0
+        self.answers = []
+
+    def __call__(self, name):
+        with self.lock:
+            now = self.clock()
+            if self.opened is None or now - self.opened >= self.window:
+                self.opened, self.count = now, 0
+            if self.count >= self.limit:
+                self.answers.append((name, 429))
+                wait = self.retry_after or "%.3f" % (self.opened + self.window - now + 0.001)
+                return FakeRaw(429, {"error": {"code": "OperationNotAllowed", "message": "too many requests"}},
+                               {"Retry-After": wait, HEADER: "Microsoft.Compute/FlushCache5Min;0"})
+            self.count += 1
+            self.answers.append((name, 204))
+            return FakeRaw(204, None, {HEADER: "Microsoft.Compute/FlushCache5Min;%d" % (self.limit - self.count)})
+
+    def statuses(self, status):
+        return sorted(name for name, answered in self.answers if answered == status)
+
+
+def paced(make_client, arm, items, wait_timeout, pacing=True):
+    client = make_client(arm, attempts=6)[0]
+    return FleetFlush(CacheOperations(client, "v"), items, wait=True, wait_timeout=wait_timeout, poll_interval=5,
+                      check_mode=False, max_concurrent=len(items), pacing=pacing).run()
+
+
+def test_the_flushes_of_a_subscription_are_paced_by_its_budget(make_client, clock):
+    budget = Budget(clock, limit=4, window=10.0)
+    names = ["c%02d" % n for n in range(12)]
+    arm = FleetArm(dict.fromkeys(names, "Healthy"), flush=budget)
+    results = paced(make_client, arm, [item(n) for n in names], wait_timeout=100000)
+    assert all(r["status"] == "Succeeded" for r in results), [r.get("msg") for r in results]
+    assert budget.statuses(204) == names  # each flushed once
+    assert len(budget.statuses(429)) <= 3  # three windows: a probe at most per refill
+
+
+def test_a_flush_held_past_the_deadline_fails_alone_and_says_so(make_client, clock):
+    budget = Budget(clock, limit=2, window=600.0, retry_after="600")
+    names = ["c%d" % n for n in range(5)]
+    arm = FleetArm(dict.fromkeys(names, "Healthy"), flush=budget)
+    results = paced(make_client, arm, [item(n) for n in names], wait_timeout=100)
+    held = [r for r in results if r["failed"]]
+    assert len(held) == 3 and len(budget.statuses(204)) == 2 and len(budget.statuses(429)) == 1
+    assert all(r["msg"].startswith("Held back and past the task's deadline") for r in held)
+    assert sum("answered 429" in r["msg"] for r in held) == 1  # the probe; the others were never sent
+    assert all(r["changed"] is False for r in held) and max(arm.posts.values()) == 1
+    assert not any(r.get("status") == "Unconfirmed" for r in held)  # a 429 is not taken: nothing to look for
+
+
+def test_a_run_leaves_the_client_as_it_found_it(make_client):
+    client = make_client(FleetArm({"a": "Healthy"}))[0]
+    FleetFlush(CacheOperations(client, "v"), [item("a")], wait=True, wait_timeout=100, poll_interval=5,
+               check_mode=False, max_concurrent=1).run()
+    assert client.pacer is None
 
 
 # The task of azure_hpc_cache_flush_many ------------------------------------
