@@ -171,12 +171,12 @@ def test_a_wait_on_others_is_bounded_by_the_deadline_even_on_a_clock_that_stands
 
 def test_a_429_without_retry_after_holds_for_a_bounded_doubling_probe_interval(pacer, clock):
     ticket = pacer.ticket(url("a"))
-    for _ in range(3):
+    for _attempt in range(3):
         send(pacer, ticket, deadline=clock() + 1000)
         pacer.after(ticket, answer(429))
     send(pacer, ticket, deadline=clock() + 1000)
     assert clock.sleeps == [PROBE_START, PROBE_START * 2, PROBE_START * 4]
-    for _ in range(10):
+    for _attempt in range(10):
         pacer.after(ticket, answer(429))
         send(pacer, ticket, deadline=clock() + 1000)
     assert max(clock.sleeps) == PROBE_CAP
@@ -308,11 +308,11 @@ def test_a_fleet_larger_than_the_budget_gets_about_one_429_per_refill():
     taken = [name for name, status in service.answers if status == 204]
     assert sorted(taken) == ["c%02d" % i for i in range(16)]  # each once
     windows = 4  # 16 POSTs, 5 a window
-    assert sum(1 for _, status in service.answers if status == 429) <= windows
+    assert sum(1 for _url, status in service.answers if status == 429) <= windows
     assert elapsed < (windows - 1) * 1.0 + 1.0 + 5.0  # within a refill of the minimum (and a slow machine's margin)
 
 
 def test_without_a_pacer_every_waiting_post_retries_at_once():
     service, failures, unused = run_fleet(paced=False)
     assert failures == []
-    assert sum(1 for _, status in service.answers if status == 429) > 5  # the herd pacing is for
+    assert sum(1 for _url, status in service.answers if status == 429) > 5  # the herd pacing is for
