@@ -126,13 +126,14 @@ def _outcome(backend: bool, check_mode: bool, failed: bool, refused: bool,
 def maintenance_result(name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
                        checked: t.Any = None, flush: t.Any = None, held: t.Any = None, suspend: t.Any = None,
                        released: t.Any = None, after: t.Any = None, failure: t.Any = None,
-                       upgrade: t.Any = None, upgrade_asked: str = "never") -> t.Dict[str, t.Any]:
+                       upgrade: t.Any = None, upgrade_asked: str = "never", run: t.Any = None) -> t.Dict[str, t.Any]:
     """This host's result, from what each step returned (a step that did not run is None or skipped).
 
     checked: the read before maintenance (the flush module in check mode, or the record module's
     state=checked), or a list of such reads, the first that ran counting; flush: this host's entry of the batch flush; held, suspend, released: the backend
     path's hold, suspend loop and release; after: the read after maintenance; failure: the failed
-    task's result, when a task failed; upgrade: the software upgrade after the flush.
+    task's result, when a task failed; upgrade: the software upgrade after the flush; run: what this run
+    of the role is (role_uuid: one per play, the same in every serial batch), stamped on the result.
     """
     if isinstance(checked, (list, tuple)):  # one read per path: the first that ran
         checked = next((c for c in checked if _ran(c)), None)
@@ -158,6 +159,7 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
         msg = "flushed; the software upgrade failed: %s" % msg  # the flush itself was done
     return {
         "cache": name,
+        "run": run,
         "resource_group": resource_group,
         "state_before": before,
         "state_after": state_after,
@@ -236,15 +238,19 @@ def _target_line(cache: t.Any, row: t.Mapping[str, t.Any]) -> str:
         row.get("seconds"))
 
 
-def maintenance_summary(hostvars: t.Any, hosts: t.Any = ()) -> t.Dict[str, t.Any]:
-    """Every host's result (in the play's host order), and the summary's lines: one per cache, then one per
-    storage target of each."""
+def maintenance_summary(hostvars: t.Any, hosts: t.Any = (), run: t.Any = None) -> t.Dict[str, t.Any]:
+    """Every host's result of this run (in the play's host order), and the summary's lines: one per cache,
+    then one per storage target of each.
+
+    Facts outlive a play: a host that has not run the role in this play (a later serial batch, a host that
+    failed before the role) may carry an earlier play's result. With run (role_uuid), only results stamped
+    with it count."""
     if hostvars is None:
         raise AnsibleFilterError("maintenance_summary needs hostvars")
     caches: t.List[t.Dict[str, t.Any]] = []
     for host in hosts or ():
         result = hostvars[host].get(RESULT_VAR) if host in hostvars else None
-        if isinstance(result, t.Mapping):
+        if isinstance(result, t.Mapping) and (run is None or result.get("run") == run):
             caches.append(dict(result))
     lines = [{"label": c.get("cache"), "msg": _cache_line(c)} for c in caches]
     for cache in caches:

@@ -279,3 +279,24 @@ def test_a_second_run_of_the_role_in_one_playbook_forgets_the_first(runner, emul
     caches = {c["cache"]: c for c in json.loads(summary.read_text())["caches"]}
     assert caches["cache-00"]["outcome"] == "flushed"
     assert caches["cache-01"]["outcome"] == "refused" and "Refusing to flush cache-01" in caches["cache-01"]["msg"]
+
+
+def test_a_host_that_fails_before_the_role_is_not_in_the_summary_with_an_earlier_plays_result(runner, emulator,
+                                                                                               tmp_path):
+    emulator.load(fleet(2))
+    role = {"role": "azure_hpc.cache.cache_maintenance"}
+    playbook = tmp_path / "stale.yml"
+    playbook.write_text(json.dumps([
+        {"name": "first", "hosts": "hpc_caches", "gather_facts": False, "roles": [role]},
+        {"name": "second", "hosts": "hpc_caches", "gather_facts": False, "roles": [role], "pre_tasks": [
+            {"name": "Out before the role", "ansible.builtin.fail": {"msg": "out"},
+             "when": "inventory_hostname == 'cache-01'"}]},
+    ]))
+    summary = tmp_path / "summary.json"
+    run = runner.command("ansible-playbook", ["-i", runner.inventory_file({}), str(playbook),
+                                              "-e", "cache_maintenance_poll_interval=1",
+                                              "-e", "cache_maintenance_progress_interval=0",
+                                              "-e", "cache_maintenance_summary_file=%s" % summary])
+    assert run.returncode != 0
+    assert [c["cache"] for c in json.loads(summary.read_text())["caches"]] == ["cache-00"], run.stdout
+    assert emulator.flushes("cache-00") == 2 and emulator.flushes("cache-01") == 1

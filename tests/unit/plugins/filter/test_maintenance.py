@@ -252,3 +252,11 @@ def test_an_upgrade_on_the_operations_word_with_the_same_software_is_not_called_
     got = result(flush={"status": "Succeeded"}, upgrade={"status": "Succeeded", "changed": True,
                                                          "firmware_before": "6.1.0", "firmware_after": "6.1.0"})
     assert got["upgrade"]["done"] == "unconfirmed (the software version did not change)"
+
+
+def test_the_summary_counts_only_this_runs_results():
+    ours = maintenance_result("c1", run="role-2", flush={"status": "Succeeded"})
+    earlier = maintenance_result("c2", run="role-1", flush={"status": "Succeeded"})
+    hostvars = {"h1": {"cache_maintenance_result": ours}, "h2": {"cache_maintenance_result": earlier}}
+    assert [c["cache"] for c in maintenance_summary(hostvars, ["h1", "h2"], "role-2")["caches"]] == ["c1"]
+    assert ours["run"] == "role-2"
