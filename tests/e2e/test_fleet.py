@@ -281,8 +281,8 @@ def test_a_second_run_of_the_role_in_one_playbook_forgets_the_first(runner, emul
     assert caches["cache-01"]["outcome"] == "refused" and "Refusing to flush cache-01" in caches["cache-01"]["msg"]
 
 
-def test_a_host_that_fails_before_the_role_is_not_in_the_summary_with_an_earlier_plays_result(runner, emulator,
-                                                                                               tmp_path):
+def test_a_host_that_fails_before_the_role_is_not_in_the_summary_with_an_earlier_plays_result(
+        runner, emulator, tmp_path):
     emulator.load(fleet(2))
     role = {"role": "azure_hpc.cache.cache_maintenance"}
     playbook = tmp_path / "stale.yml"
