@@ -47,8 +47,9 @@ def progress_interval(value: t.Any) -> int:
 
 def watch(work: t.Callable[[], t.Dict[str, t.Any]], interval: float, report: t.Callable[[float], None],
           clock: t.Callable[[], float] = time.monotonic) -> t.Dict[str, t.Any]:
-    """Run work() in a thread; call report(elapsed) every interval while it runs; return its result the
-    moment it ends (or raise what it raised)."""
+    """Run work() in a thread; call report(seconds) every interval while it runs, seconds being the interval's
+    multiple reached (the time it has run is at least that: a busy machine may wake the watcher late, and the
+    line stays the same); return its result the moment it ends (or raise what it raised)."""
     outcome: t.Dict[str, t.Any] = {}
 
     def target() -> None:
@@ -65,8 +66,10 @@ def watch(work: t.Callable[[], t.Dict[str, t.Any]], interval: float, report: t.C
         thread.join(timeout=max(start + (lines + 1) * interval - clock(), 0.0))
         if not thread.is_alive():
             break
+        if clock() - start < (lines + 1) * interval:
+            continue  # woken early: wait out the rest of this interval
         lines += 1
-        report(clock() - start)
+        report(lines * interval)
     if "error" in outcome:
         raise outcome["error"]
     return t.cast(t.Dict[str, t.Any], outcome["result"])

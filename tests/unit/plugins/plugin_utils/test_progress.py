@@ -31,7 +31,7 @@ def test_a_line_every_interval_while_the_work_runs():
             release.set()
 
     assert watch(lambda: {"ok": release.wait(60)}, 0.01, report) == {"ok": True}
-    assert len(lines) >= 3 and lines == sorted(lines)
+    assert lines[:3] == [0.01, 0.02, 0.03]  # the interval's multiples, however late the watcher woke
 
 
 def test_what_the_work_raised_is_raised_in_the_callers_thread():
