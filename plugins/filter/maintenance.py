@@ -105,6 +105,11 @@ def maintenance_batch_entry(flush_all: t.Any, label: str) -> t.Dict[str, t.Any]:
     return {"failed": True, "msg": result.get("msg") or "The flush task returned no result"}
 
 
+def _suspend_ran(suspend: t.Any) -> bool:
+    """The suspend loop ran (an empty loop registers skipped with empty results: it ran, with nothing to do)."""
+    return isinstance(suspend, t.Mapping) and suspend.get("results") is not None
+
+
 def _refused(*results: t.Mapping[str, t.Any]) -> bool:
     return any(r.get("status") == "Refused" for r in results)
 
@@ -142,7 +147,7 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
     failed = isinstance(failure, t.Mapping)
     failure = dict(failure) if isinstance(failure, t.Mapping) else {}
     # An empty loop registers skipped with empty results: the suspend step still ran.
-    suspended = isinstance(suspend, t.Mapping) and suspend.get("results") is not None
+    suspended = _suspend_ran(suspend)
     refused = _refused(failure, checked, flush, held)
     before = next((r.get("health_state") for r in (checked, held, failure, flush) if r.get("health_state")), "Unknown")
     caches = after.get("caches") or []
@@ -215,7 +220,7 @@ def maintenance_needs_healthy(flush: t.Any = None, suspend: t.Any = None, backen
     if check_mode:
         return False
     if backend:
-        return isinstance(suspend, t.Mapping) and suspend.get("results") is not None
+        return _suspend_ran(suspend)
     flush = _ran(flush)
     return flush.get("status") == "Succeeded" and _folded(flush.get("health_state_after")) != "healthy"
 

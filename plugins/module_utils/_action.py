@@ -63,6 +63,12 @@ ACTION_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = {
     "confirm_timeout": rules.positive_int,
 }
 
+
+def action_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
+    """A copy of ACTION_ARGSPEC, for a module's argument_spec."""
+    return {name: dict(spec) for name, spec in ACTION_ARGSPEC.items()}
+
+
 # At most this many requests of one action in one task: a request is only sent again after the one
 # before got no answer and the resource, read SETTLE_READS times, never showed the action running.
 MAX_UNANSWERED_POSTS = 3

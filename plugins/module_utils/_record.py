@@ -408,10 +408,10 @@ class MaintenanceRecord:
                 known.append(name)
         spelled = {name.casefold(): name for name in known}
         wanted = known if list(asked) == ["*"] else list(asked)
-        names: t.List[str] = []
+        first: t.Dict[str, str] = {}
         for name in wanted:
-            if name.casefold() not in {n.casefold() for n in names}:
-                names.append(name)
+            first.setdefault(name.casefold(), name)  # once each, in the order asked
+        names = list(first.values())
         missing = [name for name in names if name.casefold() not in spelled]
         if missing:
             raise HpcCacheError("The cache %s has no storage target %s (storage_targets); it has %s. Nothing was "

@@ -133,23 +133,19 @@ elapsed:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_RULES, action_argument_spec
 from ansible_collections.azure_hpc.cache.plugins.module_utils._lifecycle import POWER_ACTIONS, CacheActionTask
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 
 ARGUMENT_SPEC = dict(
-    {name: dict(spec) for name, spec in ACTION_ARGSPEC.items()},
+    action_argument_spec(),
     name={"type": "str", "required": True, "aliases": ["cache_name"]},
     resource_group={"type": "str", "required": True},
     state={"type": "str", "required": True, "choices": ["started", "stopped"]},
     allowed_states={"type": "list", "elements": "str", "default": []},
 )
-
-
-def state_names(value: t.Any, option: str) -> t.List[str]:
-    return rules.state_names(value, option) if value else []
 
 
 def main() -> None:
@@ -159,7 +155,7 @@ def main() -> None:
     def body() -> t.Dict[str, t.Any]:
         nonlocal task
         values = module.validate(dict(ACTION_RULES, name=rules.cache_name, resource_group=rules.resource_group,
-                                      allowed_states=state_names))
+                                      allowed_states=rules.state_names))
         client = module.client(timeout=values["wait_timeout"])
         deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
         task = CacheActionTask(CacheOperations(client, values["api_version"]),

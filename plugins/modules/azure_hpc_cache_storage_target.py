@@ -167,14 +167,14 @@ request_id:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_RULES, action_argument_spec
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._target import DESIRED_STATES, TargetTask
 
 ARGUMENT_SPEC = dict(
-    {name: dict(spec) for name, spec in ACTION_ARGSPEC.items()},
+    action_argument_spec(),
     cache_name={"type": "str", "required": True},
     resource_group={"type": "str", "required": True},
     name={"type": "str", "required": True},

@@ -148,14 +148,14 @@ elapsed:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC, ACTION_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_RULES, action_argument_spec
 from ansible_collections.azure_hpc.cache.plugins.module_utils._lifecycle import UpgradeTask
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
 
 ARGUMENT_SPEC = dict(
-    {name: dict(spec) for name, spec in ACTION_ARGSPEC.items()},
+    action_argument_spec(),
     name={"type": "str", "required": True, "aliases": ["cache_name"]},
     resource_group={"type": "str", "required": True},
     flush={"type": "bool", "default": True},

@@ -331,6 +331,7 @@ def test_names_are_matched_to_the_caches_targets_without_case_once_each(make_cli
     record, _arm = make(make_client, targets={"Filer-01": ["Ready"], "blob-01": ["Ready"]})
     assert record.resolve(["filer-01", "FILER-01", "Blob-01"]) == ["Filer-01", "blob-01"]
     assert record.resolve(["*"]) == ["Filer-01", "blob-01"]
+    assert record.resolve(["blob-01", "filer-01", "BLOB-01"]) == ["blob-01", "Filer-01"]  # in the order asked
 
 
 def test_a_name_the_cache_does_not_have_fails_naming_those_it_has(make_client):
