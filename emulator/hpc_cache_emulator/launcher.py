@@ -112,7 +112,7 @@ class Emulator:
         return int(self._call("POST", "/_emulator/tags?" + query, {"tags": dict(tags)})["updated"])
 
     def tags(self, cache: str) -> t.Dict[str, str]:
-        """A cache's tags now, as its GET shows them."""
+        """A cache's true tags now (what its GET shows, unless the scenario's tags_read_lag holds an older view)."""
         for entry in self.state()["caches"]:
             if entry["name"].lower() == cache.lower():
                 return entry["tags"]

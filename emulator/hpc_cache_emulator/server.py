@@ -36,10 +36,13 @@ ROUTES = [
     # ARM's Tags API on a cache (Microsoft.Resources, not the resource provider): one path, two methods
     ("tags", "GET", re.compile(CACHE + r"/providers/microsoft\.resources/tags/default$", re.I)),
     ("tags_write", "PATCH", re.compile(CACHE + r"/providers/microsoft\.resources/tags/default$", re.I)),
+    # the Location of an asynchronous tags write (tags_write_mode async), on ARM's own origin and path family
+    ("tags_operation", "GET", re.compile(SUB + r"/providers/microsoft\.resources/operationresults/(?P<op>[^/]+)$",
+                                         re.I)),
 ]
 MAX_DELAY = 600.0
 ARM_KINDS = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
-             "tags_write", "cache_action")
+             "tags_write", "tags_operation", "cache_action")
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
 TARGET_ACTIONS = {"flush": "flush", "suspend": "suspend", "resume": "resume", "dnsrefresh": "dnsRefresh"}
 # where start is sent (else: the cache already runs, and the recorded answer is 204)
@@ -384,6 +387,10 @@ class Handler(BaseHTTPRequestHandler):
                         "The signature of the operation status URL is not valid: request the URL exactly as "
                         "the Azure-AsyncOperation or Location header gave it."))
                 self._entry["signature"] = "intact"
+        if kind == "tags_operation":
+            write = self.world.tag_writes.get(groups["op"])
+            cache_name = write.cache.name if write is not None else None
+            self._entry["cache"] = cache_name
         fault = self.world.fault_for(kind, cache_name)
         if fault is not None and fault.kind not in ("delay", "headers"):
             if kind == "flush" and fault.processed:
@@ -396,7 +403,11 @@ class Handler(BaseHTTPRequestHandler):
                 if target is not None:
                     self.world.start_target_action(target, TARGET_ACTIONS[groups["action"].lower()])
             if kind == "tags_write" and fault.processed:
-                self._tags_write_outcome(groups)  # the write lands; the fault answers in its place
+                self._tags_write_outcome(groups)  # the write lands (or starts); the fault answers in its place
+            if kind == "cache_action" and fault.processed:
+                cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+                if cache is not None:  # started if the cache's state allows it; the fault answers in its place
+                    self._cache_action_outcome(cache, groups["action"].lower())
             if self._apply_fault(fault):
                 return
         elif fault is not None:
@@ -485,30 +496,33 @@ class Handler(BaseHTTPRequestHandler):
         if cache is None:
             return
         with self.world.lock:
-            body = self._tags_resource(cache, cache.tags)
+            body = self._tags_resource(cache, cache.visible_tags(time.monotonic()))
         self._send(200, body, self._extra_headers)
 
-    def _tags_write_outcome(self, groups: t.Mapping[str, str]) -> t.Tuple[int, t.Any]:
-        """The status and body a PATCH of the tags earns; the cache's tags change only on a 200."""
+    def _tags_write_outcome(self, groups: t.Mapping[str, str]) -> t.Tuple[int, t.Any, t.Dict[str, str]]:
+        """The status, body and headers a PATCH of the tags earns; the cache's tags change only on a 200, and
+        on a 202 once the write it accepted ends."""
         cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
         if cache is None:
             return 404, cloud_error(
                 "ResourceNotFound",
                 "The Resource 'Microsoft.StorageCache/caches/%s' under resource group '%s' was not found. For "
-                "more details please go to https://aka.ms/ARMResourceNotFoundFix" % (groups["name"], groups["rg"]))
+                "more details please go to https://aka.ms/ARMResourceNotFoundFix" % (groups["name"], groups["rg"])), {}
         scope = cache.id + "/providers/Microsoft.Resources/tags/default"
         with self.world.lock:
-            # RBAC is checked before ARM reads the request; policy judges the valid request.
+            now = time.monotonic()
+            # RBAC is checked before ARM reads the request; policy judges the valid request; the resource's
+            # being busy is met last.
             if cache.tags_write == "forbidden":
                 return 403, cloud_error(
                     "AuthorizationFailed",
                     "The client 'emulator-client' with object id '00000000-0000-0000-0000-00000000c11e' does not "
                     "have authorization to perform action 'Microsoft.Resources/tags/write' over scope '%s' or the "
-                    "scope is invalid. If access was recently granted, please refresh your credentials." % scope)
+                    "scope is invalid. If access was recently granted, please refresh your credentials." % scope), {}
             try:
-                tags = tags_operation(cache.tags, self._body)
+                tags = tags_operation(cache.true_tags(now), self._body, cache.tags_delete)
             except TagsRefused as refused:
-                return 400, cloud_error(refused.code, refused.message)
+                return 400, cloud_error(refused.code, refused.message), {}
             if cache.tags_write == "denied_by_policy":
                 body = cloud_error(
                     "RequestDisallowedByPolicy",
@@ -520,13 +534,49 @@ class Handler(BaseHTTPRequestHandler):
                 body["error"]["additionalInfo"] = [{"type": "PolicyViolation", "info": {
                     "policyAssignmentName": "deny-tag-changes", "policyDefinitionName": "deny-tag-changes",
                     "policyDefinitionEffect": "deny"}}]
-                return 403, body
-            cache.tags = tags  # a new dict: an answer being written from the old one is not disturbed
-            return 200, self._tags_resource(cache, tags)
+                return 403, body, {}
+            busy = cache.tags_busy(now)
+            if busy is not None:
+                # tags_conflict while_busy (seen on other resource types; the message as seen there)
+                self._entry["conflict"] = busy
+                return 409, cloud_error(
+                    "AnotherOperationInProgress",
+                    "Another operation is in progress on the resource '%s'. Please retry after it completes."
+                    % cache.id), {}
+            if cache.tags_write_mode == "async":
+                write = self.world.start_tags_write(cache, self._body)
+                self._entry["operation"] = write.id
+                return 202, None, self._tags_operation_headers(write)
+            cache.change_tags(tags, now)
+            return 200, self._tags_resource(cache, tags), dict(self._extra_headers)
+
+    def _tags_operation_headers(self, write: t.Any) -> t.Dict[str, str]:
+        """Location (and Retry-After when the scenario sets tags_write_retry_after) of an asynchronous write."""
+        headers = dict(self._extra_headers)
+        headers["Location"] = "%s/subscriptions/%s/providers/Microsoft.Resources/operationresults/%s?api-version=%s" % (
+            self.server.base_url, write.cache.subscription, write.id, self._query["api-version"])
+        if write.cache.tags_write_retry_after is not None:
+            headers["Retry-After"] = str(write.cache.tags_write_retry_after)
+        return headers
 
     def _arm_tags_write(self, groups: t.Mapping[str, str]) -> None:
-        status, body = self._tags_write_outcome(groups)
-        self._send(status, body, self._extra_headers if status == 200 else None)
+        status, body, headers = self._tags_write_outcome(groups)
+        self._send(status, body, headers)
+
+    def _arm_tags_operation(self, groups: t.Mapping[str, str]) -> None:
+        """The Location of an asynchronous tags write: 202 (and the Location again) while it runs, then 200 and
+        the tags resource it left, or the 400 ARM gave when it came to land and refused it."""
+        write = self.world.tag_writes.get(groups["op"])
+        if write is None or write.cache.subscription.lower() != groups["sub"].lower():
+            return self._send(404, cloud_error("OperationNotFound", "Operation %s was not found." % groups["op"]))
+        with self.world.lock:
+            write.cache.settle_tags(time.monotonic())
+            tags, refused = write.tags, write.refused
+        if refused is not None:
+            return self._send(400, cloud_error(refused.code, refused.message), self._extra_headers)
+        if tags is None:
+            return self._send(202, None, self._tags_operation_headers(write))
+        self._send(200, self._tags_resource(write.cache, tags), self._extra_headers)
 
     def _arm_list(self, groups: t.Mapping[str, str]) -> None:
         sub, rg = groups["sub"].lower(), (groups.get("rg") or "").lower()
@@ -597,32 +647,40 @@ class Handler(BaseHTTPRequestHandler):
         cache = self._cache_or_404(groups)
         if cache is None:
             return
-        refused = None
+        outcome, detail = self._cache_action_outcome(cache, action)
+        if outcome == "already":
+            return self._send(204, None, self._extra_headers)
+        if outcome == "refused":
+            # EMU only: what the service answers to an action the cache's state does not allow is not recorded
+            return self._send(409, cloud_error("Conflict", "The cache %s is %s." % (cache.name, detail), cache.name))
+        self._answer_operation(detail, cache)
+
+    def _cache_action_outcome(self, cache: t.Any, action: str) -> t.Tuple[str, t.Any]:
+        """Start a stop, start or upgrade if the cache's state allows it: ("started", the operation); ("already",
+        None) where the answer is 204 and nothing is sent (recorded: start of a running cache, upgrade with
+        nothing pending; EMU only: stop of a stopped cache); ("refused", "<state>: <why>") for a 409."""
         with self.world.lock:
             state = cache.state(time.monotonic())
             running = cache.lifecycle is not None and state == CACHE_RUNNING[cache.lifecycle.action]
+            refused = None
             if action == "start":
                 if state == "Stopping" or (running and cache.lifecycle.action != "start"):
                     refused = "start is not possible while it is %s" % state
                 elif state not in START_FROM:
-                    return self._send(204, None, self._extra_headers)  # recorded: the cache already runs
+                    return "already", None
             elif action == "stop":
                 if state in ("Stopped", "Stopping") and cache.actions["stop"]["already_204"]:
-                    return self._send(204, None, self._extra_headers)  # EMU only: stopped already
+                    return "already", None
                 if state not in STOP_FROM or running:
                     refused = "stop is possible only from %s" % " or ".join(STOP_FROM)
             else:
                 if not cache.firmware["pending"]:
-                    return self._send(204, None, self._extra_headers)  # recorded: nothing pending
+                    return "already", None
                 if state not in UPGRADE_RETRY_FROM or running:
                     refused = "an upgrade is possible only from %s" % " or ".join(UPGRADE_RETRY_FROM)
-            if refused is None:
-                op = self.world.start_cache_action(cache, action, state)
-        if refused is not None:
-            # EMU only: what the service answers to an action the cache's state does not allow is not recorded
-            return self._send(409, cloud_error("Conflict", "The cache %s is %s: %s." % (cache.name, state, refused),
-                                               cache.name))
-        self._answer_operation(op, cache)
+            if refused is not None:
+                return "refused", "%s: %s" % (state, refused)
+            return "started", self.world.start_cache_action(cache, action, state)
 
     def _answer_operation(self, op: t.Any, cache: t.Any) -> None:
         """Answer the request that started op, in its mode."""
@@ -820,7 +878,7 @@ class Handler(BaseHTTPRequestHandler):
                 caches = [c for c in self.world.caches.values()
                           if c.name.lower() == name and (not rg or c.resource_group.lower() == rg)]
                 for cache in caches:
-                    cache.tags = dict(tags)
+                    cache.plant_tags(tags, time.monotonic())
             if not caches:
                 return self._send(404, cloud_error("NotFound", "No cache %r" % self._query.get("cache")))
             return self._send(200, {"updated": len(caches), "tags": tags})

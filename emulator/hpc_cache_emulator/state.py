@@ -181,7 +181,7 @@ def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -
 
 
 FAULT_ON = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
-            "tags_write", "cache_action", "token", "metadata", "any")
+            "tags_write", "tags_operation", "cache_action", "token", "metadata", "any")
 # status: an error answer; reset: the connection reset, no answer; delay: the answer held back;
 # malformed, empty: a broken body; headers: extra headers on the real answer; trickle: the body a byte
 # at a time; midbody: the status line and headers, then part of the body, then a reset, a clean close
@@ -215,7 +215,8 @@ class Fault:
         self.decoded_mb = float(spec.get("decoded_mb", 64))  # gzip: MiB the body decompresses to
         self.retry_after = spec.get("retry_after")
         self.delay = float(spec.get("delay", 0))
-        # the flush (or target action, or tags write) takes effect before the fault answers in its place
+        # the flush (or target action, cache action, tags write) takes effect before the fault answers in its
+        # place, under the preconditions of the normal path for cache actions and tags writes
         self.processed = bool(spec.get("processed", False))
         self.headers = dict(spec.get("headers") or {})
         self.code = spec.get("code")
@@ -401,6 +402,24 @@ class Target:
 
 
 TAGS_WRITE = ("allowed", "denied_by_policy", "forbidden")
+# How a Tags API write of a cache is answered, per cache (tags_write_mode). sync: 200 and the tags resource at
+# once, as on every resource type where it was seen (the Tags API at a cache's scope was never recorded).
+# async: 202, an empty body and a Location to poll, the tags changing when the operation ends; the Tags API
+# declares 202 + Location from api-version 2022-09-01 and was seen answering it on other resource types.
+TAGS_WRITE_MODES = ("sync", "async")
+# When a tags write is refused with 409 AnotherOperationInProgress (tags_conflict). never; while_busy: while
+# the cache has a flush, stop, start or upgrade running, one of its storage targets an action running, or an
+# asynchronous tags write is pending. Seen on other resource types while busy; assumed for a cache.
+TAGS_CONFLICT = ("never", "while_busy")
+# What Delete does with a named tag's value (tags_delete). match_values: the tag goes only when the value
+# given is its value, and "" deletes whatever the value (the API's description, read strictly: it is not
+# documented well); ignore_values: every named tag goes whatever its value (assumed: another reading).
+TAGS_DELETE = ("match_values", "ignore_values")
+# The states in which a cache is busy for a tags write under tags_conflict while_busy.
+TAGS_BUSY_STATES = ("Flushing", "Stopping", "Transitioning", "Upgrading")
+# The tags_* settings of a cache; any other tags_* key is a typo, refused.
+TAGS_SETTINGS = ("tags_write", "tags_write_mode", "tags_write_duration", "tags_write_retry_after", "tags_conflict",
+                 "tags_read_lag", "tags_delete")
 # ARM's documented tag limits (azure-resource-manager/management/tag-resources#limitations).
 TAG_NAME_MAX = 512
 TAG_VALUE_MAX = 256
@@ -443,9 +462,9 @@ def _field(obj: t.Mapping[str, t.Any], name: str) -> t.Any:
     return None
 
 
-def tags_operation(current: t.Mapping[str, str], raw: bytes) -> t.Dict[str, str]:
+def tags_operation(current: t.Mapping[str, str], raw: bytes, delete: str = "match_values") -> t.Dict[str, str]:
     """The tags after a PATCH {operation, properties: {tags}} of ARM's Tags API over current; TagsRefused
-    when ARM would refuse it. current is not changed."""
+    when ARM would refuse it. current is not changed. delete: one of TAGS_DELETE."""
     def invalid(why: str) -> TagsRefused:
         return TagsRefused("InvalidRequestContent", "The request content was invalid and could not be "
                                                     "deserialized: %s" % why)
@@ -488,7 +507,7 @@ def tags_operation(current: t.Mapping[str, str], raw: bytes) -> t.Dict[str, str]
     else:  # Delete: a name with a value goes only when the value is exactly that; with "" whatever its value
         for name, value in given.items():
             for old in [k for k in result if k.lower() == name.lower()]:
-                if value == "" or result[old] == value:
+                if value == "" or result[old] == value or delete == "ignore_values":
                     del result[old]
     if len(result) > TAGS_MAX:
         raise TagsRefused("TooManyTags", "The resource would have %d tags; a resource can have at most %d."
@@ -502,6 +521,39 @@ def check_tags(tags: t.Any) -> t.Dict[str, str]:
     if not isinstance(tags, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         raise ValueError("tags: must be an object of string names and string values")
     return dict(tags)
+
+
+def _seconds(spec: t.Mapping[str, t.Any], name: str, default: float) -> float:
+    """A setting in seconds: a finite number of 0 or more (ValueError otherwise)."""
+    value = spec.get(name, default)
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        seconds = -1.0
+    if isinstance(value, bool) or not math.isfinite(seconds) or seconds < 0:
+        raise ValueError("%s %r: must be a number of seconds of 0 or more" % (name, value))
+    return seconds
+
+
+def _choice(spec: t.Mapping[str, t.Any], name: str, choices: t.Sequence[str]) -> str:
+    """A setting that is one of choices (the first by default; ValueError otherwise)."""
+    value = spec.get(name, choices[0])
+    if value not in choices:
+        raise ValueError("%s %r: not one of %s" % (name, value, ", ".join(choices)))
+    return value
+
+
+class TagsWrite:
+    """An accepted asynchronous write of a cache's tags (tags_write_mode async): its body is applied to the
+    cache's tags as they are when it ends, duration seconds after the PATCH."""
+
+    def __init__(self, op_id: str, cache: "Cache", raw: bytes, sent: float, duration: float) -> None:
+        self.id = op_id
+        self.cache = cache
+        self.raw = raw
+        self.ends = sent + duration
+        self.tags: t.Optional[t.Dict[str, str]] = None  # the tags it left, once it landed
+        self.refused: t.Optional[TagsRefused] = None  # what ARM refused when it came to land (nothing changed)
 
 
 class Cache:
@@ -518,6 +570,31 @@ class Cache:
         self.tags_write = spec.get("tags_write", "allowed")
         if self.tags_write not in TAGS_WRITE:
             raise ValueError("tags_write %r: not one of %s" % (self.tags_write, ", ".join(TAGS_WRITE)))
+        unknown = sorted(k for k in spec if k.startswith("tags_") and k not in TAGS_SETTINGS)
+        if unknown:
+            raise ValueError("%s: not one of %s" % (", ".join(unknown), ", ".join(TAGS_SETTINGS)))
+        # sync (200 at once) or async (202 + Location; documented from api-version 2022-09-01, seen on other
+        # resource types): see TAGS_WRITE_MODES
+        self.tags_write_mode = _choice(spec, "tags_write_mode", TAGS_WRITE_MODES)
+        # async: seconds from the PATCH until the write lands (assumed; taken as given, not time_scaled)
+        self.tags_write_duration = _seconds(spec, "tags_write_duration", 1.0)
+        # async: Retry-After on the 202 answers (None: none, as the Tags API declares none; assumed)
+        self.tags_write_retry_after = spec.get("tags_write_retry_after")
+        if self.tags_write_retry_after is not None and (
+                not isinstance(self.tags_write_retry_after, int) or isinstance(self.tags_write_retry_after, bool)
+                or self.tags_write_retry_after < 0):
+            raise ValueError("tags_write_retry_after %r: must be a whole number of seconds of 0 or more"
+                             % (self.tags_write_retry_after,))
+        # 409 AnotherOperationInProgress while busy (seen on other resource types): see TAGS_CONFLICT
+        self.tags_conflict = _choice(spec, "tags_conflict", TAGS_CONFLICT)
+        # Seconds after each change during which reads (the cache's GET, the caches list, GET of the tags
+        # resource) still show the tags before it: a GET was seen showing the old tags after a write on other
+        # resource types (ARM's caches are eventually consistent). Writes always apply to the true tags.
+        self.tags_read_lag = _seconds(spec, "tags_read_lag", 0.0)
+        self.tags_delete = _choice(spec, "tags_delete", TAGS_DELETE)  # see TAGS_DELETE (not documented well)
+        # (when, the tags from then on): the changes a lagged read may still show, the oldest the one visible
+        self.tags_history: t.List[t.Tuple[float, t.Dict[str, str]]] = [(-math.inf, self.tags)]
+        self.tags_pending: t.List[TagsWrite] = []  # asynchronous writes not landed yet, in the order sent
         self.base_state = spec.get("state", "Healthy")
         self.description = spec.get("status_description", "The cache is in Running state")
         self.provisioning_state = spec.get("provisioning_state", "Succeeded")
@@ -558,6 +635,61 @@ class Cache:
     def id(self) -> str:
         return "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StorageCache/caches/%s" % (
             self.subscription, self.resource_group, self.name)
+
+    # Tags ------------------------------------------------------------------
+    def change_tags(self, tags: t.Mapping[str, str], when: float) -> None:
+        """The tags from when on (a new dict: an answer being written from the old one is not disturbed)."""
+        self.tags = dict(tags)
+        self.tags_history.append((when, self.tags))
+
+    def plant_tags(self, tags: t.Mapping[str, str], now: float) -> None:
+        """Tags set by the control route: true and visible at once (no read lag)."""
+        self.settle_tags(now)
+        self.tags = dict(tags)
+        self.tags_history = [(-math.inf, self.tags)]
+
+    def settle_tags(self, now: float) -> None:
+        """Land the asynchronous writes whose time has come, in the order sent, each at its own end; one that
+        ARM would now refuse (51 tags after another write) ends refused and changes nothing."""
+        while self.tags_pending and self.tags_pending[0].ends <= now:
+            write = self.tags_pending.pop(0)
+            try:
+                tags = tags_operation(self.tags, write.raw, self.tags_delete)
+            except TagsRefused as refused:
+                write.refused = refused
+                continue
+            self.change_tags(tags, write.ends)
+            write.tags = self.tags
+
+    def true_tags(self, now: float) -> t.Dict[str, str]:
+        """The tags now, every write that has ended applied."""
+        self.settle_tags(now)
+        return dict(self.tags)
+
+    def visible_tags(self, now: float) -> t.Dict[str, str]:
+        """The tags a read shows now: the newest change at least tags_read_lag seconds old."""
+        self.settle_tags(now)
+        seen = now - self.tags_read_lag
+        newest = max(i for i, (when, _tags) in enumerate(self.tags_history) if when <= seen)
+        del self.tags_history[:newest]  # older ones can never be shown again
+        return dict(self.tags_history[0][1])
+
+    def tags_busy(self, now: float) -> t.Optional[str]:
+        """Why a tags write is refused with 409 now (tags_conflict while_busy), or None. Reads nothing as a
+        client would: no first_read clock starts."""
+        if self.tags_conflict == "never":
+            return None
+        state = self.state(now, observe=False)
+        if state in TAGS_BUSY_STATES:
+            return "the cache is %s" % state
+        for target in self.targets.values():
+            op = target.operation
+            if op is not None and op.status(now, observe=False) == "InProgress":
+                return "storage target %s: %s in progress" % (target.name, op.action)
+        self.settle_tags(now)
+        if self.tags_pending:
+            return "a tags write is in progress"
+        return None
 
     def state(self, now: float, observe: bool = True) -> str:
         """The health state now; observe=False (the control route) does not start a flushing_for window."""
@@ -630,7 +762,7 @@ class Cache:
             "name": self.name,
             "type": "Microsoft.StorageCache/caches",
             "location": self.location,
-            "tags": dict(self.tags),
+            "tags": self.visible_tags(now),
             "sku": {"name": "Standard_2G"},
             "properties": {
                 "cacheSizeGB": 3072,
@@ -690,6 +822,7 @@ class World:
             self.caches = caches
             self.faults = faults
             self.operations: t.Dict[str, Operation] = {}
+            self.tag_writes: t.Dict[str, TagsWrite] = {}  # asynchronous tags writes, by operation id
             self.tokens: t.Dict[str, float] = {}
             self.log: t.List[t.Dict[str, t.Any]] = []
             # Which scenario load this is: a request is logged only under the one it began in.
@@ -752,6 +885,14 @@ class World:
             self.operations[op.id] = op
             return op
 
+    def start_tags_write(self, cache: Cache, raw: bytes) -> TagsWrite:
+        """Accept an asynchronous write of a cache's tags (already validated); it lands when it ends."""
+        with self.lock:
+            write = TagsWrite(str(uuid.uuid4()), cache, raw, time.monotonic(), cache.tags_write_duration)
+            cache.tags_pending.append(write)
+            self.tag_writes[write.id] = write
+            return write
+
     def take(self, kind: str, subscription: str) -> t.Tuple[bool, str, float, int]:
         """Count a request in its subscription's bucket (flush or start_stop): (allowed, the
         x-ms-ratelimit-remaining-resource value, seconds until the bucket refills, requests seen in the
@@ -779,7 +920,10 @@ class World:
             return {
                 "caches": [
                     {"name": c.name, "resource_group": c.resource_group, "subscription_id": c.subscription,
-                     "state": c.state(now, observe=False), "flushes": c.flushes, "tags": dict(c.tags),
+                     "state": c.state(now, observe=False), "flushes": c.flushes, "tags": c.true_tags(now),
+                     # what reads show now (tags_read_lag), and the asynchronous writes not landed yet
+                     "visible_tags": c.visible_tags(now),
+                     "tags_pending": [{"id": w.id, "ends_in": round(w.ends - now, 3)} for w in c.tags_pending],
                      "actions": dict(c.sent), "upgrade_status": c.upgrade_status()}
                     for c in self.caches.values()
                 ],

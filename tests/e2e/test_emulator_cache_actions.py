@@ -283,3 +283,34 @@ def test_a_bad_action_setting_is_refused_and_changes_nothing(emulator):
             emulator.load({"caches": [dict({"name": "c1", "resource_group": "rg"}, **bad)]})
         assert refused.value.code == 400
     assert emulator.state()["caches"][0]["state"] == "Stopped"
+
+
+def test_a_processed_fault_starts_the_action_before_it_answers_in_its_place(emulator):
+    emulator.load(dict(emulator_scenario(stop={"duration": 0.3}), faults=[
+        {"on": "cache_action", "kind": "status", "status": 500, "processed": True}]))
+    status, headers, _body = post(emulator, "stop")
+    assert status == 500 and not OPERATION_HEADERS & set(headers)
+    assert emulator.actions("c1")["stop"] == 1 and health(emulator)[0] == "Stopping"  # it was sent all the same
+    deadline = time.monotonic() + BOUND
+    while health(emulator)[0] != "Stopped":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    assert requests_of(emulator, "cache_action")[-1]["fault"] == "status:500"
+
+
+@pytest.mark.parametrize("action, spec", [
+    ("start", {}),  # a running cache: nothing to start (the recorded 204)
+    ("stop", {"state": "Flushing"}),  # refused (409) on the normal path
+    ("upgrade", {}),  # nothing pending
+])
+def test_a_processed_fault_starts_nothing_the_normal_path_would_not(emulator, action, spec):
+    emulator.load(dict(emulator_scenario(**spec), faults=[
+        {"on": "cache_action", "kind": "reset", "processed": True}]))
+    with pytest.raises((ConnectionError, http.client.HTTPException, OSError)):
+        post(emulator, action)
+    assert emulator.actions("c1") == {"stop": 0, "start": 0, "upgrade": 0}
+    assert health(emulator)[0] == spec.get("state", "Healthy")
+
+
+def emulator_scenario(**spec):
+    return {"caches": [dict({"name": "c1", "resource_group": "rg"}, **spec)]}

@@ -9,6 +9,7 @@ from __future__ import annotations
 import http.client
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from urllib.parse import urlsplit
@@ -277,3 +278,172 @@ def test_the_control_route_plants_tags_past_arm_limits(tagged):
             urllib.request.urlopen(request, timeout=10)  # noqa: S310 - loopback only
         assert refused.value.code == 400
     assert tagged.tags("c1") == forged
+
+
+# The answers the Tags API may give that a cache's scope never was recorded giving (scenario options) -------
+BOUND = 5.0  # seconds any wait below may take, far above the durations it waits for
+OPERATION_RESULTS = "/subscriptions/%s/providers/Microsoft.Resources/operationresults/" % SUB
+
+
+def until(check, bound=BOUND):
+    """Poll check (bounded) until it returns something true; that value."""
+    deadline = time.monotonic() + bound
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "never came true"
+        time.sleep(0.05)
+
+
+def local(url, emulator):
+    assert url.startswith(emulator.url + "/subscriptions/"), url  # on the ARM origin, ARM's path family
+    return url[len(emulator.url):]
+
+
+def test_an_async_write_answers_202_and_lands_when_its_operation_ends(emulator):
+    emulator.load(scenario(tags=dict(START), tags_write_mode="async", tags_write_duration=0.5))
+    sent = time.monotonic()
+    status, headers, body = patch(emulator, "Merge", {"record": "v1"})
+    assert status == 202 and body is None and "retry-after" not in headers and "azure-asyncoperation" not in headers
+    location = local(headers["location"], emulator)
+    assert location.startswith(OPERATION_RESULTS) and location.endswith(API)
+    assert get_tags(emulator) == START == cache_tags(emulator)  # not yet
+    pending = emulator.state()["caches"][0]["tags_pending"]
+    assert len(pending) == 1 and location.startswith(OPERATION_RESULTS + pending[0]["id"])
+    status, headers, body = call(emulator, "GET", location)
+    assert status == 202 and body is None and local(headers["location"], emulator) == location
+
+    def landed():
+        answer = call(emulator, "GET", location)
+        return answer if answer[0] != 202 else None
+
+    status, _headers, body = until(landed)
+    assert time.monotonic() - sent >= 0.5
+    after = dict(START, record="v1")
+    assert status == 200 and body == {"id": TAGS, "name": "default", "type": "Microsoft.Resources/tags",
+                                      "properties": {"tags": after}}
+    assert get_tags(emulator) == after == cache_tags(emulator) == emulator.tags("c1")
+    assert emulator.state()["caches"][0]["tags_pending"] == []
+    assert call(emulator, "GET", location)[0] == 200  # and stays so
+    polls = requests_of(emulator, "tags_operation")
+    assert {e["cache"] for e in polls} == {"c1"} and polls[0]["status"] == 202 and polls[-1]["status"] == 200
+    assert requests_of(emulator, "tags_write")[-1]["status"] == 202
+    unknown = OPERATION_RESULTS + "00000000-0000-0000-0000-000000000001" + API
+    assert call(emulator, "GET", unknown)[0] == 404
+
+
+def test_an_async_write_with_retry_after(emulator):
+    emulator.load(scenario(tags=dict(START), tags_write_mode="async", tags_write_duration=0.3,
+                           tags_write_retry_after=1))
+    status, headers, _body = patch(emulator, "Delete", {"owner": ""})
+    assert status == 202 and headers["retry-after"] == "1"
+    location = local(headers["location"], emulator)
+    status, headers, _body = call(emulator, "GET", location)
+    assert status == 202 and headers["retry-after"] == "1"
+    status, headers, body = until(lambda: [a for a in [call(emulator, "GET", location)] if a[0] != 202])[0]
+    assert status == 200 and "retry-after" not in headers and body["properties"]["tags"] == {"env": "prod"}
+
+
+def test_an_async_write_is_refused_with_409_while_another_is_pending(emulator):
+    emulator.load(scenario(tags=dict(START), tags_write_mode="async", tags_write_duration=0.5,
+                           tags_conflict="while_busy"))
+    assert patch(emulator, "Merge", {"record": "v1"})[0] == 202
+    status, _headers, body = patch(emulator, "Merge", {"other": "x"})
+    assert status == 409 and body["error"]["code"] == "AnotherOperationInProgress"
+    assert body["error"]["message"].startswith("Another operation is in progress on the resource '%s'" % CACHE)
+    assert requests_of(emulator, "tags_write")[-1]["conflict"] == "a tags write is in progress"
+    until(lambda: get_tags(emulator) == dict(START, record="v1"))
+    assert emulator.tags("c1") == dict(START, record="v1")  # the refused write changed nothing
+    assert patch(emulator, "Merge", {"other": "x"})[0] == 202
+
+
+def test_async_writes_without_conflicts_land_in_the_order_sent(emulator):
+    planted = {"t%02d" % i: "v" for i in range(48)}
+    emulator.load(scenario(tags=planted, tags_write_mode="async", tags_write_duration=0.3))
+    first = local(patch(emulator, "Merge", {"a": "1"})[1]["location"], emulator)
+    second = local(patch(emulator, "Merge", {"b": "2"})[1]["location"], emulator)
+    third = local(patch(emulator, "Merge", {"c": "3"})[1]["location"], emulator)  # 51 once the others land
+    status, _headers, body = until(lambda: [a for a in [call(emulator, "GET", third)] if a[0] != 202])[0]
+    assert status == 400 and body["error"]["code"] == "TooManyTags"  # refused when it came to land
+    assert call(emulator, "GET", first)[2]["properties"]["tags"] == dict(planted, a="1")
+    assert call(emulator, "GET", second)[2]["properties"]["tags"] == dict(planted, a="1", b="2")
+    assert get_tags(emulator) == dict(planted, a="1", b="2")
+
+
+@pytest.mark.parametrize("busy", ["flush", "stop", "target"])
+def test_a_write_is_refused_with_409_while_the_cache_is_busy_and_changes_nothing(emulator, busy):
+    emulator.load(scenario(tags=dict(START), tags_conflict="while_busy", flush={"duration": 60},
+                           stop={"duration": 60}, storage_targets=[{"name": "t1", "action": {"duration": 60}}]))
+    path = CACHE + ("/storageTargets/t1/suspend" if busy == "target" else "/" + busy) + API
+    assert call(emulator, "POST", path)[0] in (202, 204)
+    for operation in ("Merge", "Replace", "Delete"):
+        status, _headers, body = patch(emulator, operation, {"owner": ""})
+        assert status == 409 and body["error"]["code"] == "AnotherOperationInProgress", body
+    assert get_tags(emulator) == START == emulator.tags("c1")
+    reason = requests_of(emulator, "tags_write")[-1]["conflict"]
+    assert reason == {"flush": "the cache is Flushing", "stop": "the cache is Stopping",
+                      "target": "storage target t1: suspend in progress"}[busy]
+    assert emulator.finish("c1", target="t1" if busy == "target" else None, action=busy == "stop") == 1
+    status, _headers, body = patch(emulator, "Merge", {"record": "v1"})
+    assert status == 200 and get_tags(emulator) == dict(START, record="v1")
+
+
+def test_without_conflicts_a_write_lands_while_a_target_action_runs(emulator):
+    emulator.load(scenario(tags=dict(START), storage_targets=[{"name": "t1", "action": {"duration": 60}}]))
+    assert call(emulator, "POST", CACHE + "/storageTargets/t1/suspend" + API)[0] == 202
+    assert patch(emulator, "Merge", {"record": "v1"})[0] == 200 and get_tags(emulator) == dict(START, record="v1")
+
+
+def test_reads_show_the_tags_before_a_change_for_the_read_lag(emulator):
+    emulator.load(scenario(tags=dict(START), tags_read_lag=1.5))
+    sent = time.monotonic()
+    status, _headers, body = patch(emulator, "Merge", {"record": "v1"})
+    assert status == 200 and body["properties"]["tags"] == dict(START, record="v1")  # the answer shows the write
+    # a write applies to the true tags, whatever reads show
+    status, _headers, body = patch(emulator, "Delete", {"record": "v1"})
+    assert status == 200 and body["properties"]["tags"] == START
+    status, _headers, body = patch(emulator, "Merge", {"record": "v2"})
+    assert status == 200 and body["properties"]["tags"] == dict(START, record="v2")
+    assert get_tags(emulator) == START == cache_tags(emulator)  # reads still show the tags before the changes
+    state = emulator.state()["caches"][0]
+    assert state["tags"] == dict(START, record="v2") and state["visible_tags"] == START
+    until(lambda: get_tags(emulator) == dict(START, record="v2"))
+    assert time.monotonic() - sent >= 1.5
+    assert cache_tags(emulator) == dict(START, record="v2")
+    # tags planted through the control route show at once
+    emulator.set_tags("c1", {"planted": "yes"})
+    assert get_tags(emulator) == {"planted": "yes"} == cache_tags(emulator)
+
+
+def test_delete_ignoring_values(emulator):
+    emulator.load(scenario(tags={"owner": "hpc", "env": "prod", "keep": "x"}, tags_delete="ignore_values"))
+    status, _headers, body = patch(emulator, "Delete", {"OWNER": "someone else", "env": "", "absent": "z"})
+    assert status == 200 and body["properties"]["tags"] == {"keep": "x"} == get_tags(emulator)
+
+
+def test_a_throttled_write_changes_nothing_unless_processed(emulator):
+    emulator.load(scenario(tags=dict(START), faults=[
+        {"on": "tags_write", "status": 429, "retry_after": 2},
+        {"on": "tags_write", "status": 429, "retry_after": 1, "processed": True}]))
+    status, headers, body = patch(emulator, "Merge", {"record": "v1"})
+    assert status == 429 and headers["retry-after"] == "2" and body["error"]["code"] == "TooManyRequests"
+    assert get_tags(emulator) == START == emulator.tags("c1")
+    status, headers, _body = patch(emulator, "Merge", {"record": "v2"})
+    assert status == 429 and headers["retry-after"] == "1"
+    assert get_tags(emulator) == dict(START, record="v2")  # landed before the 429 answered in its place
+    assert patch(emulator, "Merge", {"record": "v3"})[0] == 200  # both faults used up
+
+
+@pytest.mark.parametrize("bad", [
+    {"tags_write_mode": "later"}, {"tags_write_mode": None}, {"tags_write_duration": -1},
+    {"tags_write_duration": "soon"}, {"tags_write_duration": True}, {"tags_write_retry_after": -1},
+    {"tags_write_retry_after": 1.5}, {"tags_write_retry_after": "1"}, {"tags_conflict": "always"},
+    {"tags_read_lag": -0.5}, {"tags_read_lag": None}, {"tags_delete": "values"}, {"tags_lag": 1},
+])
+def test_a_tags_option_that_means_nothing_is_refused(emulator, bad):
+    emulator.load(scenario(tags=dict(START)))
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        emulator.load(scenario(**bad))
+    assert refused.value.code == 400 and list(bad)[0] in refused.value.read().decode()
+    assert get_tags(emulator) == START  # the scenario before stands
