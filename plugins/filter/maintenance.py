@@ -106,8 +106,11 @@ def maintenance_batch_entry(flush_all: t.Any, label: str) -> t.Dict[str, t.Any]:
 
 
 def _suspend_ran(suspend: t.Any) -> bool:
-    """The suspend loop ran (an empty loop registers skipped with empty results: it ran, with nothing to do)."""
-    return isinstance(suspend, t.Mapping) and suspend.get("results") is not None
+    """The suspend step ran: the record module's state=suspended (its targets), or skipped with nothing to
+    suspend; a registered loop of storage-target tasks (its results, empty when there was nothing to do)."""
+    if not isinstance(suspend, t.Mapping):
+        return False
+    return suspend.get("targets") is not None or suspend.get("results") is not None or suspend.get("skipped") is True
 
 
 def _refused(*results: t.Mapping[str, t.Any]) -> bool:

@@ -241,6 +241,10 @@ class ArmClient:
         self._secrets = tuple(secrets)
         # Paces the actions (POSTs) of every thread that shares this client (_pacing.Pacer); None: not paced.
         self.pacer: t.Optional[Pacing] = None
+        # Called with (method, url) just before every try of an action (POST), once its token is in hand:
+        # it raises to stop the request (the fence of a backend maintenance run: its hold still held with
+        # time to cover the request, its playbook still running). None: no fence.
+        self.guard: t.Optional[t.Callable[[str, str], None]] = None
         self.user_agent = "%s/%s python-requests/%s" % (
             COLLECTION_NAME, COLLECTION_VERSION, getattr(requests, "__version__", "?") if HAS_REQUESTS else "?"
         )
@@ -343,11 +347,18 @@ class ArmClient:
         """
         url = self.absolute(url)
         token = self.tokens.token()
+        self._guard(method, url)
         response = self._send_once(method, url, deadline, token, body)
         if response.status == 401:
             token = self.tokens.token(force_refresh=True, rejected=token)
+            self._guard(method, url)
             response = self._send_once(method, url, deadline, token, body)
         return response
+
+    def _guard(self, method: str, url: str) -> None:
+        """The last check before an action leaves: as close to the send as the token allows."""
+        if self.guard is not None and method == "POST":
+            self.guard(method, url)
 
     def _backoff(self, attempt: int, response: t.Optional[Response]) -> float:
         if response is not None:
@@ -366,7 +377,7 @@ class ArmClient:
 
     def _retrying(self, method: str, url: str, deadline: t.Optional[float],
                   judge: t.Callable[[t.Optional[Response], t.Optional[TransportError]], t.Any],
-                  body: t.Optional[bytes] = None, pace: bool = False) -> Response:
+                  body: t.Optional[bytes] = None, pace: bool = False, attempts: t.Optional[int] = None) -> Response:
         """Send until judge() accepts an answer, within the attempts and the deadline.
 
         judge(response, failure) returns the Response to hand back, returns the
@@ -377,8 +388,9 @@ class ArmClient:
         pacer = self.pacer if pace else None
         ticket = pacer.ticket(url) if pacer is not None else None
         last: t.Optional[HpcCacheError] = None
+        tries = self.policy.attempts if attempts is None else attempts
         try:
-            for attempt in range(1, self.policy.attempts + 1):
+            for attempt in range(1, tries + 1):
                 response, failure = None, None
                 if pacer is not None:
                     pacer.before(ticket, deadline)  # raises when it cannot be sent before the deadline
@@ -393,7 +405,7 @@ class ArmClient:
                 if isinstance(verdict, Response):
                     return verdict
                 last = verdict
-                if attempt == self.policy.attempts:
+                if attempt == tries:
                     break
                 if pacer is not None and response is not None and response.status == 429:
                     continue  # the pacer holds it, with every other request of the subscription
@@ -447,9 +459,13 @@ class ArmClient:
 
         return self._retrying("POST", url, deadline, judge, pace=True)
 
-    def patch_json(self, url: str, body: t.Mapping[str, t.Any], deadline: t.Optional[float] = None) -> Response:
+    def patch_json(self, url: str, body: t.Mapping[str, t.Any], deadline: t.Optional[float] = None,
+                   retry: bool = True) -> Response:
         """PATCH a JSON body that is idempotent (the same patch twice leaves the same result, as a tags Merge or
-        Delete does): retried like a read, on transient answers and on any failure to get an answer."""
+        Delete does): retried like a read, on transient answers and on any failure to get an answer.
+
+        retry=False: one try; a transient answer or a failure raises (ArmError, TransportError) so that the
+        caller reads again and decides again before another write (the maintenance record's rule I5)."""
 
         def judge(response: t.Optional[Response], failure: t.Optional[TransportError]) -> t.Any:
             if response is None:
@@ -460,7 +476,8 @@ class ArmClient:
                 return error_from(response, self._secrets)
             raise error_from(response, self._secrets)
 
-        return self._retrying("PATCH", url, deadline, judge, json.dumps(body).encode("utf-8"))
+        return self._retrying("PATCH", url, deadline, judge, json.dumps(body).encode("utf-8"),
+                              attempts=None if retry else 1)
 
 
 def _untrusted(exc: BaseException) -> bool:

@@ -6,21 +6,29 @@
 Before its first suspend a run writes, as tags on the cache (ARM's Tags API,
 so every controller that maintains the cache sees it):
 
-  hpc-maintenance-hold = v1;run=..;host=..;boot=..;pid=..;pstart=..;start=..;until=..;cache=..
+  hpc-maintenance-hold = v1;run=..;host=..;boot=..;ns=..;pid=..;pstart=..;start=..;until=..;cache=..
   hpc-maintenance-target-<name> = v1;run=..;cache=..      (one per storage target it suspends)
 
 `cache` is a hash of the cache's normalized id, so a tag copied onto another
-cache names the wrong one and is ignored. The hold is the lock: while a live
-run holds it, no other run suspends, resumes or recovers. A hold past its
-`until`, or (on the controller that wrote it) whose process is gone, belongs
-to an interrupted run, whose targets are recovered first; take_over is the
-operator's word that the holder is gone. A target's entry is removed only
-once its resume operation succeeded.
+cache names the wrong one and is ignored. The protocol and its invariants are
+written down in docs/maintenance-protocol.md; in short:
+
+I1 an entry leaves the record only after a resume of its target Succeeded;
+I2 no state-changing request leaves unless, just before it, the record was
+   read and the hold is this run's with time left to cover the request;
+I3 another run is judged gone only by its bound (with room for clock skew),
+   by a process identity that is certain (host, boot, PID namespace, pid,
+   start time), or by the operator's take-over;
+I4 a module whose playbook is gone sends no further state-changing request;
+I5 a record write is never retried blindly: after any failure or delay the
+   record is read again and the decision made again;
+I6 release sends every resume before any cleanup, and one failed step never
+   stops another target's resume.
 
 The record is data from the service, not an order: anyone who may write the
-cache's tags could forge one. Recovery of another run's record therefore
-resumes only targets that read Suspended (or settle to it), never templates
-a field, and refuses names the API would refuse.
+cache's tags can ask for a resume of a target (a resume of a target that is
+not suspended is harmless: the service accepts it). Names the API would
+refuse are ignored, and no field is ever templated.
 """
 
 from __future__ import annotations
@@ -33,9 +41,16 @@ import os
 import socket
 import typing as t
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, failure_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._client import RETRYABLE_STATUS, Response
+from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ArmError,
+    HpcCacheError,
+    TransportError,
+    failure_of,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
     CacheOperations,
@@ -48,6 +63,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._target import (
     FLUSHING,
     SUSPENDED,
     TargetAction,
+    TargetTask,
     target_state,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._validation import STORAGE_TARGET_NAME_RE
@@ -60,7 +76,22 @@ FORMAT = "v1"
 SETTLE_SECONDS = 2.0
 MAX_TAGS = 50  # ARM's limit per resource
 MAX_VALUE = 256  # ARM's limit per tag value
-MAX_HOLD = 30 * 24 * 3600  # a hold longer than this is no run's: ignored
+MAX_HOLD = 30 * 24 * 3600  # a hold longer than this is no run's: ignored, and never written
+# A controller's clock may differ from Azure's (the Date of its answers) by at most this much; a run whose
+# clock is further off refuses to hold. Two controllers are then within twice this of each other, so a hold
+# is judged past its bound only STALE_MARGIN after its until, on any controller's clock.
+MAX_SKEW = 60
+STALE_MARGIN = 2 * MAX_SKEW
+# A state-changing request leaves only while the hold has at least this long to run (I2): the request's own
+# bound (connect and read timeouts) with room to spare; the hold is renewed first when it has less.
+FENCE_COVER = 120
+# After a write, the record is read until it shows the write (a read may show the old tags for a while).
+STALE_READ_SECONDS = 30.0
+# A record write answered 409, 429, 5xx or not at all: read again, decide again, write again, this many
+# times at most (each after the service's Retry-After, or a growing pause).
+MAX_WRITES = 8
+# A resume answered 409 (another operation on the target): waited for and sent again, this many times at most.
+MAX_RESUME_CONFLICTS = 30
 # The states a target is read in before anyone decides whose it is: something runs on it.
 UNSETTLED = frozenset((BUSY, FLUSHING))
 KNOWN = frozenset(("ready", BUSY, SUSPENDED, FLUSHING))
@@ -97,10 +128,12 @@ class Holder:
     start: int
     until: int
     cache: str
+    ns: str = ""  # the PID namespace of pid (empty in holds written before 0.5.1: never judged dead)
 
     def encode(self) -> str:
-        text = "%s;run=%s;host=%s;boot=%s;pid=%d;pstart=%d;start=%d;until=%d;cache=%s" % (
-            FORMAT, self.run, self.host, self.boot, self.pid, self.pstart, self.start, self.until, self.cache)
+        text = "%s;run=%s;host=%s;boot=%s;ns=%s;pid=%d;pstart=%d;start=%d;until=%d;cache=%s" % (
+            FORMAT, self.run, self.host, self.boot, self.ns, self.pid, self.pstart, self.start, self.until,
+            self.cache)
         return text[:MAX_VALUE]
 
     @classmethod
@@ -115,7 +148,7 @@ class Holder:
         if until < start or until - start > MAX_HOLD:
             return None  # a hold no run takes: forged or broken, and ignored
         return cls(found["run"], found.get("host", ""), found.get("boot", ""), pid, pstart, start, until,
-                   found["cache"])
+                   found["cache"], found.get("ns", ""))
 
     def describe(self) -> t.Dict[str, t.Any]:
         return {"run": self.run, "controller": self.host, "pid": self.pid, "started": self.start,
@@ -165,24 +198,57 @@ def read_record(tags: t.Mapping[str, str], cache: str) -> Record:
 
 
 # Where the record is kept ---------------------------------------------------------------------------
+class WriteRefused(HpcCacheError):
+    """A record write the service did not take, and that may be tried again after reading the record again:
+    409 (another operation on the cache), 429, a 5xx, or no answer."""
+
+    def __init__(self, message: str, retry_after: t.Optional[float]) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class TagStore:
-    """The cache's tags: read with the cache (GET), written through ARM's Tags API."""
+    """The cache's tags: read with the cache (GET), written through ARM's Tags API, one try at a time."""
 
     where = "tags of the cache"
 
-    def __init__(self, ops: CacheOperations, ref: CacheRef, deadline: float) -> None:
+    def __init__(self, ops: CacheOperations, ref: CacheRef, deadline: Deadline) -> None:
         self.ops, self.ref, self.deadline = ops, ref, deadline
+        self.server_date: t.Optional[float] = None  # the Date of the last answer read, in seconds since 1970
 
     def read(self) -> t.Dict[str, str]:
-        tags = self.ops.get(self.ref, self.deadline).get("tags")
+        response = self.ops.client.get(self.ops.cache_url(self.ref), deadline=self.deadline.at)
+        self.server_date = _date_of(response)
+        tags = response.json_object().get("tags")
         return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
 
-    def merge(self, tags: t.Mapping[str, str]) -> t.Dict[str, str]:
-        return self.ops.patch_tags(self.ref, "Merge", tags, self.deadline)
+    def _patch(self, operation: str, tags: t.Mapping[str, str]) -> None:
+        """One write. 200 is done; 202 is followed to its end (Location, or Azure-AsyncOperation); a
+        transient answer or none raises WriteRefused, any other error ArmError (nothing to retry)."""
+        body = {"operation": operation, "properties": {"tags": dict(tags)}}
+        try:
+            response = self.ops.client.patch_json(self.ops.tags_url(self.ref), body, deadline=self.deadline.at,
+                                                  retry=False)
+        except ArmError as exc:
+            if exc.status in RETRYABLE_STATUS or exc.status == 409:
+                raise WriteRefused(exc.message, _retry_after_of(exc)) from None
+            raise
+        except TransportError as exc:
+            raise WriteRefused(exc.message, None) from None
+        if response.status == 202:
+            async_url = response.headers.get("Azure-AsyncOperation")
+            location = response.headers.get("Location")
+            if async_url or location:
+                Poller(self.ops.client).wait_operation(
+                    async_url=async_url, location_url=location, deadline=self.deadline, poll_interval=1,
+                    first_delay=response.retry_after(), subject="the write of the maintenance record")
+
+    def merge(self, tags: t.Mapping[str, str]) -> None:
+        self._patch("Merge", tags)
 
     def delete(self, tags: t.Mapping[str, str]) -> None:
         if tags:
-            self.ops.patch_tags(self.ref, "Delete", tags, self.deadline)
+            self._patch("Delete", tags)
 
 
 class FileStore:
@@ -190,6 +256,7 @@ class FileStore:
     cache under a directory of mode 0700, changed under an exclusive lock. Only this controller sees it."""
 
     where = "controller-local record"
+    server_date: t.Optional[float] = None
 
     def __init__(self, directory: str, ref: CacheRef) -> None:
         self.directory = os.path.expanduser(directory)
@@ -225,15 +292,31 @@ class FileStore:
                 return {}
             raise HpcCacheError("Cannot read the controller-local record %s: %s" % (self.path, exc))
 
-    def merge(self, tags: t.Mapping[str, str]) -> t.Dict[str, str]:
-        return self._change(lambda now: now.update(tags))
+    def merge(self, tags: t.Mapping[str, str]) -> None:
+        self._change(lambda now: now.update(tags))
 
     def delete(self, tags: t.Mapping[str, str]) -> None:
         def drop(now: t.Dict[str, str]) -> None:
-            for name in tags:
-                now.pop(name, None)
+            for name, value in tags.items():
+                if now.get(name) == value:
+                    now.pop(name, None)
 
         self._change(drop)
+
+
+def _date_of(response: Response) -> t.Optional[float]:
+    text = response.headers.get("Date")
+    if not text:
+        return None
+    try:
+        return parsedate_to_datetime(str(text)).timestamp()
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+
+
+def _retry_after_of(exc: ArmError) -> t.Optional[float]:
+    value = exc.result.get("retry_after")
+    return float(value) if isinstance(value, (int, float)) else None
 
 
 # Who runs here -----------------------------------------------------------------------------------
@@ -267,6 +350,16 @@ def boot_id() -> str:
         return ""
 
 
+def pid_namespace() -> str:
+    """The PID namespace this process sees others in (its inode number), or "" where it cannot be told."""
+    try:
+        link = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return ""
+    digits = "".join(c for c in link if c.isdigit())
+    return digits[:20]
+
+
 def playbook_process(start: t.Optional[int] = None) -> t.Tuple[int, int]:
     """The ansible-playbook process this module runs under (the topmost of its ancestors whose command line
     names ansible-playbook), as (pid, start time); (0, 0) where it cannot be told."""
@@ -286,55 +379,106 @@ def playbook_process(start: t.Optional[int] = None) -> t.Tuple[int, int]:
     return found
 
 
-def alive(holder: Holder, controller: str, boot: str) -> t.Optional[bool]:
-    """Whether the holder's process still runs: known only on the controller (and boot) that wrote it."""
-    if not holder.pid or holder.host != controller or not boot or holder.boot != boot:
-        return None
-    stat = _proc_stat(holder.pid)
-    return stat is not None and stat[1] == holder.pstart
+def process_alive(pid: int, pstart: int) -> bool:
+    """Whether the process pid, started at pstart, still runs (in this PID namespace)."""
+    stat = _proc_stat(pid)
+    return stat is not None and stat[1] == pstart
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who a run is: its controller, boot, PID namespace and playbook process. ``alive`` answers whether a
+    process still runs (on this controller, in this namespace); ``parent`` is the process whose end ends this
+    module's run (its playbook), checked before every state-changing request (I4)."""
+
+    host: str
+    boot: str
+    ns: str
+    pid: int
+    pstart: int
+    alive: t.Callable[[int, int], bool] = process_alive
+
+    @classmethod
+    def here(cls, host: str) -> "Identity":
+        pid, pstart = playbook_process()
+        return cls(host[:63], boot_id(), pid_namespace(), pid, pstart)
+
+    def judge(self, holder: Holder) -> t.Optional[bool]:
+        """Whether the holder's process still runs: known only where that is certain (I3): the same
+        controller, boot and PID namespace, and a pid and start time recorded; None elsewhere."""
+        if (not holder.pid or not holder.pstart or not holder.ns or not self.boot or not self.ns
+                or holder.host != self.host or holder.boot != self.boot or holder.ns != self.ns):
+            return None
+        return self.alive(holder.pid, holder.pstart)
+
+    def run_alive(self) -> bool:
+        """Whether the playbook this module runs under still runs; True where it cannot be told."""
+        return not self.pid or self.alive(self.pid, self.pstart)
+
+
+class RunGone(HpcCacheError):
+    """The playbook this module runs under has ended (a canceled job, a killed run): nothing more is sent."""
+
+
+class HoldLost(HpcCacheError):
+    """The hold is no longer this run's, or has too little time left: nothing more is sent."""
 
 
 # The record's life --------------------------------------------------------------------------------
 class MaintenanceRecord:
-    """Check, take and give back the hold on one cache for one run; recover an interrupted run's targets."""
+    """Check, take and give back the hold on one cache for one run; suspend the targets recorded for it;
+    recover an interrupted run's targets. Every state-changing request goes through the fence (I2, I4)."""
 
     def __init__(self, ops: CacheOperations, ref: CacheRef, *, run: str, controller: str, hold_seconds: int,
                  take_over: bool, local_record: t.Optional[str], wait_timeout: int, poll_interval: int,
                  confirm_timeout: int, check_mode: bool, wall_clock: t.Callable[[], float],
-                 process: t.Optional[t.Tuple[int, int]] = None, boot: t.Optional[str] = None) -> None:
+                 process: t.Optional[t.Tuple[int, int]] = None, boot: t.Optional[str] = None,
+                 identity: t.Optional[Identity] = None, deadline: t.Optional[Deadline] = None) -> None:
         self.ops, self.ref, self.run_id = ops, ref, run
-        self.controller = controller[:63]
-        self.hold_seconds = hold_seconds
+        if identity is None:
+            here = Identity.here(controller)
+            identity = Identity(controller[:63], boot if boot is not None else here.boot, here.ns,
+                                *(process if process is not None else (here.pid, here.pstart)))
+        self.identity = identity
+        self.controller = identity.host
+        self.hold_seconds = min(hold_seconds, MAX_HOLD)
         self.take_over = take_over
         self.wait_timeout, self.poll_interval, self.confirm_timeout = wait_timeout, poll_interval, confirm_timeout
         self.check_mode = check_mode
         self.wall_clock = wall_clock
-        self.process = process if process is not None else playbook_process()
-        self.boot = boot if boot is not None else boot_id()
         self.cache = cache_hash(ref)
-        self.deadline = ops.client.clock() + wait_timeout
+        self.deadline = deadline or Deadline.after(wait_timeout, clock=ops.client.clock, sleep=ops.client.sleep)
         self.tags = TagStore(ops, ref, self.deadline)
         self.local = FileStore(local_record, ref) if local_record else None
         self.result: t.Dict[str, t.Any] = {"changed": False, "recovered": [], "warnings": []}
 
-    def _deadline(self) -> Deadline:
-        """The run's deadline as the Deadline the waits and actions take (the client's clock and sleep)."""
-        return Deadline(self.deadline, clock=self.ops.client.clock, sleep=self.ops.client.sleep)
-
     # Reading ------------------------------------------------------------------------------------
     def _stores(self) -> t.List[t.Tuple[t.Any, Record]]:
         stores: t.List[t.Tuple[t.Any, Record]] = [(self.tags, read_record(self.tags.read(), self.cache))]
+        self._check_clock()
         if self.local is not None:
             stores.append((self.local, read_record(self.local.read(), self.cache)))
         return stores
 
+    def _check_clock(self) -> None:
+        """Refuse to act on a hold's bound while this controller's clock is far from Azure's (I3)."""
+        if self.tags.server_date is None:
+            return
+        skew = self.wall_clock() - self.tags.server_date
+        if abs(skew) > MAX_SKEW:
+            raise HpcCacheError(
+                "This controller's clock is %d s %s Azure's (the Date of its answers); a maintenance hold's bound "
+                "is only safe within %d s. Nothing was sent: set the clock right (NTP) and run again"
+                % (abs(skew), "ahead of" if skew > 0 else "behind", MAX_SKEW), clock_skew=round(skew))
+
     def _judge(self, holder: Holder) -> str:
-        """ours, live (another run within its bound), stale (past it), dead (its process is gone)."""
+        """ours, live (another run within its bound), stale (past it, with room for skew), dead (its process
+        is certainly gone)."""
         if holder.run == self.run_id:
             return "ours"
-        if self.wall_clock() >= holder.until:
+        if self.wall_clock() >= holder.until + STALE_MARGIN:
             return "stale"
-        if alive(holder, self.controller, self.boot) is False:
+        if self.identity.judge(holder) is False:
             return "dead"
         return "live"
 
@@ -377,7 +521,7 @@ class MaintenanceRecord:
         if stale:
             self.result["warnings"].append(
                 "An interrupted maintenance run left storage targets %s recorded on the cache; the next backend "
-                "maintenance run recovers them (this run sends nothing)" % ", ".join(stale))
+                "maintenance run resumes them first (this run sends nothing)" % ", ".join(stale))
         self.result["msg"] = "The cache %s is not held by a live maintenance run%s" % (
             self.ref.name, "; an interrupted run's record is waiting for recovery" if stale else "")
         return self.result
@@ -388,7 +532,7 @@ class MaintenanceRecord:
 
         Backend maintenance has no state that passes whatever the list says: a Flushing, Stopped or
         Upgrading cache is refused unless listed."""
-        cache = summarize(self.ops.get(self.ref, self.deadline))
+        cache = summarize(self.ops.get(self.ref, self.deadline.at))
         state, description = cache["health_state"], cache["health_description"]
         self.result.update(health_state=state, health_description=description)
         if state.casefold() not in {a.strip().casefold() for a in allowed_states}:
@@ -402,7 +546,7 @@ class MaintenanceRecord:
         """The storage targets asked for, in the service's spelling (ARM names are case-insensitive), once
         each; ['*'] is every target of the cache. A name the cache does not have fails, naming those it has."""
         known: t.List[str] = []
-        for target in self.ops.list_targets(self.ref, self.deadline):
+        for target in self.ops.list_targets(self.ref, self.deadline.at):
             name = target.get("name") if isinstance(target, dict) else None
             if isinstance(name, str) and STORAGE_TARGET_NAME_RE.fullmatch(name):
                 known.append(name)
@@ -423,29 +567,31 @@ class MaintenanceRecord:
         """Take the hold, recover what an interrupted run left, and record the targets to suspend.
 
         The hold is taken and read back before anything else is sent, so two runs never recover or
-        suspend at once. It is sized to cover the flush and suspend of every target before the first
-        renewal (2 waits a target, and one more), and at least the hold asked for.
+        suspend at once. It is sized to cover the flush and suspend of every target (2 waits a target,
+        and one more), and at least the hold asked for; the fence renews it before any request it would
+        not cover.
         """
         if targets:
-            self.hold_seconds = max(self.hold_seconds, self.wait_timeout * (2 * len(targets) + 1))
+            self.hold_seconds = min(MAX_HOLD, max(self.hold_seconds, self.wait_timeout * (2 * len(targets) + 1)))
         stores = self._stores()
         self._report(stores)
-        recoverable = self._recoverable(stores)
+        self._recoverable(stores)
         if self.check_mode:  # what the run would do, read only
-            self._recover(stores, recoverable)
+            self._recover(stores)
             to_suspend, skipped = self._decide(targets)
             self.result.update(to_suspend=to_suspend, not_ours=skipped,
                                msg="Check mode: the hold on %s would be taken" % self.ref.name)
             return self.result
         self._room(stores, len(targets))
-        store = self._take(recoverable)
+        store = self._take()
         try:
-            self._recover(stores, recoverable)
+            self._recover(self._stores())
             to_suspend, skipped = self._decide(targets)
             self.result["not_ours"] = skipped
             if to_suspend:
-                self._write(store, {TARGET_TAG + name: entry_value(self.run_id, self.cache) for name in to_suspend},
-                            "the storage targets it suspends")
+                entries = {TARGET_TAG + name: entry_value(self.run_id, self.cache) for name in to_suspend}
+                self._write(store, "Merge", entries, "the storage targets it suspends", self._still_ours,
+                            lambda rec: all(rec.entries.get(n) == self.run_id for n in to_suspend))
         except BaseException:
             self._drop_own()  # nothing of this run was suspended yet: its hold must not outlive the failure
             raise
@@ -459,40 +605,53 @@ class MaintenanceRecord:
         """Extend this run's hold; it recovers nothing, and fails when the hold is no longer this run's."""
         stores = self._stores()
         self._report(stores)
-        mine = [(store, rec) for store, rec in stores if rec.holder is not None and rec.holder.run == self.run_id]
         if self.check_mode:  # check mode took no hold: there is nothing to renew
             self.result["msg"] = "Check mode: the hold on %s would be renewed" % self.ref.name
             return self.result
-        if not mine:
-            holder = next((rec.holder for _s, rec in stores if rec.holder is not None), None)
-            raise HpcCacheError("The hold on %s is no longer this run's (%s): the storage targets this run suspended "
-                                "are resumed now, and nothing more is done"
-                                % (self.ref.name, "run %s holds it" % holder.run if holder else "it is gone"))
-        if not self.check_mode:
-            self._write(mine[0][0], {HOLD_TAG: self._holder().encode()}, "its hold")
-            self.result["changed"] = True
+        self._renew(self._store_of_hold(stores)[0])
+        self.result["changed"] = True
         self.result["msg"] = "The hold on %s is renewed until %s" % (self.ref.name, _iso(self._until()))
         return self.result
 
-    def _recoverable(self, stores: t.List[t.Tuple[t.Any, Record]]) -> t.Set[str]:
-        """The runs whose record may be recovered: a hold that is stale, dead, or taken over. Refuses a live
-        hold of another run. Entries of a run with no hold at all are reported, never acted on (a run removes
-        its hold last, so such entries were forged or cleared by hand)."""
-        runs: t.Set[str] = set()
+    def _store_of_hold(self, stores: t.List[t.Tuple[t.Any, Record]]) -> t.Tuple[t.Any, Holder]:
+        """The store that holds this run's hold. A read that shows another hold, or none, is read again for up
+        to STALE_READ_SECONDS (a read may show the tags as they were), then HoldLost."""
+        waited, delay = 0.0, 1.0
+        while True:
+            mine = [(store, rec.holder) for store, rec in stores
+                    if rec.holder is not None and rec.holder.run == self.run_id]
+            if mine:
+                return mine[0]
+            if waited >= STALE_READ_SECONDS or not self.deadline.pause(delay):
+                holder = next((rec.holder for _s, rec in stores if rec.holder is not None), None)
+                raise HoldLost("The hold on %s is no longer this run's (%s): nothing more is sent by this run"
+                               % (self.ref.name, "run %s holds it" % holder.run if holder else "it is gone"))
+            waited += delay
+            delay = min(delay * 2, 5.0)
+            stores = self._stores()
+
+    def _renew(self, store: t.Any) -> None:
+        holder = self._holder()
+        self._write(store, "Merge", {HOLD_TAG: holder.encode()}, "its hold", self._still_ours,
+                    lambda rec: rec.holder is not None and rec.holder.run == self.run_id
+                    and rec.holder.until >= holder.until)
+
+    def _still_ours(self, stores: t.List[t.Tuple[t.Any, Record]]) -> None:
+        """The decision behind a write of this run's record, made again: the hold is still this run's, and not
+        so far past its bound that another run may be recovering it already."""
+        _store, holder = self._store_of_hold(stores)
+        if self.wall_clock() >= holder.until + STALE_MARGIN:
+            raise HoldLost("The hold on %s ran out at %s (this run was paused or slow past its bound): another run "
+                           "may be recovering it, so this run sends nothing more" % (self.ref.name, _iso(holder.until)))
+
+    def _recoverable(self, stores: t.List[t.Tuple[t.Any, Record]]) -> None:
+        """Refuse a live hold of another run (unless taken over); any other hold, and every entry of another
+        run, is recovered once this run holds the cache."""
         for _store, rec in stores:
             if rec.holder is None or rec.holder.run == self.run_id:
                 continue
-            state = self._judge(rec.holder)
-            if state == "live" and not self.take_over:
+            if self._judge(rec.holder) == "live" and not self.take_over:
                 self._refuse_live(rec.holder)
-            runs.add(rec.holder.run)
-        orphans = sorted({n for _s, rec in stores for n, run in rec.entries.items()
-                          if run != self.run_id and run not in runs})
-        if orphans:
-            self.result["warnings"].append(
-                "Storage targets %s are recorded on the cache by a run that holds no hold; they were not touched "
-                "(a record is removed hold last, so this one was forged or cleared by hand)" % ", ".join(orphans))
-        return runs
 
     def _room(self, stores: t.List[t.Tuple[t.Any, Record]], targets: int) -> None:
         """Refuse before writing anything when the cache's tags have no room for the record."""
@@ -506,7 +665,11 @@ class MaintenanceRecord:
                 % (self.ref.name, len(existing), needed, MAX_TAGS))
 
     def _drop_own(self) -> None:
-        for store, rec in self._stores():
+        try:
+            stores = self._stores()
+        except HpcCacheError:
+            return  # the failure that brought us here is the one to report
+        for store, rec in stores:
             mine = {rec.tag_names[n]: entry_value(self.run_id, self.cache) for n, run in rec.entries.items()
                     if run == self.run_id}
             if rec.holder is not None and rec.holder.run == self.run_id:
@@ -521,49 +684,122 @@ class MaintenanceRecord:
         return int(self.wall_clock()) + self.hold_seconds
 
     def _holder(self) -> Holder:
-        return Holder(self.run_id, self.controller, self.boot, self.process[0], self.process[1],
-                      int(self.wall_clock()), self._until(), self.cache)
+        ident = self.identity
+        return Holder(self.run_id, ident.host, ident.boot, ident.pid, ident.pstart, int(self.wall_clock()),
+                      self._until(), self.cache, ident.ns)
 
-    def _take(self, recoverable: t.Set[str]) -> t.Any:
-        now = read_record(self.tags.read(), self.cache).holder  # read again just before the write
-        if now is not None and now.run != self.run_id and now.run not in recoverable:
-            if self._judge(now) == "live" and not self.take_over:
-                self._refuse_live(now)
-        holder = self._holder()
-        store = self._write(self.tags, {HOLD_TAG: holder.encode()}, "its hold")
-        self.ops.client.sleep(SETTLE_SECONDS)  # a run writing at the same moment has written by now
-        now = read_record(store.read(), self.cache).holder
-        if now is None or now.run != self.run_id:
-            raise HpcCacheError(
-                "Another maintenance run took the hold on %s at the same moment (%s); nothing was suspended"
-                % (self.ref.name, "run %s on controller %s" % (now.run, now.host) if now else "its hold vanished"))
-        return store
+    def _take(self) -> t.Any:
+        """Write this run's hold and read it back. Where the cache's tags refuse it, the opt-in local record."""
+        before: t.Dict[str, t.Optional[str]] = {}
 
-    def _write(self, store: t.Any, tags: t.Mapping[str, str], what: str) -> t.Any:
-        """Write to the store; where the cache's tags refuse it, the opt-in local record, else a clear refusal."""
+        def decide(stores: t.List[t.Tuple[t.Any, Record]]) -> None:
+            self._recoverable(stores)  # read again, judged again (I5)
+            before.clear()
+            before.update({store.where: next(iter(rec.holder_tag.values()), None) for store, rec in stores})
+
+        def shows(rec: Record) -> bool:
+            return rec.holder is not None and rec.holder.run == self.run_id
+
+        def lost(rec: Record) -> bool:
+            # another run's hold that is not the one read before this run wrote: it wrote at the same moment
+            value = next(iter(rec.holder_tag.values()), None)
+            return rec.holder is not None and rec.holder.run != self.run_id and value not in before.values()
+
+        decide(self._stores())
         try:
-            written = store.merge(tags)
-        except ArmError as exc:
-            if store is not self.tags:
-                raise
-            if self.local is None:
-                raise HpcCacheError(
-                    "The record of this run (%s) could not be written on the cache %s: %s. Nothing was suspended. "
-                    "Grant Microsoft.Resources/tags/write on the cache (and keep its tags under %d), or set "
-                    "cache_maintenance_local_record: true to keep the record on this controller only: a run on "
-                    "another controller (another AWX job) then cannot see it, so cannot wait for this run nor "
-                    "recover what it suspended if it is interrupted" % (what, self.ref.name, exc.message, MAX_TAGS))
-            self.result["warnings"].append(
-                "The record could not be written on the cache (%s); it is kept on this controller only (%s): a run "
-                "on another controller cannot see it" % (exc.message, self.local.path))
-            return self._write(self.local, tags, what)
-        if store is self.tags and written and not all(
-                any(k.casefold() == name.casefold() and v == value for k, v in written.items())
-                for name, value in tags.items()):
-            raise HpcCacheError("The cache %s did not keep the record of this run (%s): nothing was suspended"
-                                % (self.ref.name, what))
-        return store
+            return self._write(self.tags, "Merge", {HOLD_TAG: self._holder().encode()}, "its hold", decide, shows,
+                               lost=lost, settle=True)
+        except HoldLost as exc:
+            raise HpcCacheError("Another maintenance run took the hold on %s at the same moment (%s); nothing was "
+                                "suspended" % (self.ref.name, exc.message)) from None
 
+    def _write(self, store: t.Any, operation: str, tags: t.Mapping[str, str], what: str,
+               decide: t.Callable[[t.List[t.Tuple[t.Any, Record]]], None], shows: t.Callable[[Record], bool],
+               lost: t.Optional[t.Callable[[Record], bool]] = None, settle: bool = False) -> t.Any:
+        """Write to the record and read it back until it shows the write (I5).
+
+        Before every try but the first the record is read again and decide() judges again (it raises when
+        the write is no longer right). A write answered 409, 429, 5xx or not at all is tried again after the
+        service's Retry-After (or a growing pause), at most MAX_WRITES times. A read that shows the old record
+        is read again for up to STALE_READ_SECONDS; lost(record) says another run's write won. Where the
+        cache's tags refuse the write for good, the opt-in local record takes it."""
+        refused: t.Optional[WriteRefused] = None
+        for attempt in range(MAX_WRITES):
+            if attempt:
+                delay = refused.retry_after if refused and refused.retry_after else min(2.0 ** attempt, 30.0)
+                if not self.deadline.pause(delay):
+                    break
+                decide(self._stores())
+            try:
+                store.merge(tags) if operation == "Merge" else store.delete(tags)
+            except WriteRefused as exc:
+                refused = exc
+                continue
+            except ArmError as exc:
+                if store is not self.tags:
+                    raise
+                return self._write_locally(exc, operation, tags, what, decide, shows, lost)
+            self.result["changed"] = True
+            if settle:
+                self.ops.client.sleep(SETTLE_SECONDS)  # a run writing at the same moment has written by now
+            self._read_back(store, what, shows, lost)
+            return store
+        raise HpcCacheError("The record of this run (%s) could not be written on the cache %s: %s. Nothing was "
+                            "suspended or resumed by this step" % (what, self.ref.name,
+                                                                   refused.message if refused else "no time left"))
+
+    def _write_locally(self, exc: ArmError, operation: str, tags: t.Mapping[str, str], what: str,
+                       decide: t.Callable[[t.List[t.Tuple[t.Any, Record]]], None], shows: t.Callable[[Record], bool],
+                       lost: t.Optional[t.Callable[[Record], bool]]) -> t.Any:
+        if self.local is None:
+            raise HpcCacheError(
+                "The record of this run (%s) could not be written on the cache %s: %s. Nothing was suspended. "
+                "Grant Microsoft.Resources/tags/write on the cache (and keep its tags under %d), or set "
+                "cache_maintenance_local_record: true to keep the record on this controller only: a run on "
+                "another controller (another AWX job) then cannot see it, so cannot wait for this run nor "
+                "recover what it suspended if it is interrupted" % (what, self.ref.name, exc.message, MAX_TAGS))
+        self.result["warnings"].append(
+            "The record could not be written on the cache (%s); it is kept on this controller only (%s): a run "
+            "on another controller cannot see it" % (exc.message, self.local.path))
+        return self._write(self.local, operation, tags, what, decide, shows, lost)
+
+    def _read_back(self, store: t.Any, what: str, shows: t.Callable[[Record], bool],
+                   lost: t.Optional[t.Callable[[Record], bool]]) -> None:
+        """Read the store until it shows the write; a read may show the old record for a while (bounded)."""
+        waited = 0.0
+        delay = 1.0
+        while True:
+            rec = read_record(store.read(), self.cache)
+            if shows(rec):
+                return
+            if lost is not None and lost(rec):
+                holder = rec.holder
+                raise HoldLost("run %s on controller %s" % (holder.run, holder.host) if holder else "its hold vanished")
+            if waited >= STALE_READ_SECONDS or not self.deadline.pause(delay):
+                raise HpcCacheError("The cache %s did not show the record of this run (%s) within %d s of writing "
+                                    "it: nothing more was sent" % (self.ref.name, what, int(waited)))
+            waited += delay
+            delay = min(delay * 2, 5.0)
+
+    # The fence (I2, I4) ---------------------------------------------------------------------------
+    def fence(self, _method: str = "POST", _url: str = "") -> None:
+        """Just before a state-changing request: the playbook still runs, and the record, read now, shows
+        this run's hold with at least FENCE_COVER seconds left (renewed first when it has less)."""
+        if not self.identity.run_alive():
+            raise RunGone("The playbook of maintenance run %s has ended (a canceled job or a killed run): this "
+                          "module sends nothing more; the record stays on the cache %s, and the next run resumes "
+                          "what this one recorded" % (self.run_id, self.ref.name))
+        stores = self._stores()
+        self._still_ours(stores)
+        store, holder = self._store_of_hold(stores)
+        if holder.until - self.wall_clock() < FENCE_COVER:
+            self.hold_seconds = max(self.hold_seconds, 2 * FENCE_COVER)
+            self._renew(store)  # read back until it shows the new bound, or HoldLost
+
+    def _fenced(self) -> "_Fenced":
+        return _Fenced(self)
+
+    # Suspending ----------------------------------------------------------------------------------
     def _settle(self, ref: TargetRef, state: str) -> t.Tuple[t.Optional[str], int]:
         """Wait while a target reads Busy, Flushing or a state the API does not name; None once it is gone."""
         if state.strip().casefold() in KNOWN - UNSETTLED:
@@ -572,7 +808,7 @@ class MaintenanceRecord:
 
         def read() -> Reading:
             try:
-                body = self.ops.get_target(ref, self.deadline)
+                body = self.ops.get_target(ref, self.deadline.at)
             except ArmError as exc:
                 if exc.status == 404:
                     last["state"] = None
@@ -584,7 +820,7 @@ class MaintenanceRecord:
             return Reading(folded in KNOWN and folded not in UNSETTLED, status=now)
 
         poll = Poller(self.ops.client).wait_until(
-            read, deadline=self._deadline(), poll_interval=self.poll_interval,
+            read, deadline=self.deadline, poll_interval=self.poll_interval,
             subject="the storage target %s of cache %s (it read %s) to settle" % (ref.name, self.ref.name, state))
         return last["state"], poll.polls
 
@@ -594,7 +830,7 @@ class MaintenanceRecord:
         skipped: t.List[t.Dict[str, str]] = []
         for name in targets:
             ref = TargetRef(self.ref, name)
-            state, _polls = self._settle(ref, target_state(self.ops.get_target(ref, self.deadline)))
+            state, _polls = self._settle(ref, target_state(self.ops.get_target(ref, self.deadline.at)))
             if state is None:
                 raise HpcCacheError("The storage target %s of cache %s is gone; nothing was suspended"
                                     % (name, self.ref.name))
@@ -605,135 +841,253 @@ class MaintenanceRecord:
                 to_suspend.append(name)
         return to_suspend, skipped
 
+    def recorded(self) -> t.List[str]:
+        """The storage targets recorded for this run, in the record's spelling."""
+        return sorted({n for _s, rec in self._stores() for n, run in rec.entries.items() if run == self.run_id})
+
+    def suspend(self, targets: t.Sequence[str], flush: bool) -> t.Dict[str, t.Any]:
+        """Flush (when asked) and suspend each target recorded for this run, one after the other, every
+        request behind the fence. The first failure stops the rest; release resumes whatever was recorded."""
+        stores = self._stores()
+        self._report(stores)
+        recorded = {n.casefold(): n for _s, rec in stores for n, run in rec.entries.items() if run == self.run_id}
+        rows: t.List[t.Dict[str, t.Any]] = []
+        self.result["targets"] = rows
+        if self.check_mode:
+            for name in targets:
+                rows.append({"name": name, "changed": True, "operations": [], "state_before": "Unknown", "flush": flush,
+                             "msg": "check mode: it would be %ssuspended" % ("flushed and " if flush else "")})
+            self.result["msg"] = "Check mode: %s would be suspended" % (", ".join(targets) or "nothing")
+            return self.result
+        self._store_of_hold(stores)
+        missing = [n for n in targets if n.casefold() not in recorded]
+        if missing:
+            raise HpcCacheError("The storage targets %s are not recorded for run %s on the cache %s: nothing was "
+                                "suspended (the record must name a target before its suspend is sent)"
+                                % (", ".join(missing), self.run_id, self.ref.name))
+        with self._fenced():
+            for name in targets:
+                task = TargetTask(self.ops, TargetRef(self.ref, recorded[name.casefold()]), state="suspended",
+                                  flush=flush, dns_refresh=False, wait=True, poll_interval=self.poll_interval,
+                                  check_mode=False, deadline=self.deadline, confirm_timeout=self.confirm_timeout)
+                try:
+                    outcome = task.run()
+                except HpcCacheError as exc:
+                    rows.append(dict(task.result, name=name, failed=True, msg=failure_of(exc)[0]))
+                    self.result["changed"] = self.result["changed"] or bool(task.result.get("operations"))
+                    raise HpcCacheError("Suspending the storage target %s of cache %s failed: %s. Nothing more was "
+                                        "suspended; the release resumes every target this run recorded"
+                                        % (name, self.ref.name, failure_of(exc)[0]), targets=rows) from None
+                rows.append(dict(outcome, name=name))
+                self.result["changed"] = self.result["changed"] or bool(outcome.get("changed"))
+        self.result["msg"] = "Suspended: %s" % (", ".join(r["name"] for r in rows) or "none")
+        return self.result
+
     # Recovery ------------------------------------------------------------------------------------
-    def _recover(self, stores: t.List[t.Tuple[t.Any, Record]], runs: t.Set[str]) -> None:
-        """Resume the targets an interrupted run recorded, where they read Suspended, and forget its record."""
-        for store, rec in stores:
-            others = {n: run for n, run in rec.entries.items() if run in runs}
-            for name, run in sorted(others.items()):
-                row = self._recover_one(name, run)
-                self.result["recovered"].append(row)
-                if row["outcome"] in ("resumed", "not suspended", "gone") and not self.check_mode:
-                    store.delete({rec.tag_names[name]: entry_value(run, self.cache)})
-                    self.result["changed"] = True
-                elif row["outcome"] == "failed":
-                    raise HpcCacheError("Recovering the storage target %s of cache %s, left by interrupted run %s, "
-                                        "failed: %s. Nothing else was sent" % (name, self.ref.name, run, row["msg"]),
-                                        recovered=self.result["recovered"])
-            # The interrupted run's hold needs no delete: this run's hold, under the same tag, replaced it.
+    def _recover(self, stores: t.List[t.Tuple[t.Any, Record]]) -> None:
+        """Resume every target another run recorded, whatever it reads (after waiting while it is busy), and
+        forget each entry only once its resume Succeeded (I1). One failure stops no other (I6)."""
+        failed: t.List[t.Dict[str, t.Any]] = []
+        with self._fenced():
+            for store, rec in stores:
+                others = {n: run for n, run in rec.entries.items() if run != self.run_id}
+                for name, run in sorted(others.items()):
+                    row = self._recover_one(name, run)
+                    self.result["recovered"].append(row)
+                    if row["outcome"] in ("resumed", "gone") and not self.check_mode:
+                        self._forget(store, rec.tag_names[name], entry_value(run, self.cache), row)
+                    elif row["outcome"] == "failed":
+                        failed.append(row)
+        if failed:
+            raise HpcCacheError(
+                "Recovering the storage targets %s of cache %s, left by an interrupted run, failed: %s. They stay "
+                "recorded, nothing was suspended, and the next run resumes them first"
+                % (", ".join(r["name"] for r in failed), self.ref.name,
+                   "; ".join("%s (it read %s): %s" % (r["name"], r.get("state_before", "Unknown"), r["msg"])
+                             for r in failed)), recovered=self.result["recovered"])
 
     def _recover_one(self, name: str, run: str) -> t.Dict[str, t.Any]:
         ref = TargetRef(self.ref, name)
         row: t.Dict[str, t.Any] = {"name": name, "run": run}
         try:
-            first = target_state(self.ops.get_target(ref, self.deadline))
+            first = target_state(self.ops.get_target(ref, self.deadline.at))
             row["state_before"] = first
             state, _polls = self._settle(ref, first)
         except ArmError as exc:
             if exc.status != 404:
                 return dict(row, outcome="failed", msg=exc.message)
             state = None
+        except HpcCacheError as exc:
+            return dict(row, outcome="failed", msg=failure_of(exc)[0])
         if state is None:
             self.result["warnings"].append("The storage target %s recorded by run %s no longer exists" % (name, run))
             return dict(row, outcome="gone", msg="the target no longer exists")
-        if state.strip().casefold() != SUSPENDED:
-            # Recorded, but not suspended: the interrupted run never got to suspend it, or the record is
-            # forged. Nothing is sent to a target someone may be working on.
-            return dict(row, outcome="not suspended", state_after=state,
-                        msg="it reads %s: nothing sent, the record of it dropped" % state)
         if self.check_mode:
-            return dict(row, outcome="would resume", msg="check mode: it would be resumed")
-        return dict(row, **self._resume(ref, force=False))
+            return dict(row, outcome="would resume", msg="check mode: it would be resumed (it reads %s)" % state)
+        return dict(row, **self._resume(ref))
 
-    def _resume(self, ref: TargetRef, force: bool) -> t.Dict[str, t.Any]:
-        action = TargetAction(self.ops, ref, "resume", wait=True, deadline=self._deadline(),
-                              poll_interval=self.poll_interval, check_mode=False,
-                              confirm_timeout=self.confirm_timeout, force=force)
+    def _resume(self, ref: TargetRef) -> t.Dict[str, t.Any]:
+        """Resume a target whatever it reads (the state is no proof, and the service accepts a resume of a
+        target that is not suspended); a 409 (another operation on it) is waited for and sent again."""
+        sent = False
+        for _conflict in range(MAX_RESUME_CONFLICTS):
+            action = TargetAction(self.ops, ref, "resume", wait=True, deadline=self.deadline,
+                                  poll_interval=self.poll_interval, check_mode=False,
+                                  confirm_timeout=self.confirm_timeout, force=True)
+            try:
+                outcome = action.run()
+            except (RunGone, HoldLost):
+                raise
+            except ArmError as exc:
+                sent = sent or action.sent
+                if exc.status == 404:
+                    self.result["warnings"].append("The storage target %s no longer exists" % ref.name)
+                    return {"outcome": "gone", "msg": "the target no longer exists", "sent": sent}
+                if exc.status == 409 and self.deadline.pause(min(float(self.poll_interval), 10.0)):
+                    continue
+                return {"outcome": "failed", "msg": exc.message, "sent": sent, "state_after": _read(action)}
+            except HpcCacheError as exc:
+                return {"outcome": "failed", "msg": failure_of(exc)[0], "sent": sent or action.sent,
+                        "state_after": _read(action)}
+            self.result["changed"] = self.result["changed"] or bool(outcome.get("changed"))
+            if outcome.get("status") != "Succeeded":
+                return {"outcome": "failed", "msg": outcome.get("msg") or "the resume did not succeed",
+                        "sent": True, "state_after": outcome.get("state_after")}
+            return {"outcome": "resumed", "msg": outcome.get("msg"), "sent": True,
+                    "state_after": outcome.get("state_after"), "operation_url": outcome.get("operation_url"),
+                    "seconds": outcome.get("elapsed", 0.0)}
+        return {"outcome": "failed", "msg": "another operation kept the target busy (409) %d times"
+                % MAX_RESUME_CONFLICTS, "sent": sent}
+
+    def _forget(self, store: t.Any, tag: str, value: str, row: t.Dict[str, t.Any]) -> None:
+        """Remove an entry whose target was resumed; a failure is reported on its row, never raised (I6)."""
         try:
-            outcome = action.run()
-        except ArmError as exc:
-            if exc.status == 404:
-                self.result["warnings"].append("The storage target %s no longer exists" % ref.name)
-                return {"outcome": "gone", "msg": "the target no longer exists", "sent": action.sent}
-            return {"outcome": "failed", "msg": exc.message, "sent": action.sent}
+            store.delete({tag: value})
+            self.result["changed"] = True
         except HpcCacheError as exc:
-            return {"outcome": "failed", "msg": failure_of(exc)[0], "sent": action.sent,
-                    "state_after": action.result.get("state_after")}
-        self.result["changed"] = self.result["changed"] or bool(outcome.get("changed"))
-        return {"outcome": "resumed", "msg": outcome.get("msg"), "sent": action.sent,
-                "state_after": outcome.get("state_after"), "operation_url": outcome.get("operation_url"),
-                "seconds": outcome.get("elapsed", 0.0)}
+            row["forget_failed"] = failure_of(exc)[0]
+            self.result["warnings"].append(
+                "The storage target %s was resumed, but its entry could not be removed from the record (%s): the "
+                "next run resumes it again, which is harmless" % (row["name"], failure_of(exc)[0]))
 
     # Giving it back -------------------------------------------------------------------------------
-    def release(self, suspended: t.Sequence[str], dns_refresh: bool = False) -> t.Dict[str, t.Any]:
-        """Resume every target this run sent a suspend to, whatever it reads; forget each once its resume
-        succeeded, and the hold once nothing of this run is recorded."""
+    def release(self, suspended: t.Sequence[str] = (), dns_refresh: bool = False) -> t.Dict[str, t.Any]:
+        """Resume every target recorded for this run (and any `suspended` names a suspend was sent to),
+        whatever it reads and whatever the suspend step reported (a killed module reports nothing); then
+        forget each resumed one, then give the hold back (I1, I6). While another run holds the cache, this
+        run sends nothing: that run recovers what is recorded."""
         stores = self._stores()
         self._report(stores)
         recorded: t.Dict[str, t.List[t.Tuple[t.Any, str]]] = {}  # folded name -> (store, tag name) of this run
         spelled: t.Dict[str, str] = {}
-        taker = next((rec.holder.run for _s, rec in stores if rec.holder is not None and rec.holder.run != self.run_id),
-                     None)
         for store, rec in stores:
             for name, run in rec.entries.items():
                 if run == self.run_id:
                     recorded.setdefault(name.casefold(), []).append((store, rec.tag_names[name]))
                     spelled.setdefault(name.casefold(), name)
-        ours = {n.casefold() for n in suspended}
-        if taker is not None:  # taken over: the taker recovered what is no longer recorded for this run
-            ours &= set(recorded)
-        for name in suspended:
-            if taker is None or name.casefold() in ours:
-                spelled.setdefault(name.casefold(), name)
+        holders = [rec.holder for _s, rec in stores if rec.holder is not None]
+        taker = next((h for h in holders if h.run != self.run_id), None)
+        mine = any(h.run == self.run_id for h in holders)
+        if taker is not None and not mine:
+            try:  # a read may show the tags as they were: read again (bounded) before giving up
+                self._store_of_hold(stores)
+                mine = True
+            except HoldLost:
+                pass
+        if taker is not None and not mine:
+            raise HoldLost("The hold on %s was taken by run %s while this run worked: this run sent nothing more, "
+                           "and that run resumes what this run recorded (%s)"
+                           % (self.ref.name, taker.run, ", ".join(sorted(spelled.values())) or "nothing"),
+                           record=self.result.get("record"), resumed=[])
+        for name in suspended:  # a suspend was sent, so it is resumed even if its entry is missing
+            spelled.setdefault(name.casefold(), name)
         rows: t.List[t.Dict[str, t.Any]] = []
-        row: t.Dict[str, t.Any]
-        for folded in sorted(spelled):
-            name = spelled[folded]
-            if folded in ours and self.check_mode:
-                row = {"name": name, "outcome": "would resume", "sent": False,
-                       "msg": "check mode: it would be resumed"}
-            elif folded in ours:
-                row = dict(name=name, **self._resume(TargetRef(self.ref, name), force=True))
-                if row["outcome"] == "resumed" and dns_refresh:
-                    row.update(self._dns_refresh(TargetRef(self.ref, name)))
-            else:
-                row = {"name": name, "outcome": "forgotten", "sent": False,
-                       "msg": "no suspend was sent to it: nothing to resume"}
-            rows.append(row)
-            if row["outcome"] in ("resumed", "gone", "forgotten") and not self.check_mode:
-                for store, tag in recorded.get(folded, []):
-                    store.delete({tag: entry_value(self.run_id, self.cache)})
-                    self.result["changed"] = True
-        left = [r for r in rows if r["outcome"] not in ("resumed", "gone", "forgotten", "would resume")]
         self.result["resumed"] = rows
+        if self.check_mode:
+            for folded in sorted(spelled):
+                rows.append({"name": spelled[folded], "outcome": "would resume", "sent": False,
+                             "msg": "check mode: it would be resumed"})
+            self.result["msg"] = "Check mode: the hold on %s would be given back" % self.ref.name
+            return self.result
+        if not mine and spelled:  # the hold vanished (removed by hand, or not yet seen): take it again first
+            self._take()
+        with self._fenced():
+            for folded in sorted(spelled):
+                row = dict(name=spelled[folded], **self._resume(TargetRef(self.ref, spelled[folded])))
+                rows.append(row)
+            for row in rows:  # cleanup only once every resume was sent (I6)
+                if row["outcome"] == "resumed" and dns_refresh:
+                    row.update(self._dns_refresh(TargetRef(self.ref, row["name"])))
+        for row in rows:
+            if row["outcome"] in ("resumed", "gone"):
+                for store, tag in recorded.get(row["name"].casefold(), []):
+                    self._forget(store, tag, entry_value(self.run_id, self.cache), row)
+        left = [r for r in rows if r["outcome"] not in ("resumed", "gone")]
         if left:
-            raise HpcCacheError("The storage targets %s of cache %s, suspended by this run, were not resumed: %s. "
-                                "They stay recorded on the cache, and the hold stays to its bound, so the next run "
-                                "resumes them first" % (", ".join(r["name"] for r in left), self.ref.name,
-                                                        "; ".join("%s: %s" % (r["name"], r["msg"]) for r in left)),
+            raise HpcCacheError("The storage targets %s of cache %s, recorded by this run, may still be suspended: "
+                                "%s. They stay recorded on the cache, and the hold stays to its bound, so the next "
+                                "run resumes them first"
+                                % (", ".join(r["name"] for r in left), self.ref.name,
+                                   "; ".join("%s (it read %s): %s" % (r["name"], r.get("state_after") or "Unknown",
+                                                                      r["msg"]) for r in left)),
                                 resumed=rows, record=self.result.get("record"))
-        for store, rec in stores:
-            if rec.holder is not None and rec.holder.run == self.run_id and not self.check_mode:
-                store.delete(rec.holder_tag)
-                self.result["changed"] = True
-        if taker is not None:
-            raise HpcCacheError("The hold on %s was taken over by run %s while this run worked: the targets that "
-                                "run recovered were left to it, and this run is not reported done"
-                                % (self.ref.name, taker), resumed=rows, record=self.result.get("record"))
+        self._give_back()
         self.result["msg"] = "The hold on %s is given back; resumed: %s" % (
             self.ref.name, ", ".join(r["name"] for r in rows if r["outcome"] == "resumed") or "none")
         return self.result
 
+    def _give_back(self) -> None:
+        """Delete this run's hold once nothing of it is recorded; read first, so another run's is never deleted."""
+        for store, rec in self._stores():
+            if any(run == self.run_id for run in rec.entries.values()):
+                self.result["warnings"].append(
+                    "Entries of this run are still recorded on %s (their removal failed or is not yet seen): the "
+                    "hold stays to its bound, and the next run resumes them again, which is harmless" % store.where)
+                continue
+            if rec.holder is not None and rec.holder.run == self.run_id:
+                try:
+                    store.delete(rec.holder_tag)
+                    self.result["changed"] = True
+                except HpcCacheError as exc:
+                    self.result["warnings"].append(
+                        "The hold on %s could not be given back (%s): it ends at its bound" % (self.ref.name,
+                                                                                              failure_of(exc)[0]))
+
     def _dns_refresh(self, ref: TargetRef) -> t.Dict[str, t.Any]:
-        action = TargetAction(self.ops, ref, "dns_refresh", wait=True, deadline=self._deadline(),
+        action = TargetAction(self.ops, ref, "dns_refresh", wait=True, deadline=self.deadline,
                               poll_interval=self.poll_interval, check_mode=False,
                               confirm_timeout=self.confirm_timeout)
         try:
             action.run()
+        except (RunGone, HoldLost):
+            raise
         except HpcCacheError as exc:
             self.result["warnings"].append("DNS refresh of %s failed: %s" % (ref.name, failure_of(exc)[0]))
             return {"dns_refresh": "failed"}
         return {"dns_refresh": "done"}
+
+
+def _read(action: TargetAction) -> t.Optional[str]:
+    """What the target read last in an action that failed."""
+    state = action.result.get("state_after") or action.result.get("state_before")
+    return str(state) if state else None
+
+
+class _Fenced:
+    """While in effect, every action (POST) the client sends first passes the record's fence."""
+
+    def __init__(self, record: MaintenanceRecord) -> None:
+        self.record = record
+        self.saved: t.Optional[t.Callable[[str, str], None]] = None
+
+    def __enter__(self) -> "_Fenced":
+        client = self.record.ops.client
+        self.saved = client.guard
+        client.guard = self.record.fence
+        return self
+
+    def __exit__(self, *exc: t.Any) -> None:
+        self.record.ops.client.guard = self.saved
 
 
 def _iso(epoch: int) -> str:
@@ -809,7 +1163,7 @@ def target_rows(suspend_results: t.Sequence[t.Any], skipped: t.Sequence[t.Any], 
                                      result.get("msg") if result.get("failed") else None,
                                      release.get("msg") if release.get("outcome") == "failed" else None) if m]
         if check_mode:
-            done = "would be %ssuspended and resumed" % ("flushed, " if flush else "")
+            done = "would be %ssuspended and resumed" % ("flushed, " if flush or result.get("flush") else "")
         else:
             done = (", ".join(sent) or "nothing sent") + (" (failed: %s)" % "; ".join(failures) if failures else "")
         seconds = sum(float(r.get("elapsed") or r.get("seconds") or 0.0) for r in (flush, result, release))

@@ -21,12 +21,16 @@ description:
   - The hold is a lock. While a live run holds the cache, another run (any tags, any controller) fails
     clearly, naming the holder and when its hold ends, and sends nothing. Two runs taking the hold at one
     moment both read it back after a short wait, and only the run whose hold is read goes on.
-  - A hold past its bound, or (on the controller that took it, by the same boot) whose process is gone, is an
-    interrupted run's; V(state=held) recovers it first. O(take_over=true) is the operator's word that the
-    holder is gone, whatever its bound.
-  - Recovery treats the record as data, not an order, since anyone who may write the cache's tags could forge
-    it. Only a recorded target that reads C(Suspended), or settles to it from C(Busy), is resumed; one in any
-    other state is left alone and its entry dropped; a name the API would refuse is ignored.
+  - A hold past its bound (with two minutes for clock skew, and a controller whose clock is more than 60 s from
+    Azure's refuses to run), or whose process is certainly gone (the same controller, boot and PID namespace,
+    and its pid and start time no longer running), is an interrupted run's; V(state=held) recovers it first.
+    O(take_over=true) is the operator's word that the holder is gone, whatever its bound.
+  - Recovery sends a resume to every storage target the interrupted run recorded, whatever it reads (after
+    waiting while it reads C(Busy) or C(Flushing)), and forgets an entry only once its resume succeeded. The
+    service accepts a resume of a target that is not suspended, and its state is no proof that a suspend did
+    not take effect. So whoever may write the cache's tags can ask for a resume of a target; a name the API
+    would refuse is ignored. The collection's docs/maintenance-protocol.md states the protocol and what RBAC
+    closes.
   - This module is the record behind the C(azure_hpc.cache.cache_maintenance) role's backend maintenance; a
     runbook may use it the same way around its own storage-target actions.
 author:
@@ -48,13 +52,20 @@ options:
         warns of an interrupted run's record.
       - V(held) recovers an interrupted run's record, takes (or renews) the hold for O(run_id), and records
         which of O(storage_targets) the run will suspend (RV(to_suspend)), before any suspend.
+      - V(suspended) flushes (with O(flush)) and suspends, one after the other, each of O(storage_targets) (by
+        default every target recorded for O(run_id)). Just before every request that changes a target, the record
+        is read again, and the request is sent only while the hold is this run's with time left to cover it (renewed
+        first when it has less) and while the playbook that runs the module still runs. The first failure stops
+        the rest (RV(targets) says what was sent to each).
       - V(renewed) extends this run's hold, recovering nothing; it fails when the hold is no longer the run's.
-      - V(released) resumes every target O(suspend_results) shows this run sent a suspend to, whatever it
-        reads, forgets each once its resume operation succeeded, and gives the hold back once nothing of the
-        run is recorded. It fails while a target stays recorded.
+      - V(released) resumes every target recorded for this run, and every target O(suspend_results) shows a
+        suspend was sent to, whatever it reads and whatever the suspend step reported (a killed module reports
+        nothing), forgets each once its resume operation succeeded, and gives the hold back once nothing of the
+        run is recorded. It fails while a target stays recorded. While another run holds the cache it sends
+        nothing, and that run recovers what this run recorded.
     type: str
     required: true
-    choices: [checked, held, renewed, released]
+    choices: [checked, held, suspended, renewed, released]
   run_id:
     description:
       - The run's id, the same in every call of one run. Required with V(state=held) and V(state=released).
@@ -71,7 +82,9 @@ options:
       - Seconds the hold lasts from each V(state=held) or V(state=renewed) call. Past it, another run treats this
         run as interrupted and recovers what it suspended.
       - A V(state=held) call with O(storage_targets) holds at least O(wait_timeout) times twice the number of
-        targets plus one, to cover their flushes and suspends before the next renewal.
+        targets plus one, to cover their flushes and suspends before the next renewal; and before each request
+        that changes a target the hold is renewed when it has less than two minutes left.
+      - At most 2592000 (30 days).
     type: int
     default: 7200
   take_over:
@@ -81,6 +94,8 @@ options:
     default: false
   storage_targets:
     description:
+      - With V(state=suspended), the targets to suspend (RV(to_suspend) of the V(state=held) call); each must be
+        recorded for O(run_id). Empty, every target recorded for it.
       - With V(state=held), the storage targets the run means to suspend, or V(*) alone for every target of the
         cache. Names are checked against the API's rule before any request, then matched to the cache's targets
         without case (the service's spelling is used from then on); a name the cache does not have fails the task
@@ -102,12 +117,19 @@ options:
     version_added: 0.5.0
   suspend_results:
     description:
-      - With V(state=released), the results of this run's M(azure_hpc.cache.azure_hpc_cache_storage_target)
-        tasks (a registered loop's C(results)). A target is this run's when one of them lists a C(suspend) in
-        its C(operations), sent whatever came back.
+      - With V(state=released), what this run's suspend step reported (RV(targets) of the V(state=suspended)
+        call, or a registered loop's C(results) of M(azure_hpc.cache.azure_hpc_cache_storage_target) tasks), for
+        the summary lines. A target one of them shows a C(suspend) was sent to is resumed even if its entry is
+        missing; every target recorded for the run is resumed whatever they show.
     type: list
     elements: dict
     default: []
+  flush:
+    description:
+      - With V(state=suspended), flush each target before its suspend.
+    type: bool
+    default: true
+    version_added: 0.5.1
   flush_results:
     description:
       - With V(state=released), the results of this run's storage-target flush tasks, for the summary lines.
@@ -215,6 +237,14 @@ record:
       description: Tags of the record that name another cache or are malformed, ignored.
       type: list
       elements: str
+targets:
+  description:
+    - With V(state=suspended), one entry per target the step reached, with C(name), C(operations) (each action
+      sent, with C(action), C(status_code), C(operation_url), C(status)), C(state_before), C(state_after), C(elapsed),
+      C(msg), and C(failed) on the one that failed.
+  returned: with state=suspended
+  type: list
+  elements: dict
 to_suspend:
   description: With V(state=held), the targets recorded for this run to suspend, in the service's spelling.
   returned: with state=held
@@ -228,14 +258,14 @@ not_ours:
 recovered:
   description:
     - What recovery of an interrupted run's record did, one entry per recorded target, with C(name), C(run),
-      C(state_before), C(outcome) (V(resumed), V(not suspended), V(gone), V(would resume), V(failed)) and C(msg).
+      C(state_before), C(outcome) (V(resumed), V(gone), V(would resume), V(failed)) and C(msg).
   returned: always
   type: list
   elements: dict
 resumed:
   description:
     - With V(state=released), one entry per target of this run, with C(name), C(outcome) (V(resumed),
-      V(gone), V(forgotten) when no suspend was sent to it, V(failed)), C(sent), C(state_after) and C(msg).
+      V(gone), V(would resume), V(failed)), C(sent), C(state_after) and C(msg).
   returned: with state=released
   type: list
   elements: dict
@@ -277,6 +307,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, ValidationError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
 from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
+    MAX_HOLD,
     MaintenanceRecord,
     controller_name,
     suspended_by,
@@ -291,7 +322,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
 ARGUMENT_SPEC = dict(
     cache_name={"type": "str", "required": True},
     resource_group={"type": "str", "required": True},
-    state={"type": "str", "required": True, "choices": ["checked", "held", "renewed", "released"]},
+    state={"type": "str", "required": True, "choices": ["checked", "held", "suspended", "renewed", "released"]},
     run_id={"type": "str"},
     controller={"type": "str"},
     hold={"type": "int", "default": 7200},
@@ -299,6 +330,7 @@ ARGUMENT_SPEC = dict(
     storage_targets={"type": "list", "elements": "str", "default": []},
     allowed_states={"type": "list", "elements": "str", "default": ["Healthy", "Degraded"]},
     suspend_results={"type": "list", "elements": "dict", "default": []},
+    flush={"type": "bool", "default": True},
     flush_results={"type": "list", "elements": "dict", "default": []},
     not_ours={"type": "list", "elements": "dict", "default": []},
     recovered={"type": "list", "elements": "dict", "default": []},
@@ -327,6 +359,13 @@ def controller(value: t.Any, option: str) -> t.Optional[str]:
     return value
 
 
+def hold_seconds(value: t.Any, option: str) -> int:
+    seconds: int = rules.positive_int(value, option)
+    if seconds > MAX_HOLD:
+        raise ValidationError(option, "%d is more than %d (30 days): no run holds a cache that long" % (seconds, MAX_HOLD))
+    return seconds
+
+
 def target_names(value: t.Any, option: str) -> t.List[str]:
     if value == ["*"]:
         return ["*"]
@@ -339,7 +378,7 @@ def main() -> None:
     def body() -> t.Dict[str, t.Any]:
         values = module.validate(dict(
             cache_name=rules.cache_name, resource_group=rules.resource_group, api_version=rules.api_version,
-            run_id=run_id, controller=controller, hold=rules.positive_int, storage_targets=target_names, wait_timeout=rules.positive_int,
+            run_id=run_id, controller=controller, hold=hold_seconds, storage_targets=target_names, wait_timeout=rules.positive_int,
             allowed_states=rules.state_names,
             poll_interval=rules.positive_int, confirm_timeout=rules.positive_int))
         state = module.params["state"]
@@ -362,6 +401,9 @@ def main() -> None:
             return record.check()
         if state == "held":
             return record.hold(record.resolve(values["storage_targets"]))
+        if state == "suspended":
+            names = [n for n in values["storage_targets"] if n != "*"]
+            return record.suspend(names or record.recorded(), module.params["flush"])
         if state == "renewed":
             return record.renew()
         results = module.params["suspend_results"]

@@ -190,4 +190,4 @@ def test_dns_refresh_after_resume_and_progress_lines_while_waiting(runner, emula
     assert caches[0]["storage_targets"][0]["done"] == "flush, suspend, resume, dns_refresh"
     assert sent(emulator, "filer-01") == {"flush": 1, "suspend": 1, "resume": 1, "dnsRefresh": 1}
     # a line every progress interval while a target action runs, from the action plugin (no async job)
-    assert "c1: azure_hpc.cache.cache_maintenance : Flush the storage targets: still running after 4 s" in run.stdout
+    assert "c1: azure_hpc.cache.cache_maintenance : Flush and suspend the storage targets: still running after 4 s" in run.stdout

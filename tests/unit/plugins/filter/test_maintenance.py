@@ -93,6 +93,11 @@ def test_backend_maintenance_is_reported_once_its_suspend_step_ran():
     assert result(backend=True, suspend={"results": [{"operations": []}]})["outcome"] == "storage targets maintained"
     # an empty loop registers "skipped" with empty results: the step ran, with nothing to suspend
     assert result(backend=True, suspend={"results": [], "skipped": True})["outcome"] == "storage targets maintained"
+    # the record module's state=suspended: its targets, or skipped when nothing was recorded to suspend
+    assert result(backend=True, suspend={"targets": [{"name": "f", "operations": []}]})["outcome"] == \
+        "storage targets maintained"
+    assert result(backend=True, suspend={"skipped": True})["outcome"] == "storage targets maintained"
+    assert result(backend=True, suspend={})["outcome"] != "storage targets maintained"
     assert result(backend=True, held={"health_state": "Healthy"})["outcome"] == "not flushed"
 
 

@@ -10,8 +10,10 @@ import pytest
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
     HOLD_TAG,
+    STALE_MARGIN,
     TARGET_TAG,
     Holder,
+    Identity,
     MaintenanceRecord,
     cache_hash,
     entry_value,
@@ -23,20 +25,24 @@ from ansible_collections.azure_hpc.cache.tests.unit.fakes import REF, SUB, FakeR
 
 NOW = 1_800_000_000
 HASH = cache_hash(REF)
+PAST = NOW - 1 - STALE_MARGIN  # a bound so far past that every controller's clock sees it passed
 
 
-def holder(run="other", until=NOW + 3600, host="ctl-b", boot="b00t", pid=4242, pstart=77):
-    return Holder(run, host, boot, pid, pstart, NOW - 60, until, HASH).encode()
+def holder(run="other", until=NOW + 3600, host="ctl-b", boot="b00t", pid=4242, pstart=77, ns="4026531836"):
+    return Holder(run, host, boot, pid, pstart, min(NOW, until) - 60, until, HASH, ns).encode()
 
 
 def make(make_client, tags=None, targets=None, run="run1", take_over=False, local=None, process=(0, 0),
-         controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False, health="Healthy"):
+         controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False, health="Healthy",
+         ns="4026531836", running=(), clock=None):
     arm = RecordArm(tags=tags, targets=targets, resume=resume, deny_tags=deny_tags, health=health)
     client = make_client(arm)[0]
+    identity = Identity(controller, boot, ns, process[0], process[1],
+                        alive=lambda pid, pstart: (pid, pstart) in running)
     record = MaintenanceRecord(CacheOperations(client, "v"), REF, run=run, controller=controller, hold_seconds=600,
                                take_over=take_over, local_record=local, wait_timeout=3600, poll_interval=5,
-                               confirm_timeout=60, check_mode=check_mode, wall_clock=lambda: NOW,
-                               process=process, boot=boot)
+                               confirm_timeout=60, check_mode=check_mode, wall_clock=clock or (lambda: NOW),
+                               identity=identity)
     return record, arm
 
 
@@ -78,30 +84,76 @@ def test_the_check_of_a_pre_job_fails_on_a_live_hold_and_sends_nothing(make_clie
     assert arm.patches == [] and arm.posts == []
 
 
-def test_a_stale_record_is_recovered_first_resuming_only_what_reads_suspended(make_client):
-    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH),
+def test_a_stale_record_is_recovered_first_resuming_every_entry_whatever_it_reads(make_client):
+    # finding 1: a target that reads Ready may have a suspend still running or not yet shown (the real service
+    # was never recorded showing Suspended): its entry goes only once a resume Succeeded (I1)
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH),
             TARGET_TAG + "filer-02": entry_value("other", HASH)}
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"], "filer-02": ["Ready"]})
     result = record.hold([])
     outcomes = {r["name"]: r["outcome"] for r in result["recovered"]}
-    assert outcomes == {"filer-01": "resumed", "filer-02": "not suspended"}
-    assert arm.posts == [("resume", "filer-01")]
+    assert outcomes == {"filer-01": "resumed", "filer-02": "resumed"}
+    assert arm.posts == [("resume", "filer-01"), ("resume", "filer-02")]
     assert read_record(arm.tags, HASH).entries == {} and ours(arm)[0] == "run1"
 
 
-def test_the_check_warns_of_a_stale_record_and_sends_nothing(make_client):
+def test_a_hold_just_past_its_bound_is_still_live_for_clock_skew(make_client):
     tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH)}
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
+    with pytest.raises(HpcCacheError, match="held by another maintenance run"):
+        record.hold([])
+    assert arm.posts == [] and arm.patches == []
+
+
+def test_recovery_waits_while_the_target_is_busy_and_retries_a_conflict(make_client):
+    conflict = FakeRaw(409, {"error": {"code": "Conflict", "message": "another operation runs"}})
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Busy", "Busy", "Ready"]},
+                       resume={"filer-01": [conflict, conflict]})
+    result = record.hold([])
+    assert result["recovered"][0]["outcome"] == "resumed"
+    assert arm.posts == [("resume", "filer-01")] * 3 and read_record(arm.tags, HASH).entries == {}
+
+
+def test_a_failed_recovery_keeps_the_entry_resumes_the_others_and_suspends_nothing(make_client):
+    refused = FakeRaw(400, {"error": {"code": "BadRequest", "message": "no"}})
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH),
+            TARGET_TAG + "filer-02": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Ready"], "x-3": ["Ready"]},
+                       resume={"filer-01": [refused]})
+    with pytest.raises(HpcCacheError, match=r"filer-01 of cache c1, left by an interrupted run, failed: filer-01 \(it "
+                                            r"read Ready\).*next run resumes them first"):
+        record.hold(["x-3"])
+    assert arm.posts == [("resume", "filer-01"), ("resume", "filer-02")]  # I6: one failure stops no other
+    rec = read_record(arm.tags, HASH)
+    assert rec.entries == {"filer-01": "other"} and rec.holder is None  # this run's hold is dropped
+
+
+def test_the_check_warns_of_a_stale_record_and_sends_nothing(make_client):
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
     result = record.check()
-    assert "recovers them" in result["warnings"][0] and arm.posts == [] and arm.patches == []
+    assert "resumes them first" in result["warnings"][0] and arm.posts == [] and arm.patches == []
 
 
 def test_a_dead_holder_on_this_controller_is_recovered_at_once(make_client):
-    dead = Holder("other", "ctl-a", "b00t", 999999, 1, NOW - 60, NOW + 3600, HASH).encode()  # no such process
+    dead = holder(host="ctl-a", pid=999999, pstart=1)  # no such process on this controller, boot and namespace
     tags = {HOLD_TAG: dead, TARGET_TAG + "filer-01": entry_value("other", HASH)}
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
     result = record.hold([])
     assert result["recovered"][0]["outcome"] == "resumed" and result["record"]["holder"]["state"] == "dead"
+
+
+@pytest.mark.parametrize("ns, written_ns", [("4026532000", "4026531836"), ("4026531836", "")])
+def test_a_holder_in_another_pid_namespace_or_of_unknown_namespace_is_never_judged_dead(make_client, ns,
+                                                                                         written_ns):
+    # finding 3: two containers with one host name and boot see different process tables
+    tags = {HOLD_TAG: holder(host="ctl-a", pid=999999, pstart=1, ns=written_ns),
+            TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]}, ns=ns)
+    with pytest.raises(HpcCacheError, match="held by another maintenance run"):
+        record.hold([])
+    assert arm.posts == [] and arm.patches == []
 
 
 def test_a_live_hold_on_another_controller_is_taken_over_on_the_operators_word(make_client):
@@ -150,23 +202,66 @@ def test_the_opt_in_local_record_is_used_when_tags_cannot_be_written(make_client
 
 
 # Giving it back -----------------------------------------------------------------------------------
-def test_every_target_this_run_suspended_is_resumed_whatever_it_reads(make_client):
+def test_every_target_recorded_for_this_run_is_resumed_whatever_it_reads_and_reported(make_client):
+    # finding 5: a suspend module killed after its POST reports nothing; its target is resumed all the same
     record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
     record.hold(["filer-01", "filer-02"])
-    arm.targets["filer-01"] = ["Ready"]  # a suspend taken but not reflected, as recorded
-    result = record.release(["filer-01"])
-    assert arm.posts == [("resume", "filer-01")]  # filer-02 got no suspend: forgotten, not resumed
-    assert {r["name"]: r["outcome"] for r in result["resumed"]} == {"filer-01": "resumed", "filer-02": "forgotten"}
+    result = record.release([])
+    assert arm.posts == [("resume", "filer-01"), ("resume", "filer-02")]
+    assert {r["name"]: r["outcome"] for r in result["resumed"]} == {"filer-01": "resumed", "filer-02": "resumed"}
     assert read_record(arm.tags, HASH).entries == {} and read_record(arm.tags, HASH).holder is None
 
 
-def test_a_failed_resume_keeps_the_record_and_the_hold(make_client):
-    failed = FakeRaw(409, {"error": {"code": "Conflict", "message": "busy"}})
-    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, resume={"filer-01": [failed]})
-    record.hold(["filer-01"])
-    with pytest.raises(HpcCacheError, match="filer-01 of cache c1, suspended by this run, were not resumed"):
-        record.release(["filer-01"])
+def test_a_failed_resume_keeps_the_record_and_the_hold_and_names_what_it_read(make_client):
+    failed = FakeRaw(400, {"error": {"code": "BadRequest", "message": "refused"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]},
+                       resume={"filer-01": [failed]})
+    record.hold(["filer-01", "filer-02"])
+    with pytest.raises(HpcCacheError, match=r"filer-01 of cache c1, recorded by this run, may still be suspended: "
+                                            r"filer-01 \(it read Ready\): BadRequest"):
+        record.release([])
+    assert arm.posts == [("resume", "filer-01"), ("resume", "filer-02")]
     assert ours(arm) == ("run1", {"filer-01": "run1"})
+
+
+def test_a_failed_cleanup_stops_no_resume(make_client):
+    # finding 7: a record delete answered 409 during release abandons nothing
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
+    record.hold(["filer-01", "filer-02"])
+    real = record.ops.client.session.script
+
+    def conflict_on_delete(method, url):
+        if method == "PATCH" and b'"Delete"' in (arm.data or b""):
+            arm.patches.append("refused")
+            return FakeRaw(409, {"error": {"code": "AnotherOperationInProgress", "message": "busy"}})
+        return real(method, url)
+
+    conflict_on_delete.receive = arm.receive
+    record.ops.client.session.script = conflict_on_delete
+    result = record.release([])
+    assert arm.posts == [("resume", "filer-01"), ("resume", "filer-02")]
+    assert [r["outcome"] for r in result["resumed"]] == ["resumed", "resumed"]
+    assert any("could not be removed" in w for w in result["warnings"])
+    assert ours(arm) == ("run1", {"filer-01": "run1", "filer-02": "run1"})  # the next run resumes them again
+
+
+def test_a_throttled_hold_write_is_decided_again_after_its_retry_after(make_client):
+    # finding 6: another run took the hold while this run's write waited out a 429: this run stops
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    real = record.ops.client.session.script
+
+    def throttled(method, url):
+        if method == "PATCH" and not arm.patches:
+            arm.patches.append("throttled")
+            arm.tags[HOLD_TAG] = holder(run="rival")  # the rival writes while this run waits
+            return FakeRaw(429, {"error": {"code": "TooManyRequests", "message": "slow down"}}, {"Retry-After": "7"})
+        return real(method, url)
+
+    throttled.receive = arm.receive
+    record.ops.client.session.script = throttled
+    with pytest.raises(HpcCacheError, match="held by another maintenance run"):
+        record.hold(["filer-01"])
+    assert arm.patches == ["throttled"] and arm.posts == [] and ours(arm)[0] == "rival"
 
 
 def test_a_target_deleted_since_counts_as_resolved_with_a_warning(make_client):
@@ -179,15 +274,14 @@ def test_a_target_deleted_since_counts_as_resolved_with_a_warning(make_client):
 
 
 # A forged record ----------------------------------------------------------------------------------
-def test_a_forged_record_never_resumes_a_target_an_operator_suspended_on_purpose(make_client):
-    tags = {TARGET_TAG + "filer-01": entry_value("forger", HASH),  # reads Ready: left alone
+def test_a_forged_record_can_only_ask_for_a_resume(make_client):
+    tags = {TARGET_TAG + "filer-01": entry_value("forger", HASH),  # valid: resumed (a harmless request)
             TARGET_TAG + "..%2f": entry_value("forger", HASH),  # a name the API refuses: ignored
             TARGET_TAG + "filer-02": entry_value("forger", "another-cache"),  # names another cache: ignored
             HOLD_TAG: "v1;run={{ lookup('pipe','id') }};until=9"}  # malformed: ignored, never templated
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Suspended"]})
     result = record.hold([])
-    assert arm.posts == [] and result["recovered"] == []  # entries of a run with no hold are never acted on
-    assert any("were not touched" in w for w in result["warnings"])
+    assert arm.posts == [("resume", "filer-01")] and [r["name"] for r in result["recovered"]] == ["filer-01"]
     assert sorted(result["record"]["ignored_tags"]) == sorted([TARGET_TAG + "..%2f", TARGET_TAG + "filer-02",
                                                                HOLD_TAG])
 
@@ -210,7 +304,7 @@ def test_ownership_comes_from_the_suspends_sent():
 
 
 def test_check_mode_recovers_nothing_and_writes_nothing(make_client):
-    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH)}
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]}, check_mode=True)
     result = record.hold(["filer-01"])
     assert result["recovered"][0]["outcome"] == "would resume" and arm.posts == [] and arm.patches == []
@@ -242,18 +336,8 @@ def test_the_check_lets_a_take_over_through_with_a_warning(make_client):
     assert "taken over on the operator's word" in result["warnings"][0] and arm.posts == [] and arm.patches == []
 
 
-def test_a_forged_entry_beside_a_stale_hold_resumes_only_a_suspended_target(make_client):
-    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH),
-            TARGET_TAG + "filer-02": entry_value("other", HASH)}
-    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Ready"], "filer-02": ["Suspended"]})
-    result = record.hold([])
-    assert arm.posts == [("resume", "filer-02")]  # the recorded rule: only what reads Suspended
-    assert {r["name"]: r["outcome"] for r in result["recovered"]} == {"filer-01": "not suspended",
-                                                                      "filer-02": "resumed"}
-
-
 def test_the_hold_is_taken_before_anything_is_recovered(make_client):
-    tags = {HOLD_TAG: holder(until=NOW - 1), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH)}
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
     order = []
     real = record.ops.client.session.script
@@ -298,7 +382,7 @@ def test_after_a_take_over_the_first_run_leaves_the_takers_targets_and_fails(mak
     record, arm = make(make_client, targets={"filer-01": ["Ready"]})
     record.hold(["filer-01"])
     arm.tags = {HOLD_TAG: holder(run="taker")}  # the taker recovered filer-01 and holds the cache
-    with pytest.raises(HpcCacheError, match="taken over by run taker"):
+    with pytest.raises(HpcCacheError, match="was taken by run taker while this run worked: this run sent nothing"):
         record.release(["filer-01"])
     assert arm.posts == []
 
