@@ -35,6 +35,7 @@ class Outcome:
     stuck: t.List[str] = field(default_factory=list)
     requests: int = 0
     rcs: t.Dict[str, t.Optional[int]] = field(default_factory=dict)
+    world: t.Any = None  # kept for a schedule with violations only
 
     def trace_text(self) -> str:
         return "\n".join(str(event) for event in self.trace)
@@ -101,6 +102,8 @@ def run_schedule(seed: int, driver: t.Any) -> Outcome:
         world.service.settle()
         world.service.note("harness", "quiet period over; tags: %s" % sorted(world.service.tags.items()))
         monitor.final(world.service)
+    if outcome.violations:
+        outcome.world = world
     return outcome
 
 

@@ -286,8 +286,9 @@ class Service:
                 return error(404, "NotFound", "no storage target %s" % name), ""
             if not action and method == "GET":
                 state = self.shown(target)
-                return Answer(200, self._target_body(target)), "%s (truly %s)" % (
-                    state, "suspended" if target.suspended else "not suspended")
+                return Answer(200, self._target_body(target)), "%s (truly %s%s)" % (
+                    state, "suspended" if target.suspended else "not suspended",
+                    ", a %s runs" % target.op.action if target.op is not None else "")
             if action in ACTIONS and method == "POST":
                 return self._action(action, target, proc)
         return error(404, "NotFound", "no route %s %s" % (method, path)), ""
