@@ -90,6 +90,8 @@ STALE_READ_SECONDS = 30.0
 # A record write answered 409, 429, 5xx or not at all: read again, decide again, write again, this many
 # times at most (each after the service's Retry-After, or a growing pause).
 MAX_WRITES = 8
+# A record delete after a resume, refused (409, 429, 5xx), is tried this many times before it is left to the next run.
+MAX_FORGETS = 3
 # A resume answered 409 (another operation on the target): waited for and sent again, this many times at most.
 MAX_RESUME_CONFLICTS = 30
 # The states a target is read in before anyone decides whose it is: something runs on it.
@@ -440,6 +442,8 @@ class MaintenanceRecord:
             identity = Identity(controller[:63], boot if boot is not None else here.boot, here.ns,
                                 *(process if process is not None else (here.pid, here.pstart)))
         self.identity = identity
+        if identity.pid:  # every wait of this run ends within one pause once its playbook is gone (I4)
+            ops.client.sleep = _watched(ops.client.sleep, identity)
         self.controller = identity.host
         self.hold_seconds = min(hold_seconds, MAX_HOLD)
         self.take_over = take_over
@@ -960,9 +964,16 @@ class MaintenanceRecord:
                 % MAX_RESUME_CONFLICTS, "sent": sent}
 
     def _forget(self, store: t.Any, tag: str, value: str, row: t.Dict[str, t.Any]) -> None:
-        """Remove an entry whose target was resumed; a failure is reported on its row, never raised (I6)."""
+        """Remove an entry whose target was resumed, trying a refused delete (409, 429, 5xx) a few times; a
+        failure is reported on its row and in a warning, never raised (I6)."""
         try:
-            store.delete({tag: value})
+            for attempt in range(MAX_FORGETS):
+                try:
+                    store.delete({tag: value})
+                    break
+                except WriteRefused as refused:
+                    if attempt == MAX_FORGETS - 1 or not self.deadline.pause(refused.retry_after or 2.0 * (attempt + 1)):
+                        raise
             self.result["changed"] = True
         except HpcCacheError as exc:
             row["forget_failed"] = failure_of(exc)[0]
@@ -1065,6 +1076,23 @@ class MaintenanceRecord:
             self.result["warnings"].append("DNS refresh of %s failed: %s" % (ref.name, failure_of(exc)[0]))
             return {"dns_refresh": "failed"}
         return {"dns_refresh": "done"}
+
+
+def _watched(sleep: t.Callable[[float], None], identity: Identity) -> t.Callable[[float], None]:
+    """sleep, in steps of at most two seconds, raising RunGone once the playbook is gone."""
+    def watched(seconds: float) -> None:
+        left = seconds
+        while True:
+            if not identity.run_alive():
+                raise RunGone("The playbook of this maintenance run has ended (a canceled job or a killed run): this "
+                              "module stops waiting and sends nothing more; the next run resumes what was recorded")
+            if left <= 0:
+                return
+            step = min(left, 2.0)
+            sleep(step)
+            left -= step
+
+    return watched
 
 
 def _read(action: TargetAction) -> t.Optional[str]:

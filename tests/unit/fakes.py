@@ -306,7 +306,7 @@ class RecordArm:  # pylint: disable=too-few-public-methods
             answers = self.resume.get(name)
             if answers:
                 return answers.pop(0)
-            self.targets[name] = ["Ready"]
+            self.targets[name] = ["Suspended" if action == "suspend" else "Ready"]
             return FakeRaw(202, None, {"Azure-AsyncOperation": OP})
         states = self.targets.get(name)
         if states is None:

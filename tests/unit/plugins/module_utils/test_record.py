@@ -424,3 +424,153 @@ def test_a_name_the_cache_does_not_have_fails_naming_those_it_has(make_client):
                                             r"filer-01\. Nothing was suspended"):
         record.resolve(["filer-01", "nope"])
     assert arm.patches == [] and arm.posts == []
+
+
+# The fence (I2, I4) -------------------------------------------------------------------------------
+def _suspend_script(record, arm, before_post):
+    real = record.ops.client.session.script
+
+    def script(method, url):
+        if method == "POST":
+            before_post(arm)
+        return real(method, url)
+
+    script.receive = arm.receive
+    record.ops.client.session.script = script
+
+
+def test_a_suspend_is_sent_only_while_the_hold_is_this_runs(make_client):
+    # finding 2: another run recovered the record while this run worked: its next suspend is never sent
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
+    record.hold(["filer-01", "filer-02"])
+    taken = []
+
+    real = record.ops.client.session.script
+
+    def take_after_first(method, url):
+        answer = real(method, url)
+        if method == "POST" and not taken:  # the first suspend went out; then another run takes the hold
+            arm.tags[HOLD_TAG] = holder(run="rival")
+            taken.append(True)
+        return answer
+
+    take_after_first.receive = arm.receive
+    record.ops.client.session.script = take_after_first
+    with pytest.raises(HpcCacheError, match="Suspending the storage target filer-02 of cache c1 failed: The hold on "
+                                            "c1 is no longer this run's"):
+        record.suspend(["filer-01", "filer-02"], flush=False)
+    assert arm.posts == [("suspend", "filer-01")]
+
+
+def test_a_throttled_suspend_is_fenced_again_before_it_is_resent(make_client):
+    # findings 2 and 4: a suspend answered 429 is resent after Retry-After only if the fence still passes
+    throttled = FakeRaw(429, {"error": {"code": "TooManyRequests", "message": "wait"}}, {"Retry-After": "28"})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, resume={"filer-01": [throttled]})
+    record.hold(["filer-01"])
+    real = record.ops.client.sleep
+
+    def sleep_then_lose(seconds):
+        real(seconds)
+        arm.tags[HOLD_TAG] = holder(run="next-job")  # the next job recovered the record during the wait
+
+    record.ops.client.sleep = sleep_then_lose
+    with pytest.raises(HpcCacheError, match="no longer this run's"):
+        record.suspend(["filer-01"], flush=False)
+    assert arm.posts == [("suspend", "filer-01")]  # the throttled one only: never resent
+
+
+def test_a_module_whose_playbook_is_gone_sends_nothing_more(make_client):
+    # finding 4: ansible-core >= 2.19 detaches workers, so a canceled job's module survives the process group
+    alive = {(4242, 7)}
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]}, process=(4242, 7),
+                       running=alive)
+    record.hold(["filer-01", "filer-02"])
+    _suspend_script(record, arm, lambda arm: alive.clear())  # the job is canceled as the first suspend leaves
+    with pytest.raises(HpcCacheError, match="playbook of (maintenance run run1|this maintenance run) has ended"):
+        record.suspend(["filer-01", "filer-02"], flush=False)
+    assert arm.posts == [("suspend", "filer-01")]
+
+
+def test_a_hold_with_too_little_time_left_is_renewed_before_the_request(make_client):
+    now = [NOW]
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, clock=lambda: now[0])
+    record.hold(["filer-01"])
+    until = read_record(arm.tags, HASH).holder.until
+    now[0] = until - 30  # a slow flush used up the hold: 30 s left, less than a request's bound
+    record.suspend(["filer-01"], flush=False)
+    assert read_record(arm.tags, HASH).holder.until > until and arm.posts == [("suspend", "filer-01")]
+
+
+def test_a_hold_past_its_bound_is_not_renewed_and_nothing_is_sent(make_client):
+    # a run paused (SIGSTOP, a frozen VM) past its hold: another run may be recovering it already
+    now = [NOW]
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, clock=lambda: now[0])
+    record.hold(["filer-01"])
+    now[0] = read_record(arm.tags, HASH).holder.until + STALE_MARGIN
+    with pytest.raises(HpcCacheError, match="ran out"):
+        record.suspend(["filer-01"], flush=False)
+    assert arm.posts == []
+
+
+def test_only_recorded_targets_are_suspended(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
+    record.hold(["filer-01"])
+    with pytest.raises(HpcCacheError, match="filer-02 are not recorded for run run1"):
+        record.suspend(["filer-01", "filer-02"], flush=False)
+    assert arm.posts == []
+
+
+# Record writes (I5) ---------------------------------------------------------------------------------
+def test_an_accepted_tags_write_is_followed_to_its_end(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    real = record.ops.client.session.script
+    pending = []
+
+    def async_tags(method, url):
+        if method == "PATCH":
+            answer = real(method, url)  # the write lands once its operation ends: applied now, shown later
+            pending.append(dict(arm.tags))
+            return FakeRaw(202, None, {"Location": "https://management.example.test/tagsop/1?api-version=x"})
+        if "/tagsop/" in url:
+            return FakeRaw(200, {"properties": {"tags": pending[-1]}})
+        return real(method, url)
+
+    async_tags.receive = arm.receive
+    record.ops.client.session.script = async_tags
+    result = record.hold(["filer-01"])
+    assert result["to_suspend"] == ["filer-01"] and ours(arm) == ("run1", {"filer-01": "run1"})
+
+
+def test_a_stale_read_after_the_hold_write_is_read_again_not_taken_for_a_rival(make_client):
+    old = holder(until=PAST)  # an interrupted run's hold, as reads go on showing it for a while
+    record, arm = make(make_client, tags={HOLD_TAG: old}, targets={"filer-01": ["Ready"]})
+    real = record.ops.client.session.script
+    stale = [3]  # the next three reads of the cache show the tags as they were
+
+    def lagging(method, url):
+        answer = real(method, url)
+        if method == "GET" and url.split("?")[0].endswith("/caches/c1") and arm.patches and stale[0] > 0:
+            stale[0] -= 1
+            return FakeRaw(200, {"id": "/c1", "name": "c1", "tags": {HOLD_TAG: old},
+                                 "properties": {"health": {"state": "Healthy"}}})
+        return answer
+
+    lagging.receive = arm.receive
+    record.ops.client.session.script = lagging
+    assert record.hold(["filer-01"])["to_suspend"] == ["filer-01"] and stale[0] == 0
+
+
+def test_a_controller_clock_far_from_azures_refuses_before_writing(make_client):
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    real = record.ops.client.session.script
+
+    def dated(method, url):
+        answer = real(method, url)
+        answer.headers["Date"] = "Fri, 15 Jan 2027 08:10:00 GMT"  # NOW is 08:00:00: this clock is 600 s behind
+        return answer
+
+    dated.receive = arm.receive
+    record.ops.client.session.script = dated
+    with pytest.raises(HpcCacheError, match="clock is 600 s behind Azure's"):
+        record.hold(["filer-01"])
+    assert arm.patches == [] and arm.posts == []

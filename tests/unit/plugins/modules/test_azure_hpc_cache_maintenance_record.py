@@ -24,6 +24,8 @@ def run_record(monkeypatch, capsys, make_client, tmp_path):
     ({"state": "held", "run_id": "has space"}, "run_id: 'has space' must be 1 to 32 letters and digits"),
     ({"state": "held", "run_id": "r1", "storage_targets": ["ok", "../etc"]}, "storage_targets[1]: '../etc' must be"),
     ({"state": "held", "run_id": "r1", "hold": 0}, "hold: 0 must be an integer greater than 0"),
+    # finding 8: a hold over 30 days was written, then read back as no hold
+    ({"state": "held", "run_id": "r1", "hold": 2592001}, "hold: 2592001 is more than 2592000 (30 days)"),
 ])
 def test_bad_input_is_refused_before_any_request(run_record, override, fragment):
     result, built = run_record(dict(BASE, **override))
@@ -38,4 +40,20 @@ def test_a_held_and_released_run_leaves_no_record(run_record):
     result, unused = run_record(dict(BASE, state="released", run_id="r1", suspend_results=suspended), arm)
     assert [r["outcome"] for r in result["resumed"]] == ["resumed"]
     assert result["storage_targets"][0]["done"] == "suspend, resume"
+    assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
+
+
+def test_held_suspended_and_released_in_three_module_runs(run_record):
+    arm = RecordArm(targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
+    held, unused = run_record(dict(BASE, state="held", run_id="r1", storage_targets=["*"]), arm)
+    assert held["to_suspend"] == ["filer-01", "filer-02"], held
+    suspended, unused = run_record(dict(BASE, state="suspended", run_id="r1", flush=True), arm)
+    assert [(r["name"], [o["action"] for o in r["operations"]]) for r in suspended["targets"]] == [
+        ("filer-01", ["flush", "suspend"]), ("filer-02", ["flush", "suspend"])], suspended
+    assert arm.posts == [("flush", "filer-01"), ("suspend", "filer-01"), ("flush", "filer-02"),
+                         ("suspend", "filer-02")]
+    # the release is told nothing (a killed suspend module reports nothing): every recorded target is resumed
+    result, unused = run_record(dict(BASE, state="released", run_id="r1"), arm)
+    assert [r["outcome"] for r in result["resumed"]] == ["resumed", "resumed"]
+    assert arm.posts[4:] == [("resume", "filer-01"), ("resume", "filer-02")]
     assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
