@@ -200,8 +200,11 @@ class ForgetfulRole050(Role050):
             ops = self.ops(proc)
             tags = {k: v for k, v in r.TagStore(ops, self.cache_ref(), proc.clock() + 600).read().items()
                     if k.casefold().startswith("hpc-maintenance-")}
-            if tags:
-                ops.patch_tags(self.cache_ref(), "Delete", tags)
+            try:
+                if tags:
+                    ops.patch_tags(self.cache_ref(), "Delete", tags)
+            except self.m["_errors"].HpcCacheError as exc:
+                return self.fail(exc, {})
             return {"changed": True}
 
         return run.step("released", body)

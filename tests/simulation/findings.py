@@ -19,6 +19,10 @@ FINDINGS = {
     "killed-suspend-forgotten": "a killed suspend module's target was forgotten (its entry dropped, no resume)",
     "stale-429-write": "a tags write retried after 429 landed on a record another run had changed meanwhile",
     "failed-delete-stops-resumes": "a failed tags delete in release stopped the remaining resumes",
+    "async-write-lands-late": "a tags write answered 202 (not followed) landed after its process had given up, "
+                             "over another run's record",
+    "resume-409-taken-on-ready": "a release's resume answered 409 (its slow suspend still ran) was judged taken on a "
+                                 "Ready read, and its entry dropped",
 }
 
 
@@ -55,9 +59,27 @@ def classify(outcome: t.Any) -> t.List[str]:
     hold_writes = 0
     killed_suspends: t.Dict[str, str] = {}  # run -> target whose suspend module was killed after its POST
     posted: t.Set[t.Tuple[str, str]] = set()
+    suspender: t.Dict[str, str] = {}  # target -> run of its last accepted suspend
+    writes: t.Dict[str, str] = {}  # tags write id -> process
+    gave_up: t.Set[str] = set()  # processes that ended failed
     for event in trace:
         who, what, answer = event.who, event.what, event.answer
         run = _run(who)
+        if what.startswith("ends: FAILED"):
+            gave_up.add(who)
+        if answer.startswith("202 write "):
+            writes[answer.split()[2]] = who
+        if who == "service" and what.startswith("tags write ") and writes.get(what.split()[2]) in gave_up:
+            found.append("async-write-lands-late")
+        if what.startswith("POST") and answer.startswith("202") and what.endswith("/suspend"):
+            suspender[_target_of(what) or ""] = run
+        if who.endswith(".held") and what.startswith("POST") and what.endswith("/resume"):
+            owner_label = suspender.get(_target_of(what) or "")
+            owner_run, mine_run = runs.get(owner_label or ""), runs.get(run)
+            if owner_run is not None and mine_run is not None and owner_run.label != run \
+                    and owner_run.label not in ended:
+                found.append("pidns-liveness" if owner_run.pidns != mine_run.pidns and owner_run.host == mine_run.host
+                             else "hold-expired-mid-work")
         if what.startswith("playbook ends") or "FAULT kill_playbook" in what:
             ended.add(run)
         if what.startswith("orphaned"):
@@ -106,6 +128,11 @@ def classify(outcome: t.Any) -> t.List[str]:
                 if name in tags and not any(e.who == who and e.what.endswith("/%s/resume" % killed_suspends[run])
                                             for e in trace):
                     found.append("killed-suspend-forgotten")
+        if who.endswith(".released") and what.startswith("POST") and what.endswith("/resume") \
+                and answer.startswith("409") and not any(e.who == who and e.what.startswith("POST")
+                                                         and e.what == what and e.answer.startswith("202")
+                                                         for e in trace):
+            found.append("resume-409-taken-on-ready")
         if who.endswith(".released") and what.startswith("ends: FAILED") and "were not resumed" not in what:
             if any(e.who == who and e.what.startswith("PATCH") and e.answer[:3] in ("409", "429") for e in trace):
                 found.append("failed-delete-stops-resumes")
