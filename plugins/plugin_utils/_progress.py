@@ -7,9 +7,11 @@ Ansible sees the end of an ``async`` job only at its next poll, so a 1-s resume 
 polled every 30 s costs up to 30 s of extra outage. Instead, with the play variable
 ``azure_hpc_cache_progress_interval`` above 0, the module runs in the foreground, in a thread of the
 worker, and the worker prints a progress line every interval while it runs: its end is seen the
-moment the module ends, no job file is written anywhere, and Ctrl-C (or a canceled job) stops the
-module with the run, as any foreground task. A task with Ansible's own ``async`` keyword runs as
-Ansible runs it.
+moment the module ends, no job file is written anywhere, and Ctrl-C stops the module with the run, as
+any foreground task. A canceled job (its process group signalled) ends the worker and the module only
+where the worker shares that group (ansible-core 2.17, 2.18); from 2.19 on the worker is detached and
+survives, and the record module stops itself once its playbook process is gone (_record.Identity). A
+task with Ansible's own ``async`` keyword runs as Ansible runs it.
 """
 
 from __future__ import annotations
