@@ -131,8 +131,8 @@ def report(outcomes: t.Sequence[Outcome], seconds: float) -> str:
     stuck = [o.seed for o in outcomes if o.stuck]
     lines = ["schedules run: %d in %.1f s (%d requests)" % (len(outcomes), seconds, sum(o.requests for o in outcomes))]
     for letter, text in INVARIANTS.items():
-        lines.append("  (%s) %-75s %d schedules%s" % (letter, text, len(by[letter]),
-                                                    ": " + " ".join(map(str, by[letter][:10])) if by[letter] else ""))
+        seeds = ": " + " ".join(map(str, by[letter][:10])) if by[letter] else ""
+        lines.append("  (%s) %-75s %d schedules%s" % (letter, text, len(by[letter]), seeds))
     lines.append("failing seeds (%d): %s" % (len(failing), " ".join(map(str, failing[:20])) or "none"))
     if truncated:
         lines.append("truncated schedules (a bound was hit; not judged): %s" % " ".join(map(str, truncated[:20])))

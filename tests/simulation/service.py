@@ -302,7 +302,8 @@ class Service:
         if self.knobs.action_429 and self.rng.random() < self.knobs.action_429:
             return error(429, "TooManyRequests", "throttled", {"Retry-After": str(self.knobs.retry_after)}), ""
         if target.op is not None:
-            return error(409, "Conflict", "the storage target %s is busy with a %s" % (target.name, target.op.action)), ""
+            text = "the storage target %s is busy with a %s" % (target.name, target.op.action)
+            return error(409, "Conflict", text), ""
         self._ids += 1
         now = self.sim.now
         op = Operation(self._ids, action, target.name, proc.run if proc else None, proc.label if proc else "?",

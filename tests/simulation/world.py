@@ -53,8 +53,8 @@ class Fault:
     fired: bool = False
 
     def __str__(self) -> str:
-        return "%s at step %d, yield %d%s" % (self.kind, self.step, self.yield_no,
-                                             " for %d s" % self.pause if self.kind == "stop" else "")
+        pause = " for %d s" % self.pause if self.kind == "stop" else ""
+        return "%s at step %d, yield %d%s" % (self.kind, self.step, self.yield_no, pause)
 
 
 @dataclass
@@ -183,7 +183,9 @@ class World:
         start = 0.0
         for index in range(rng.choice((2, 2, 3))):
             host, boot, pidns = places[rng.randrange(len(places))]
-            targets = list(self.names) if rng.random() < 0.7 else rng.sample(self.names, rng.randint(1, len(self.names)))
+            targets = list(self.names)
+            if rng.random() >= 0.7:  # a subset (drawn only then: the draws of a seed stay as they were)
+                targets = rng.sample(self.names, rng.randint(1, len(self.names)))
             fault = None
             if rng.random() < 0.6:
                 kind = rng.choice(("kill_playbook", "kill_playbook", "kill_module", "kill_module", "stop"))
