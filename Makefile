@@ -75,13 +75,27 @@ test:
 	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-suites
 	@echo "make test: all suites passed"
 
-test-suites: test-units test-units-oldest typecheck test-e2e test-e2e-oldest integration sanity lint docs changelog
+test-suites: test-units test-units-oldest typecheck test-simulation test-e2e test-e2e-oldest integration sanity lint docs changelog
 
 test-units: $(VENV)/.ready $(SRC_TREE)
 	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV)/bin/python -m pytest -q tests/unit
 
 test-units-oldest: $(VENV_OLDEST)/.ready $(SRC_TREE)
 	PYTHONPATH=$(CURDIR)/$(BUILD)/src $(VENV_OLDEST)/bin/python -m pytest -q tests/unit
+
+# The deterministic simulator of backend maintenance (tests/simulation): SIM_SCHEDULES seeded schedules of the
+# newest driver against its invariants, in chunks spread over the cores.
+SIM_SCHEDULES ?= 2000
+.PHONY: test-simulation simulate-050
+test-simulation: $(VENV)/.ready
+	SIM_SCHEDULES=$(SIM_SCHEDULES) $(VENV)/bin/python -m pytest -q -p no:cacheprovider -n 2 tests/simulation
+
+# The same simulator against 0.5.0's rules (commit 73ea42a): it must find the seeds that break them.
+SIM050_TREE := $(BUILD)/sim050
+simulate-050: $(VENV)/.ready
+	rm -rf $(SIM050_TREE) && mkdir -p $(SIM050_TREE)/ansible_collections/azure_hpc/cache
+	git archive 73ea42a plugins | tar -x -C $(SIM050_TREE)/ansible_collections/azure_hpc/cache
+	$(VENV)/bin/python -m tests.simulation.findings --schedules $(SIM_SCHEDULES) --seed 1 --tree $(SIM050_TREE)
 
 test-e2e: collection
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -n $(E2E_WORKERS) --durations=10 tests/e2e

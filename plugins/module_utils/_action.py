@@ -152,6 +152,11 @@ class ActionTask:
     state_key: StateKey = "state"
     state_after_key: StateAfterKey = "state_after"
 
+    # A 409 while the resource shows the action taken means our own earlier request runs: attach to it. False
+    # for a request sent whatever the resource reads (a forced resume): a 409 then only says another operation
+    # runs, and the request was refused (TargetAction, force).
+    attach_on_conflict = True
+
     def __init__(self, client: ArmClient, *, wait: bool, poll_interval: int, check_mode: bool,
                  deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
                  confirm_timeout: int = 120, trust_operation: bool = False) -> None:
@@ -299,7 +304,8 @@ class ActionTask:
             except TransportError as exc:
                 last = exc
             except ArmError as exc:
-                if (exc.status == 409 or exc.status >= 500) and self._shows_taken(reads=1):
+                if ((exc.status == 409 and self.attach_on_conflict) or exc.status >= 500) and \
+                        self._shows_taken(reads=1):
                     return None
                 raise
             if self._shows_taken(reads=SETTLE_READS):

@@ -217,6 +217,7 @@ class TagStore:
     def __init__(self, ops: CacheOperations, ref: CacheRef, deadline: Deadline) -> None:
         self.ops, self.ref, self.deadline = ops, ref, deadline
         self.server_date: t.Optional[float] = None  # the Date of the last answer read, in seconds since 1970
+        self.watch: t.Optional[t.Callable[[], None]] = None  # called while an accepted (202) write is pending
 
     def read(self) -> t.Dict[str, str]:
         response = self.ops.client.get(self.ops.cache_url(self.ref), deadline=self.deadline.at)
@@ -241,9 +242,28 @@ class TagStore:
             async_url = response.headers.get("Azure-AsyncOperation")
             location = response.headers.get("Location")
             if async_url or location:
-                Poller(self.ops.client).wait_operation(
-                    async_url=async_url, location_url=location, deadline=self.deadline, poll_interval=1,
-                    first_delay=response.retry_after(), subject="the write of the maintenance record")
+                self._follow(async_url, location, response.retry_after())
+
+    def _follow(self, async_url: t.Optional[str], location: t.Optional[str], first: t.Optional[float]) -> None:
+        """Follow an accepted write to its end, calling watch() before every status read (the record is
+        watched while a write of the hold is pending: another run's hold seen meanwhile is a conflict)."""
+        poller = Poller(self.ops.client)
+        url = self.ops.client.absolute(async_url or location or "")
+        delay = first or 1.0
+        while True:
+            if not self.deadline.pause(max(delay, 1.0)):
+                raise HpcCacheError("The write of the maintenance record on %s was accepted but did not end in "
+                                    "time" % self.ref.name)
+            if self.watch is not None:
+                self.watch()
+            reading = (poller.read_async_operation(url, deadline=self.deadline) if async_url
+                       else poller.read_location(url, deadline=self.deadline))
+            if reading.done:
+                if reading.status != "Succeeded":
+                    raise HpcCacheError("The write of the maintenance record on %s ended %s"
+                                        % (self.ref.name, reading.status))
+                return
+            delay = reading.retry_after or 1.0
 
     def merge(self, tags: t.Mapping[str, str]) -> None:
         self._patch("Merge", tags)
@@ -455,10 +475,12 @@ class MaintenanceRecord:
         self.tags = TagStore(ops, ref, self.deadline)
         self.local = FileStore(local_record, ref) if local_record else None
         self.result: t.Dict[str, t.Any] = {"changed": False, "recovered": [], "warnings": []}
+        self._hold_values: t.List[str] = []  # the hold as the last read of the cache's tags showed it
 
     # Reading ------------------------------------------------------------------------------------
     def _stores(self) -> t.List[t.Tuple[t.Any, Record]]:
         stores: t.List[t.Tuple[t.Any, Record]] = [(self.tags, read_record(self.tags.read(), self.cache))]
+        self._hold_values = [v for v in stores[0][1].holder_tag.values()]
         self._check_clock()
         if self.local is not None:
             stores.append((self.local, read_record(self.local.read(), self.cache)))
@@ -734,7 +756,10 @@ class MaintenanceRecord:
                 if not self.deadline.pause(delay):
                     break
                 decide(self._stores())
+            foreign: t.List[str] = []
             try:
+                if store is self.tags and operation == "Merge" and HOLD_TAG in tags:
+                    self.tags.watch = self._watch_hold(foreign)
                 store.merge(tags) if operation == "Merge" else store.delete(tags)
             except WriteRefused as exc:
                 refused = exc
@@ -743,7 +768,11 @@ class MaintenanceRecord:
                 if store is not self.tags:
                     raise
                 return self._write_locally(exc, operation, tags, what, decide, shows, lost)
+            finally:
+                self.tags.watch = None
             self.result["changed"] = True
+            if foreign:
+                self._put_back(foreign[-1])
             if settle:
                 self.ops.client.sleep(SETTLE_SECONDS)  # a run writing at the same moment has written by now
             self._read_back(store, what, shows, lost)
@@ -751,6 +780,30 @@ class MaintenanceRecord:
         raise HpcCacheError("The record of this run (%s) could not be written on the cache %s: %s. Nothing was "
                             "suspended or resumed by this step" % (what, self.ref.name,
                                                                    refused.message if refused else "no time left"))
+
+    def _watch_hold(self, foreign: t.List[str]) -> t.Callable[[], None]:
+        """While this run's write of its hold is pending (202), note every other run's hold that shows up: that
+        run took the cache meanwhile, and this run's write, landing later, replaces its hold."""
+        known = set(self._hold_values)
+
+        def watch() -> None:
+            rec = read_record(self.tags.read(), self.cache)
+            value = next(iter(rec.holder_tag.values()), None)
+            if rec.holder is not None and rec.holder.run != self.run_id and value not in known:
+                if value not in foreign:
+                    foreign.append(str(value))
+
+        return watch
+
+    def _put_back(self, value: str) -> None:
+        """Another run took the hold while this run's write of its hold was pending: put that run's hold back
+        where this run's write replaced it, and send nothing more (a late write never takes a held cache)."""
+        other = Holder.parse(value)
+        rec = read_record(self.tags.read(), self.cache)
+        if rec.holder is not None and rec.holder.run == self.run_id:
+            self.tags.merge({HOLD_TAG: value})
+        raise HoldLost("run %s took the hold while this run's write of its own was pending; its hold was put "
+                       "back, and this run sends nothing more" % (other.run if other else "another"))
 
     def _write_locally(self, exc: ArmError, operation: str, tags: t.Mapping[str, str], what: str,
                        decide: t.Callable[[t.List[t.Tuple[t.Any, Record]]], None], shows: t.Callable[[Record], bool],
@@ -972,7 +1025,8 @@ class MaintenanceRecord:
                     store.delete({tag: value})
                     break
                 except WriteRefused as refused:
-                    if attempt == MAX_FORGETS - 1 or not self.deadline.pause(refused.retry_after or 2.0 * (attempt + 1)):
+                    pause = refused.retry_after or 2.0 * (attempt + 1)
+                    if attempt == MAX_FORGETS - 1 or not self.deadline.pause(pause):
                         raise
             self.result["changed"] = True
         except HpcCacheError as exc:
@@ -1060,9 +1114,8 @@ class MaintenanceRecord:
                     store.delete(rec.holder_tag)
                     self.result["changed"] = True
                 except HpcCacheError as exc:
-                    self.result["warnings"].append(
-                        "The hold on %s could not be given back (%s): it ends at its bound" % (self.ref.name,
-                                                                                              failure_of(exc)[0]))
+                    self.result["warnings"].append("The hold on %s could not be given back (%s): it ends at its "
+                                                   "bound" % (self.ref.name, failure_of(exc)[0]))
 
     def _dns_refresh(self, ref: TargetRef) -> t.Dict[str, t.Any]:
         action = TargetAction(self.ops, ref, "dns_refresh", wait=True, deadline=self.deadline,

@@ -131,6 +131,7 @@ class TargetAction(ActionTask):
                          poll_interval=poll_interval, check_mode=check_mode, confirm_timeout=confirm_timeout,
                          trust_operation=trust_operation)
         self.force = force
+        self.attach_on_conflict = not force
         self.ops = ops
         self.ref = ref
         self.rule = ACTIONS[action]
@@ -156,6 +157,10 @@ class TargetAction(ActionTask):
     def taken(self, state: str) -> bool:
         """A state that shows the request was taken. The state the action leads to shows it only when the
         target did not already read it before the request (a forced resume of a Ready target proves nothing)."""
+        if self.force:
+            # sent whatever the target reads (a resume of what a run recorded): no state proves it was taken,
+            # since the service may never show the state a suspend leads to; only an answer does
+            return False
         was_over = self.settled(str(self.result.get(self.state_key) or ""))
         return self.running(state) or (self.rule.taken_when_over and self.settled(state) and not was_over)
 

@@ -210,5 +210,82 @@ class ForgetfulRole050(Role050):
         return run.step("released", body)
 
 
-DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {"role050": Role050, "forgetful": ForgetfulRole050}
-NEWEST = "role050"  # the default driver: the newest protocol a driver exists for
+class Role051(Role050):
+    """The role as of 0.5.1 (roles/cache_maintenance/tasks/backend.yml): held; block: suspended (one module run
+    that flushes and suspends every recorded target, each request behind the fence), per task file (renewed,
+    work); always: released. Process identity is injected (_record.Identity): host, boot, PID namespace and the
+    playbook process, with liveness from the simulator's process table."""
+
+    name = "role051"
+
+    def install(self, world: "World") -> None:
+        if not self.m:
+            for name in ("_client", "_cloud", "_errors", "_poller", "_record", "_resource", "_target"):
+                self.m[name] = importlib.import_module("%s.%s" % (PKG, name))
+            cloud = self.m["_cloud"].Cloud
+            self.cloud = cloud("Sim", ARM, "https://login.example.test/", ARM, custom=True)
+        self.world = world
+
+    def uninstall(self, world: "World") -> None:
+        self.world = None
+
+    def identity(self, proc: "ProcessHandle") -> t.Any:
+        world = self.world
+        pid, pstart = world.playbook_identity()
+
+        def alive(pid: int, pstart: int) -> bool:
+            stat = world.proc_stat(pid)
+            return stat is not None and stat[1] == pstart
+
+        return self.m["_record"].Identity(proc.controller, world.boot_id(), proc.proc.pidns.replace("/", ""),
+                                          pid, pstart, alive=alive)
+
+    def record_module(self, proc: "ProcessHandle", state: str, targets: t.Sequence[str] = (),
+                      suspend_results: t.Sequence[t.Any] = ()) -> t.Dict[str, t.Any]:
+        """azure_hpc_cache_maintenance_record's main() body, with the simulator's clocks and process table."""
+        r = self.m["_record"]
+        p = proc.params
+        try:
+            record = r.MaintenanceRecord(
+                self.ops(proc), self.cache_ref(), run=proc.run_id, controller=proc.controller, hold_seconds=p.hold,
+                take_over=False, local_record=None, wait_timeout=p.wait_timeout, poll_interval=p.poll_interval,
+                confirm_timeout=p.confirm_timeout, check_mode=False, wall_clock=proc.wall_clock,
+                identity=self.identity(proc))
+            if state == "held":
+                record.gate(["Healthy"])
+                return dict(record.hold(record.resolve(list(targets))))
+            if state == "suspended":
+                return dict(record.suspend(list(targets) or record.recorded(), p.flush))
+            if state == "renewed":
+                return dict(record.renew())
+            return dict(record.release(r.suspended_by(list(suspend_results)), False))
+        except self.m["_errors"].HpcCacheError as exc:
+            return self.fail(exc, {})
+
+    def playbook(self, run: "RunHandle") -> int:
+        """backend.yml: held; block: suspended, per task file (renewed, work); always: released."""
+        hold = run.step("held", lambda proc: self.record_module(proc, "held", targets=run.targets))
+        if hold.get("failed"):
+            return 2  # outside the block: the host fails, no always section
+        to_suspend = list(hold.get("to_suspend") or [])
+        suspend: t.Dict[str, t.Any] = {}
+        failed = False
+        if to_suspend:
+            suspend = run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=to_suspend))
+            failed = bool(suspend.get("failed"))
+        if not failed:
+            for seconds in run.params.work:
+                if run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
+                    failed = True
+                    break
+                if run.work(seconds).get("failed"):
+                    failed = True
+                    break
+        released = run.step("released", lambda proc: self.record_module(
+            proc, "released", suspend_results=list(suspend.get("targets") or [])))
+        return 2 if failed or released.get("failed") else 0
+
+
+DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {"role050": Role050, "role051": Role051,
+                                                 "forgetful": ForgetfulRole050}
+NEWEST = "role051"  # the default driver: the newest protocol a driver exists for

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import importlib
 import os
 import sys
@@ -45,13 +46,15 @@ def use_tree(tree: t.Optional[str]) -> str:
     """Put the tree holding ansible_collections/azure_hpc/cache first on sys.path; default: this checkout."""
     if tree is None:
         root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        tree = os.path.join(tempfile.gettempdir(), "azure-hpc-cache-sim-%d" % os.getuid())
+        digest = hashlib.sha256(root.encode("utf-8")).hexdigest()[:12]  # one tree per checkout
+        tree = os.path.join(tempfile.gettempdir(), "azure-hpc-cache-sim-%d-%s" % (os.getuid(), digest))
         link = os.path.join(tree, "ansible_collections", "azure_hpc", "cache")
         if os.path.realpath(link) != root:
             os.makedirs(os.path.dirname(link), exist_ok=True)
-            if os.path.islink(link):
-                os.unlink(link)
-            os.symlink(root, link)
+            try:
+                os.symlink(root, link)
+            except FileExistsError:  # another worker made it at the same moment
+                pass
     tree = os.path.abspath(tree)
     if not os.path.isdir(os.path.join(tree, "ansible_collections", "azure_hpc", "cache", "plugins")):
         raise SystemExit("--tree %s has no ansible_collections/azure_hpc/cache/plugins" % tree)
