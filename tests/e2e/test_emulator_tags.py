@@ -254,7 +254,9 @@ def test_routes_api_version_missing_cache_and_method(tagged):
     status, _headers, body = patch(tagged, "Merge", {"a": "1"}, path=other)
     assert status == 404 and body["error"]["code"] == "ResourceNotFound"
     assert call(tagged, "PUT", TAGS + API, {"properties": {"tags": {}}})[0] == 405
-    assert call(tagged, "PATCH", CACHE + API, {"tags": {}})[0] == 405  # the cache itself is not patched here
+    assert call(tagged, "PUT", CACHE + "?api-version=2026-01-01", {"tags": {}})[0] == 405  # no PUT of the cache
+    # the cache's own PATCH (Caches_Update) without tags leaves them alone; the Tags API has no say there
+    assert call(tagged, "PATCH", CACHE + "?api-version=2026-01-01", {"properties": {}})[0] == 200
     assert call(tagged, "PATCH", TAGS + API, {"operation": "Merge", "properties": {"tags": {"a": "1"}}},
                 auth=False)[0] == 401
     assert get_tags(tagged) == START
