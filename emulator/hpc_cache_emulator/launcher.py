@@ -62,6 +62,11 @@ class Emulator:
     def load(self, scenario: t.Mapping[str, t.Any]) -> None:
         self._call("PUT", "/_emulator/scenario", scenario)
 
+    def token(self, lifetime: t.Optional[float] = None) -> str:
+        """A bearer token the emulator accepts (from its control route; lifetime in seconds)."""
+        query = "?lifetime=%g" % lifetime if lifetime is not None else ""
+        return str(self._call("POST", "/_emulator/token" + query)["access_token"])
+
     def state(self) -> t.Dict[str, t.Any]:
         return self._call("GET", "/_emulator/state")
 

@@ -16,21 +16,25 @@ from datetime import datetime, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from .state import (CACHE_RUNNING, STOP_FROM, UPGRADE_FROM, Fault, TagsRefused, World, check_tags,
-                    tags_operation)
+from .state import (CACHE_RUNNING, RESOURCES_API_VERSIONS, SPEC_STATUSES, STOP_FROM,
+                    STORAGECACHE_API_VERSIONS, SUPPORTED_LOCATIONS, UPGRADE_FROM, Fault, TagsRefused, World,
+                    check_tags, tags_operation)
 
 SUB = r"/subscriptions/(?P<sub>[^/]+)"
 PROVIDER = r"/providers/microsoft\.storagecache"
 CACHE = SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)"
 ROUTES = [
     ("target_action", "POST", re.compile(
-        CACHE + r"/storagetargets/(?P<target>[^/]+)/(?P<action>flush|suspend|resume|dnsrefresh)$", re.I)),
+        CACHE + r"/storagetargets/(?P<target>[^/]+)/(?P<action>flush|suspend|resume|dnsrefresh|invalidate|"
+                r"restoredefaults)$", re.I)),
     ("target", "GET", re.compile(CACHE + r"/storagetargets/(?P<target>[^/]+)$", re.I)),
     ("targets", "GET", re.compile(CACHE + r"/storagetargets$", re.I)),
-    # a cache's stop, start and upgrade (Caches_Stop, Caches_Start, Caches_UpgradeFirmware)
-    ("cache_action", "POST", re.compile(CACHE + r"/(?P<action>stop|start|upgrade)$", re.I)),
+    # a cache's stop, start, upgrade and debugInfo (Caches_Stop, Caches_Start, Caches_UpgradeFirmware, Caches_DebugInfo)
+    ("cache_action", "POST", re.compile(CACHE + r"/(?P<action>stop|start|upgrade|debuginfo)$", re.I)),
     ("flush", "POST", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)/flush$", re.I)),
     ("get", "GET", re.compile(SUB + r"/resourcegroups/(?P<rg>[^/]+)" + PROVIDER + r"/caches/(?P<name>[^/]+)$", re.I)),
+    ("update", "PATCH", re.compile(CACHE + r"$", re.I)),  # Caches_Update
+    ("delete", "DELETE", re.compile(CACHE + r"$", re.I)),  # Caches_Delete
     ("list", "GET", re.compile(SUB + r"(?:/resourcegroups/(?P<rg>[^/]+))?" + PROVIDER + r"/caches$", re.I)),
     ("operation", "GET", re.compile(SUB + PROVIDER + r"/locations/(?P<loc>[^/]+)/ascoperations/(?P<op>[^/]+)$", re.I)),
     # ARM's Tags API on a cache (Microsoft.Resources, not the resource provider): one path, two methods
@@ -42,9 +46,15 @@ ROUTES = [
 ]
 MAX_DELAY = 600.0
 ARM_KINDS = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
-             "tags_write", "tags_operation", "cache_action")
+             "tags_write", "tags_operation", "cache_action", "update", "delete")
 WRITE_METHODS = ("POST", "PATCH", "PUT", "DELETE")
-TARGET_ACTIONS = {"flush": "flush", "suspend": "suspend", "resume": "resume", "dnsrefresh": "dnsRefresh"}
+TARGET_ACTIONS = {"flush": "flush", "suspend": "suspend", "resume": "resume", "dnsrefresh": "dnsRefresh",
+                  "invalidate": "invalidate", "restoredefaults": "restoreDefaults"}
+CACHE_ACTIONS = {"stop": "stop", "start": "start", "upgrade": "upgrade", "debuginfo": "debugInfo"}
+# The resource type ARM names when it refuses an api-version, per route
+RESOURCE_TYPES = {"target_action": "caches/storageTargets", "target": "caches/storageTargets",
+                  "targets": "caches/storageTargets", "operation": "locations/ascOperations",
+                  "location": "locations/ascOperations"}
 # where start is sent (else: the cache already runs, and the recorded answer is 204)
 START_FROM = ("Stopped", "StartFailed")
 UPGRADE_RETRY_FROM = UPGRADE_FROM + ("UpgradeFailed",)
@@ -299,6 +309,9 @@ class Handler(BaseHTTPRequestHandler):
     def do_PATCH(self) -> None:  # noqa: N802
         self._handle()
 
+    def do_DELETE(self) -> None:  # noqa: N802
+        self._handle()
+
     def _handle(self) -> None:
         self._service_id = "%032x" % (time.monotonic_ns() ^ id(self))
         parts = urlsplit(self.path)
@@ -364,12 +377,15 @@ class Handler(BaseHTTPRequestHandler):
         self._entry["cache"] = groups.get("name")
         self._entry["target"] = groups.get("target")
         if groups.get("action"):
-            self._entry["action"] = TARGET_ACTIONS.get(groups["action"].lower(), groups["action"].lower())
+            action = groups["action"].lower()
+            self._entry["action"] = TARGET_ACTIONS.get(action) or CACHE_ACTIONS.get(action) or action
         if not self._authorized():
             return
         if not self._query.get("api-version"):
             return self._send(400, cloud_error("MissingApiVersionParameter",
                                                "The api-version query parameter (?api-version=) is required."))
+        if self._api_version_refused(kind, groups):
+            return
         cache_name = groups.get("name")
         if kind == "operation" or kind == "location":
             op = self.world.operations.get(groups["op"])
@@ -413,6 +429,37 @@ class Handler(BaseHTTPRequestHandler):
         elif fault is not None:
             self._apply_fault(fault)
         getattr(self, "_arm_" + kind)(groups)
+
+    def _api_version_refused(self, kind: str, groups: t.Mapping[str, str]) -> bool:
+        """Refuse an api-version the resource type does not have, as ARM does, before the provider sees the
+        request: 400 with the supported versions named. The answers, as ARM was seen giving them:
+        - a resource provider's type (Microsoft.StorageCache): NoRegisteredProviderFound, "No registered resource
+          provider found for location '<loc>' and API version '<v>' for type '<type>'. The supported
+          api-versions are '<a, b>'. The supported locations are '<x, y>'." (Azure/azure-cli#28496,
+          MicrosoftDocs/azure-docs#62621, turbot/steampipe-plugin-azure#379);
+        - Microsoft.Resources (the Tags API): InvalidApiVersionParameter, "The api-version '<v>' is invalid. The
+          supported versions are '<a,b>'." (ansible-collections/azure#1739, Azure/azure-cli#28038).
+        EMU only: the location an answer names for a listing (global) and the list of locations."""
+        version = self._query["api-version"]
+        if kind in ("tags", "tags_write", "tags_operation"):
+            if version in RESOURCES_API_VERSIONS:
+                return False
+            self._entry["api_version"] = "refused"
+            self._send(400, cloud_error("InvalidApiVersionParameter", "The api-version '%s' is invalid. The supported "
+                                        "versions are '%s'." % (version, ",".join(RESOURCES_API_VERSIONS))))
+            return True
+        if version in STORAGECACHE_API_VERSIONS:
+            return False
+        cache = self.world.find(groups["sub"], groups["rg"], groups["name"]) if groups.get("name") else None
+        location = cache.location if cache is not None else (groups.get("loc") or "global")
+        self._entry["api_version"] = "refused"
+        self._send(400, cloud_error(
+            "NoRegisteredProviderFound",
+            "No registered resource provider found for location '%s' and API version '%s' for type '%s'. The "
+            "supported api-versions are '%s'. The supported locations are '%s'." % (
+                location, version, RESOURCE_TYPES.get(kind, "caches"), ", ".join(STORAGECACHE_API_VERSIONS),
+                ", ".join(SUPPORTED_LOCATIONS))))
+        return True
 
     def _not_found(self, groups: t.Mapping[str, str]) -> None:
         self._send(404, cloud_error(
@@ -578,7 +625,37 @@ class Handler(BaseHTTPRequestHandler):
             return self._send(202, None, self._tags_operation_headers(write))
         self._send(200, self._tags_resource(write.cache, tags), self._extra_headers)
 
+    def _arm_update(self, groups: t.Mapping[str, str]) -> None:
+        """Caches_Update (PATCH, SPEC: 200 with the cache): tags and the writable settings replaced as given;
+        a body that is not a Cache object is refused 400 InvalidRequestContent (EMU only: the text)."""
+        cache = self._cache_or_404(groups)
+        if cache is None:
+            return
+        with self.world.lock:
+            try:
+                cache.update(self._body)
+            except (ValueError, UnicodeDecodeError) as exc:
+                return self._send(400, cloud_error(
+                    "InvalidRequestContent", "The request content was invalid and could not be deserialized: %s"
+                    % exc))
+            body = cache.to_json(time.monotonic())
+        self._send(200, body, self._extra_headers)
+
+    def _arm_delete(self, groups: t.Mapping[str, str]) -> None:
+        """Caches_Delete (SPEC: 200, 202 or 204, final state through azure-async-operation): 202 with both headers,
+        provisioningState Deleting, the cache gone once the operation Succeeded (a duration of
+        RECORDED_CACHE_SECONDS["delete"] x time_scale, EMU only); a cache that does not exist answers 204 (ARM:
+        deleting what is not there succeeds); a second DELETE while one runs 202 again, on the same operation."""
+        cache = self.world.find(groups["sub"], groups["rg"], groups["name"])
+        if cache is None:
+            return self._send(204, None, self._extra_headers)
+        with self.world.lock:
+            op = cache.deleting or self.world.start_cache_action(cache, "delete", cache.state(time.monotonic()))
+        self._answer_operation(op, cache)
+
     def _arm_list(self, groups: t.Mapping[str, str]) -> None:
+        for key in list(self.world.caches):  # a cache whose delete has succeeded is gone
+            self.world.find(*key)
         sub, rg = groups["sub"].lower(), (groups.get("rg") or "").lower()
         if rg and not any(k[0] == sub and k[1] == rg for k in self.world.caches):
             # ARM answers a listing of a resource group that does not exist with a 404.
@@ -632,6 +709,9 @@ class Handler(BaseHTTPRequestHandler):
             if cache.lifecycle is not None:  # a stop, start or upgrade runs: not while it does
                 return self._send(409, cloud_error(
                     "Conflict", "The cache %s is %s and cannot be flushed now." % (cache.name, state)))
+            if state == "Flushing" and cache.flush.get("already_204"):
+                # SPEC: 204 "Cache flush already in progress or has completed"; no header, no body
+                return self._send(204, None, self._extra_headers)
             if state in ("Stopped", "Stopping", "Flushing", "Upgrading"):
                 return self._send(409, cloud_error(
                     "Conflict", "The cache %s is %s and cannot be flushed now." % (cache.name, state)))
@@ -639,9 +719,9 @@ class Handler(BaseHTTPRequestHandler):
         self._answer_operation(op, cache)
 
     def _arm_cache_action(self, groups: t.Mapping[str, str]) -> None:
-        """Stop, start or upgrade a cache, as recorded: 202 with both headers; start on a running cache and
-        upgrade with nothing pending 204, nothing else (PS-C, NET-C)."""
-        action = groups["action"].lower()
+        """Stop, start, upgrade or debugInfo of a cache, as recorded: 202 with both headers; start on a running
+        cache and upgrade with nothing pending 204, nothing else (PS-C, NET-C)."""
+        action = CACHE_ACTIONS[groups["action"].lower()]
         if action in ("stop", "start") and self._throttled("start_stop", groups["sub"]):
             return
         cache = self._cache_or_404(groups)
@@ -663,7 +743,9 @@ class Handler(BaseHTTPRequestHandler):
             state = cache.state(time.monotonic())
             running = cache.lifecycle is not None and state == CACHE_RUNNING[cache.lifecycle.action]
             refused = None
-            if action == "start":
+            if action == "debugInfo":
+                pass  # recorded (PS-C): 202 with both headers, "success" through Location; any state (EMU only)
+            elif action == "start":
                 if state == "Stopping" or (running and cache.lifecycle.action != "start"):
                     refused = "start is not possible while it is %s" % state
                 elif state not in START_FROM:
@@ -683,9 +765,13 @@ class Handler(BaseHTTPRequestHandler):
             return "started", self.world.start_cache_action(cache, action, state)
 
     def _answer_operation(self, op: t.Any, cache: t.Any) -> None:
-        """Answer the request that started op, in its mode."""
+        """Answer the request that started op, in its mode. A mode whose status the action's specification does
+        not list (SPEC_STATUSES: dnsRefresh's 204s, the upgrade's 200) still answers so, logged outside_spec."""
         flush = op.flush
         mode = flush["mode"]
+        status = {"sync200": 200, "sync204": 204, "bare204": 204, "recorded": 204, "accepted201": 201}.get(mode, 202)
+        if status not in SPEC_STATUSES.get(op.action, (status,)):
+            self._entry["outside_spec"] = True
         if mode in ("sync200", "sync204"):
             op.flush = dict(flush, duration=0)
             return self._send(200 if mode == "sync200" else 204, None, self._extra_headers)
@@ -702,12 +788,13 @@ class Handler(BaseHTTPRequestHandler):
             # As recorded: 204, the header name in lower case, no Location, no body.
             headers["azure-asyncoperation"] = "%s%s?%s" % (base, op_path, op.issue("async", "api-version=" + api))
             return self._send(204, None, headers)
-        # recorded_202 (as every storage-target action was recorded answering), async and location: 202.
+        # recorded_202 (as every storage-target action was recorded answering), async and location: 202;
+        # accepted201: 201 with both headers (SPEC: the upgrade's 201, never recorded).
         # Signed, each URL carries its own t, c, s and h.
         headers["Location"] = "%s%s?%s" % (base, op_path, op.issue("location", "monitor=true&api-version=" + api))
-        if mode in ("async", "recorded_202"):
+        if mode in ("async", "recorded_202", "accepted201"):
             headers["Azure-AsyncOperation"] = "%s%s?%s" % (base, op_path, op.issue("async", "api-version=" + api))
-        self._send(202, None, headers)
+        self._send(status, None, headers)
 
     def _op_or_404(self, groups: t.Mapping[str, str]) -> t.Any:
         op = self.world.operations.get(groups["op"])

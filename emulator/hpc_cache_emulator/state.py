@@ -20,6 +20,27 @@ import uuid
 from datetime import datetime, timezone
 
 DEFAULT_SUBSCRIPTION = "00000000-0000-0000-0000-000000000000"
+
+# The api-versions of Microsoft.StorageCache the specification has (Azure/azure-rest-api-specs,
+# specification/storagecache/resource-manager/Microsoft.StorageCache/StorageCache/readme.md, its tags
+# package-2019-08 to package-2026-01-01, and examples/2026-08-01, the default of azure-mgmt-storagecache
+# 4.1.0), newest first as ARM lists them. Any other api-version is refused (server.py, NoRegisteredProviderFound).
+STORAGECACHE_API_VERSIONS = (
+    "2026-08-01", "2026-01-01", "2025-07-01", "2024-07-01", "2024-03-01", "2023-11-01-preview", "2023-05-01",
+    "2023-03-01-preview", "2023-01-01", "2022-05-01", "2022-01-01", "2021-09-01", "2021-05-01", "2021-03-01",
+    "2020-10-01", "2020-03-01", "2019-11-01", "2019-08-01-preview",
+)
+# The api-versions of ARM's Tags API at a scope (Microsoft.Resources/tags, since 2019-10-01): the
+# Microsoft.Resources versions ARM named in its InvalidApiVersionParameter answers of 2023-2024
+# (ansible-collections/azure#1739, Azure/azure-cli#28038) from 2019-10-01 on. Others are refused
+# (server.py, InvalidApiVersionParameter).
+RESOURCES_API_VERSIONS = (
+    "2024-08-01", "2024-07-01", "2024-03-01", "2023-07-01", "2022-12-01", "2022-09-01", "2022-06-01",
+    "2022-05-01", "2022-01-01", "2021-04-01", "2021-01-01", "2020-10-01", "2020-09-01", "2020-08-01",
+    "2020-07-01", "2020-06-01", "2020-05-01", "2020-01-01", "2019-11-01", "2019-10-01",
+)
+# The regions an unsupported api-version's answer names as supported (EMU only: the real list is longer)
+SUPPORTED_LOCATIONS = ("eastus", "eastus2", "westus", "westus2", "westeurope", "northeurope", "southeastasia")
 DEFAULT_FLUSH = {
     # recorded: 204 + azure-asyncoperation only, as the real service was recorded answering
     #   (tests/fixtures/recorded); recorded_202: 202 + Location + Azure-AsyncOperation and never
@@ -47,6 +68,10 @@ DEFAULT_FLUSH = {
     # request with its query string changed in any way is refused (403). False: the unsigned URLs of the
     # 2019-2023 recordings (tests/fixtures/recorded).
     "signed": True,
+    # A flush sent while the cache reads Flushing: False answers 409 Conflict (the emulator's answer since
+    # 0.1.0, EMU only: no such request is recorded); True answers the API's 204 "Cache flush already in
+    # progress or has completed" (SPEC, 2021-05-01 description), no header, no body.
+    "already_204": False,
 }
 
 
@@ -83,13 +108,28 @@ DEFAULT_TARGET_ACTION = {
     # 09:39:09, GO 07:01:19); the other two were not recorded and keep the API's 204.
     "already_204": None,
 }
-RECORDED_ALREADY_204 = {"flush": True, "suspend": True, "resume": False, "dnsRefresh": False}
+RECORDED_ALREADY_204 = {"flush": True, "suspend": True, "resume": False, "dnsRefresh": False, "invalidate": False,
+                       "restoreDefaults": False}
 # Server-side durations recorded (seconds): suspend and resume 0.5-1.7, target flush 3.7-25,
-# dnsRefresh about 33 (PS-T, NET-T, GO).
-RECORDED_TARGET_SECONDS = {"flush": 8.0, "suspend": 1.0, "resume": 1.0, "dnsRefresh": 33.0}
-# What a target reads while an action runs, and once it succeeded (None: the state it had).
-TARGET_RUNNING = {"flush": "Flushing", "suspend": "Busy", "resume": "Busy", "dnsRefresh": "Busy"}
-TARGET_AFTER = {"flush": None, "suspend": "Suspended", "resume": "Ready", "dnsRefresh": None}
+# dnsRefresh about 33, invalidate about 43, restoreDefaults 7-17 (PS-T, NET-T, GO).
+RECORDED_TARGET_SECONDS = {"flush": 8.0, "suspend": 1.0, "resume": 1.0, "dnsRefresh": 33.0, "invalidate": 43.0,
+                           "restoreDefaults": 12.0}
+# What a target reads while an action runs, and once it succeeded (None: the state it had). The state
+# enum has none for invalidate and restoreDefaults (SPEC); Busy is the emulator's (EMU only).
+TARGET_RUNNING = {"flush": "Flushing", "suspend": "Busy", "resume": "Busy", "dnsRefresh": "Busy", "invalidate": "Busy",
+                  "restoreDefaults": "Busy"}
+TARGET_AFTER = {"flush": None, "suspend": "Suspended", "resume": "Ready", "dnsRefresh": None, "invalidate": None,
+                "restoreDefaults": None}
+# The actions the collection sends: always listed in a target's "sent" counts (tests compare them whole);
+# invalidate and restoreDefaults are listed once sent.
+COLLECTION_TARGET_ACTIONS = ("flush", "suspend", "resume", "dnsRefresh")
+# The answers each action's specification allows to its POST (azure-mgmt-storagecache 4.1.0, generated from
+# it: _operations.py, "status_code not in"). A mode answering otherwise still works, and is logged
+# "outside_spec": dnsRefresh's 204 modes (recorded, bare204, sync204) and the upgrade's sync200.
+SPEC_STATUSES = {"flush": (200, 202, 204), "suspend": (200, 202, 204), "resume": (200, 202, 204),
+                 "invalidate": (200, 202, 204), "dnsRefresh": (200, 202), "restoreDefaults": (200, 202),
+                 "stop": (200, 202, 204), "start": (200, 202, 204), "upgrade": (201, 202, 204),
+                 "debugInfo": (200, 202, 204), "delete": (200, 202, 204)}
 
 
 # Cache actions: stop, start and upgrade (POST .../caches/{name}/stop|start|upgrade), as recorded
@@ -115,7 +155,10 @@ DEFAULT_CACHE_ACTION = {
 }
 # Server-side durations (seconds). stop: 142 (PS-C, startTime 08:33:56.6 to endTime 08:36:18.6, about
 # 2.4 min); start: 433 (PS-C, 08:36:32.7 to 08:43:46.0; PSL-SS 6-7 min); upgrade: not recorded (EMU only).
-RECORDED_CACHE_SECONDS = {"stop": 142.0, "start": 433.0, "upgrade": 600.0}
+RECORDED_CACHE_SECONDS = {"stop": 142.0, "start": 433.0, "upgrade": 600.0, "debugInfo": 60.0, "delete": 60.0}
+# debugInfo (recorded: 202 with both headers, "success" through Location: PS-C) and delete (SPEC: 200, 202,
+# 204, final state through azure-async-operation) change no health state; their durations are EMU only.
+QUIET_CACHE_ACTIONS = ("debugInfo", "delete")
 # The health state while an action runs, once it succeeded, once it failed (None: the state before).
 CACHE_RUNNING = {"stop": "Stopping", "start": "Transitioning", "upgrade": "Upgrading"}
 CACHE_AFTER = {"stop": "Stopped", "start": "Healthy", "upgrade": "Healthy"}
@@ -181,7 +224,7 @@ def _merge(base: t.Dict[str, t.Any], extra: t.Optional[t.Mapping[str, t.Any]]) -
 
 
 FAULT_ON = ("flush", "get", "list", "operation", "location", "target_action", "target", "targets", "tags",
-            "tags_write", "tags_operation", "cache_action", "token", "metadata", "any")
+            "tags_write", "tags_operation", "cache_action", "update", "delete", "token", "metadata", "any")
 # status: an error answer; reset: the connection reset, no answer; delay: the answer held back;
 # malformed, empty: a broken body; headers: extra headers on the real answer; trickle: the body a byte
 # at a time; midbody: the status line and headers, then part of the body, then a reset, a clean close
@@ -363,6 +406,7 @@ class Target:
                 settings["duration"] = RECORDED_TARGET_SECONDS[name] * cache.time_scale
             if settings["already_204"] is None:
                 settings["already_204"] = RECORDED_ALREADY_204[name]
+        self.allocation = spec.get("allocation_percentage")
         self.operation: t.Optional[Operation] = None
         self.sent: t.Dict[str, int] = {name: 0 for name in TARGET_RUNNING}
 
@@ -397,8 +441,11 @@ class Target:
                                           "storageAccounts/st/blobServices/default/containers/%s"
                                           % (self.cache.subscription, self.cache.resource_group, self.name),
                                 "usageModel": "READ_WRITE"}
+        # allocationPercentage (SPEC): the cache's space shared evenly unless the scenario says otherwise
+        props["allocationPercentage"] = self.allocation if self.allocation is not None else \
+            100 // max(len(self.cache.targets), 1)
         return {"name": self.name, "id": self.id, "type": "Microsoft.StorageCache/Cache/StorageTarget",
-                "properties": props}
+                "systemData": system_data(self.cache.created, self.cache.modified), "properties": props}
 
 
 TAGS_WRITE = ("allowed", "denied_by_policy", "forbidden")
@@ -523,6 +570,12 @@ def check_tags(tags: t.Any) -> t.Dict[str, str]:
     return dict(tags)
 
 
+def system_data(created: str, modified: str) -> t.Dict[str, t.Any]:
+    """ARM's systemData of a resource (SPEC shape; the emulator's values)."""
+    return {"createdBy": "emulator-client", "createdByType": "Application", "createdAt": created,
+            "lastModifiedBy": "emulator-client", "lastModifiedByType": "Application", "lastModifiedAt": modified}
+
+
 def _seconds(spec: t.Mapping[str, t.Any], name: str, default: float) -> float:
     """A setting in seconds: a finite number of 0 or more (ValueError otherwise)."""
     value = spec.get(name, default)
@@ -609,7 +662,11 @@ class Cache:
         for name in CACHE_RUNNING:
             if not isinstance(spec.get(name) or {}, dict):
                 raise ValueError("%s: must be an object of settings" % name)
-        self.actions = {name: _merge(DEFAULT_CACHE_ACTION, spec.get(name)) for name in ("stop", "start")}
+        for name in QUIET_CACHE_ACTIONS:
+            if not isinstance(spec.get(name) or {}, dict):
+                raise ValueError("%s: must be an object of settings" % name)
+        self.actions = {name: _merge(DEFAULT_CACHE_ACTION, spec.get(name)) for name in ("stop", "start")
+                        + QUIET_CACHE_ACTIONS}
         self.actions["upgrade"] = _merge(_merge(DEFAULT_CACHE_ACTION, DEFAULT_UPGRADE), spec.get("upgrade"))
         for name, settings in self.actions.items():
             if settings["duration"] is None:  # the recorded duration, scaled; a given one stands as it is
@@ -622,10 +679,33 @@ class Cache:
                                 % upgrade["pending"]}
         # the recorded upgradeStatus shape (empty pending version, the 0001-01-01 deadline) for a cache
         # whose scenario speaks of its firmware; the earlier shape (nulls) otherwise
-        self.recorded_firmware = "upgrade" in spec
+        # (since issue 26 always the recorded shape; "firmware": "null" keeps the nulls of 0.4.0 for a test)
+        self.recorded_firmware = spec.get("firmware") != "null"
         self.firmware = {key: upgrade[key] for key in ("current", "pending", "deadline", "last")}
         self.lifecycle: t.Optional[Operation] = None
-        self.sent: t.Dict[str, int] = {name: 0 for name in CACHE_RUNNING}
+        self.sent: t.Dict[str, int] = {name: 0 for name in tuple(CACHE_RUNNING) + QUIET_CACHE_ACTIONS}
+        self.deleting: t.Optional[Operation] = None  # a DELETE that runs: the cache goes once it Succeeded
+        # health.conditions ({message, timestamp}, SPEC): none unless the scenario gives some; a healthy
+        # cache's recorded GET has no conditions key at all (REC)
+        self.conditions = list(spec.get("conditions") or [])
+        self.zones = list(spec.get("zones") or ["1"])
+        self.created = spec.get("created", "2026-10-01T00:00:00.0000000Z")
+        self.modified = spec.get("modified", self.created)
+        # What a cache PATCH may change (SPEC: the Cache body of Caches_Update; the read-only properties,
+        # health, mountAddresses, upgradeStatus..., are ignored as ARM ignores them)
+        self.settings: t.Dict[str, t.Any] = {
+            # the 2026-01-01 examples' shapes (Caches_Get.json), with the emulator's values
+            "networkSettings": {"mtu": 1500, "utilityAddresses": ["10.0.0.7", "10.0.0.8"], "dnsServers": [],
+                                "dnsSearchDomain": "", "ntpServer": "time.windows.com"},
+            "securitySettings": {"accessPolicies": [{"name": "default", "accessRules": [
+                {"scope": "default", "access": "rw", "suid": False, "submountAccess": True, "rootSquash": False}]}]},
+            "upgradeSettings": {"upgradeScheduleEnabled": False},
+            "encryptionSettings": {"rotationToLatestKeyVersionEnabled": False},
+            "directoryServicesSettings": {"usernameDownload": {"extendedGroups": False, "usernameSource": "None",
+                                                               "usernameDownloaded": "No"}},
+        }
+        for key, value in (spec.get("settings") or {}).items():
+            self.settings[key] = value
         self.targets: t.Dict[str, Target] = {}
         for target_spec in spec.get("storage_targets") or []:
             target = Target(target_spec, self)
@@ -750,6 +830,28 @@ class Cache:
             "pendingFirmwareVersion": pending or ("" if self.recorded_firmware else None),
         }
 
+    def system_data(self) -> t.Dict[str, t.Any]:
+        """ARM's systemData (SPEC: Caches_Get.json), as a caller with a service principal left it."""
+        return system_data(self.created, self.modified)
+
+    def update(self, raw: bytes) -> None:
+        """Apply a PATCH body (SPEC, Caches_Update: the Cache object): tags replace the tags when given, and the
+        writable settings in properties replace theirs; ValueError when the body is not a JSON object."""
+        body = json.loads(raw.decode("utf-8") or "{}") if raw.strip() else {}
+        if not isinstance(body, dict):
+            raise ValueError("the body must be a Cache object")
+        if "tags" in body:
+            now = time.monotonic()
+            self.settle_tags(now)
+            self.change_tags(check_tags(body["tags"] or {}), now)
+        props = body.get("properties") or {}
+        if not isinstance(props, dict):
+            raise ValueError("properties must be an object")
+        for key in self.settings:
+            if isinstance(props.get(key), dict):
+                self.settings[key] = copy.deepcopy(props[key])
+        self.modified = datetime.now(tz=timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f0Z")
+
     def to_json(self, now: float) -> t.Dict[str, t.Any]:
         state = self.state(now)
         description = self.description
@@ -757,27 +859,31 @@ class Cache:
             description = "The cache is flushing"
         elif self.lifecycle is not None and state == CACHE_RUNNING[self.lifecycle.action]:
             description = CACHE_DESCRIPTIONS[state]
-        return {
+        health: t.Dict[str, t.Any] = {"state": state, "statusDescription": description}
+        if self.conditions:  # REC: no conditions key when there are none
+            health["conditions"] = copy.deepcopy(self.conditions)
+        body: t.Dict[str, t.Any] = {
             "id": self.id,
             "name": self.name,
             "type": "Microsoft.StorageCache/caches",
             "location": self.location,
-            "tags": self.visible_tags(now),
             "sku": {"name": "Standard_2G"},
-            "properties": {
+            "systemData": self.system_data(),
+            "properties": dict({
                 "cacheSizeGB": 3072,
-                "health": {
-                    "state": state,
-                    "statusDescription": description,
-                    "conditions": [],
-                },
-                "provisioningState": self.provisioning_state,
+                "health": health,
+                "provisioningState": "Deleting" if self.deleting is not None else self.provisioning_state,
                 "subnet": "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/vnet/"
                           "subnets/default" % (self.subscription, self.resource_group),
                 "upgradeStatus": self.upgrade_status(),
                 "mountAddresses": ["10.0.0.4", "10.0.0.5", "10.0.0.6"],
-            },
+                "zones": list(self.zones),
+            }, **copy.deepcopy(self.settings)),
         }
+        visible = self.visible_tags(now)
+        if visible:  # REC: an untagged cache's GET has no tags key at all
+            body["tags"] = visible
+        return body
 
 
 class World:
@@ -834,7 +940,18 @@ class World:
         return subscription.lower(), resource_group.lower(), name.lower()
 
     def find(self, subscription: str, resource_group: str, name: str) -> t.Optional[Cache]:
-        return self.caches.get(self.key(subscription, resource_group, name))
+        """The cache, or None; a cache whose DELETE has succeeded is gone from then on."""
+        with self.lock:
+            key = self.key(subscription, resource_group, name)
+            cache = self.caches.get(key)
+            if cache is not None and cache.deleting is not None:
+                status = cache.deleting.status(time.monotonic())
+                if status == "Succeeded":
+                    del self.caches[key]
+                    return None
+                if status != "InProgress":
+                    cache.deleting = None  # a failed delete leaves the cache as it was
+            return cache
 
     def fault_for(self, kind: str, cache: t.Optional[str]) -> t.Optional[Fault]:
         with self.lock:
@@ -875,12 +992,16 @@ class World:
             return op
 
     def start_cache_action(self, cache: Cache, action: str, before: str) -> Operation:
-        """Start a stop, start or upgrade of a cache; before is the state it read when sent."""
+        """Start a stop, start, upgrade, debugInfo or delete of a cache; before is the state it read when sent.
+        debugInfo and delete change no health state (a delete sets provisioningState Deleting)."""
         with self.lock:
             op = Operation(str(uuid.uuid4()), cache, time.monotonic(), cache.actions[action], None, action)
             op.before = before
-            cache.lifecycle = op
-            cache.operation = None  # a finished flush no longer decides the state
+            if action == "delete":
+                cache.deleting = op
+            elif action not in QUIET_CACHE_ACTIONS:
+                cache.lifecycle = op
+                cache.operation = None  # a finished flush no longer decides the state
             cache.sent[action] += 1
             self.operations[op.id] = op
             return op
@@ -924,11 +1045,13 @@ class World:
                      # what reads show now (tags_read_lag), and the asynchronous writes not landed yet
                      "visible_tags": c.visible_tags(now),
                      "tags_pending": [{"id": w.id, "ends_in": round(w.ends - now, 3)} for w in c.tags_pending],
-                     "actions": dict(c.sent), "upgrade_status": c.upgrade_status()}
+                     "actions": {k: v for k, v in c.sent.items() if v or k in CACHE_RUNNING},
+                     "upgrade_status": c.upgrade_status()}
                     for c in self.caches.values()
                 ],
                 "storage_targets": [
-                    {"cache": c.name, "name": tg.name, "state": tg.state(now, observe=False), "sent": dict(tg.sent)}
+                    {"cache": c.name, "name": tg.name, "state": tg.state(now, observe=False),
+                     "sent": {k: v for k, v in tg.sent.items() if v or k in COLLECTION_TARGET_ACTIONS}}
                     for c in self.caches.values() for tg in c.targets.values()
                 ],
                 "throttle": {"enforced": self.throttle_enforced,

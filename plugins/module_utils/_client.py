@@ -35,6 +35,7 @@ from urllib.parse import quote, urlencode, urljoin
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, no_proxy_for, origin_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ApiVersionError,
     ArmError,
     HpcCacheError,
     OriginError,
@@ -206,13 +207,17 @@ def error_from(response: Response, secrets: t.Iterable[str] = ()) -> ArmError:
     else:
         text = response.content.decode("utf-8", "replace").strip()
         message = text[:300] if text else "no error body"
+    code, message = redact(code, secrets)[:200], redact(message, secrets)[:2000]
+    ids = {"request_id": response.request_id, "service_request_id": response.headers.get("x-ms-request-id")}
+    refused = ApiVersionError.parse(response.status, code, message, **ids)  # the api_version option's fault
+    if refused is not None:
+        return refused
     return ArmError(
         response.status,
-        redact(code, secrets)[:200],
-        redact(message, secrets)[:2000],
+        code,
+        message,
         target=redact(target, secrets)[:200] if target else None,
-        request_id=response.request_id,
-        service_request_id=response.headers.get("x-ms-request-id"),
+        **ids,
     )
 
 

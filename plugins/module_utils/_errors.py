@@ -95,6 +95,46 @@ class ArmError(HpcCacheError):
         self.request_id = request_id
 
 
+# ARM's answers to an api-version the resource type does not have (400), as seen from ARM (docs/service-behaviour.md
+# rule 37): NoRegisteredProviderFound for a resource provider's types ("No registered resource provider found for
+# location 'eastus' and API version '2099-01-01' for type 'caches'. The supported api-versions are '2026-01-01,
+# ...'. The supported locations are '...'."), InvalidApiVersionParameter for Microsoft.Resources ("The api-version
+# '2099-01-01' is invalid. The supported versions are '2021-04-01,...'.").
+API_VERSION_CODES = ("NoRegisteredProviderFound", "InvalidApiVersionParameter")
+_ASKED = re.compile(r"api[ -]version '([^']*)'", re.I)
+_SUPPORTED = re.compile(r"supported (?:api-)?versions are '([^']*)'", re.I)
+_TYPE = re.compile(r"for type '([^']*)'")
+
+
+class ApiVersionError(ArmError):
+    """ARM refused the request's api-version: the api_version option names one the service does not have. The
+    message names the option and the versions the service supports."""
+
+    def __init__(self, status: int, code: str, message: str, asked: str, supported: t.Sequence[str],
+                 resource_type: t.Optional[str] = None, **ids: t.Any) -> None:
+        super().__init__(status, code, message, **ids)
+        self.asked = asked
+        self.supported = list(supported)
+        what = " for %s" % resource_type if resource_type else ""
+        self.message = "api_version: the service does not support api-version '%s'%s; it supports %s (%s, HTTP %d%s)" % (
+            asked, what, ", ".join(self.supported) or "(none named)", code, status,
+            ", client request id %s" % self.request_id if self.request_id else "")
+        self.result["supported_api_versions"] = self.supported
+
+    @classmethod
+    def parse(cls, status: int, code: str, message: str, **ids: t.Any) -> t.Optional["ApiVersionError"]:
+        """The error ARM's answer means, when it refuses an api-version; None for anything else (a
+        NoRegisteredProviderFound about a location whose api-version is supported, say)."""
+        asked, supported = _ASKED.search(message), _SUPPORTED.search(message)
+        if status != 400 or code not in API_VERSION_CODES or asked is None or supported is None:
+            return None
+        versions = [v.strip() for v in supported.group(1).split(",") if v.strip()]
+        if asked.group(1) in versions:
+            return None
+        found = _TYPE.search(message)
+        return cls(status, code, message, asked.group(1), versions, found.group(1) if found else None, **ids)
+
+
 class OperationFailed(HpcCacheError):
     """The long-running operation ended Failed or Canceled."""
 

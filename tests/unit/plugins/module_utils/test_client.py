@@ -16,6 +16,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
 from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._version import COLLECTION_VERSION
 from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+    ApiVersionError,
     ArmError,
     HpcCacheError,
     OriginError,
@@ -298,3 +299,37 @@ def test_loopback_endpoint_never_uses_a_proxy(clock):
     session = FakeSession([FakeRaw(200, {})])
     ArmClient(CLOUD, FakeTokens(), session=session, sleep=clock.sleep, clock=clock).get(ARM + "x")
     assert session.calls[0]["proxies"] is None  # a real cloud keeps the environment's proxies (CONNECT over TLS)
+
+
+# ARM's answers to an api-version the type does not have, as seen from ARM (docs/service-behaviour.md rule 37)
+PROVIDER_REFUSAL = ("No registered resource provider found for location 'eastus' and API version '2099-01-01' for "
+                    "type 'caches'. The supported api-versions are '2026-08-01, 2026-01-01, 2019-11-01'. The "
+                    "supported locations are 'eastus, westus'.")
+RESOURCES_REFUSAL = "The api-version 'banana' is invalid. The supported versions are '2021-04-01,2019-10-01'."
+
+
+@pytest.mark.parametrize("code, message, asked, supported, what", [
+    ("NoRegisteredProviderFound", PROVIDER_REFUSAL, "2099-01-01", ["2026-08-01", "2026-01-01", "2019-11-01"],
+     " for caches"),
+    ("InvalidApiVersionParameter", RESOURCES_REFUSAL, "banana", ["2021-04-01", "2019-10-01"], ""),
+])
+def test_a_refused_api_version_names_the_option_and_the_supported_versions_at_once(make_client, code, message,
+                                                                                     asked, supported, what):
+    client, session = make_client([FakeRaw(400, {"error": {"code": code, "message": message}})])
+    with pytest.raises(ApiVersionError) as err:
+        client.get(URL)
+    assert len(session.calls) == 1  # a 400 is not retried: nothing is waited for
+    assert isinstance(err.value, ArmError) and (err.value.asked, err.value.supported) == (asked, supported)
+    assert str(err.value).startswith("api_version: the service does not support api-version '%s'%s; it supports %s "
+                                     "(%s, HTTP 400, client request id " % (asked, what, ", ".join(supported), code))
+    assert err.value.result["supported_api_versions"] == supported
+    assert err.value.result["error"]["message"] == message  # ARM's own words stay in the result
+
+
+def test_no_registered_provider_for_a_location_is_not_an_api_version_error(make_client):
+    message = PROVIDER_REFUSAL.replace("'2099-01-01'", "'2026-01-01'")  # the version is supported; the region not
+    client, unused = make_client([FakeRaw(400, {"error": {"code": "NoRegisteredProviderFound", "message": message}})])
+    with pytest.raises(ArmError) as err:
+        client.get(URL)
+    assert not isinstance(err.value, ApiVersionError)
+    assert str(err.value).startswith("NoRegisteredProviderFound (HTTP 400): ")
