@@ -21,6 +21,7 @@ from conftest import SUB, requests_of, scenario  # pylint: disable=import-error
 CACHE = "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1" % SUB
 TAGS = CACHE + "/providers/Microsoft.Resources/tags/default"
 API = "?api-version=2021-04-01"
+CACHE_API = "?api-version=2026-01-01"  # the cache's own routes: Microsoft.StorageCache's api-versions
 START = {"owner": "hpc", "env": "prod"}
 
 
@@ -378,7 +379,7 @@ def test_async_writes_without_conflicts_land_in_the_order_sent(emulator):
 def test_a_write_is_refused_with_409_while_the_cache_is_busy_and_changes_nothing(emulator, busy):
     emulator.load(scenario(tags=dict(START), tags_conflict="while_busy", flush={"duration": 60},
                            stop={"duration": 60}, storage_targets=[{"name": "t1", "action": {"duration": 60}}]))
-    path = CACHE + ("/storageTargets/t1/suspend" if busy == "target" else "/" + busy) + API
+    path = CACHE + ("/storageTargets/t1/suspend" if busy == "target" else "/" + busy) + CACHE_API
     assert call(emulator, "POST", path)[0] in (202, 204)
     for operation in ("Merge", "Replace", "Delete"):
         status, _headers, body = patch(emulator, operation, {"owner": ""})
@@ -394,7 +395,7 @@ def test_a_write_is_refused_with_409_while_the_cache_is_busy_and_changes_nothing
 
 def test_without_conflicts_a_write_lands_while_a_target_action_runs(emulator):
     emulator.load(scenario(tags=dict(START), storage_targets=[{"name": "t1", "action": {"duration": 60}}]))
-    assert call(emulator, "POST", CACHE + "/storageTargets/t1/suspend" + API)[0] == 202
+    assert call(emulator, "POST", CACHE + "/storageTargets/t1/suspend" + CACHE_API)[0] == 202
     assert patch(emulator, "Merge", {"record": "v1"})[0] == 200 and get_tags(emulator) == dict(START, record="v1")
 
 
