@@ -212,13 +212,15 @@ def error_from(response: Response, secrets: t.Iterable[str] = ()) -> ArmError:
     refused = ApiVersionError.parse(response.status, code, message, **ids)  # the api_version option's fault
     if refused is not None:
         return refused
-    return ArmError(
+    error = ArmError(
         response.status,
         code,
         message,
         target=redact(target, secrets)[:200] if target else None,
         **ids,
     )
+    error.retry_after = retry_after_seconds(response.headers)
+    return error
 
 
 class ArmClient:

@@ -93,6 +93,7 @@ class ArmError(HpcCacheError):
         self.arm_message = message
         self.target = target
         self.request_id = request_id
+        self.retry_after: t.Optional[float] = None  # the answer's Retry-After, in seconds, where it gave one
 
 
 # ARM's answers to an api-version the resource type does not have (400), as seen from ARM (docs/service-behaviour.md

@@ -85,6 +85,12 @@ STALE_MARGIN = 2 * MAX_SKEW
 # A state-changing request leaves only while the hold has at least this long to run (I2): the request's own
 # bound (connect and read timeouts) with room to spare; the hold is renewed first when it has less.
 FENCE_COVER = 120
+# The holder stops (never renews, never sends) once its hold has less than this left on its own clock: another
+# controller, its clock up to 2 * MAX_SKEW ahead, may judge the hold past its bound from until on, and a write
+# takes up to a request's bound (connect and read) to land.
+RENEW_BOUND = 70
+# A target is gone only when two reads this far apart answer 404 and the cache's list of targets lacks it.
+GONE_CONFIRM_SECONDS = 10.0
 # After a write, the record is read until it shows the write (a read may show the old tags for a while).
 STALE_READ_SECONDS = 30.0
 # A record write answered 409, 429, 5xx or not at all: read again, decide again, write again, this many
@@ -275,44 +281,77 @@ class TagStore:
 
 class FileStore:
     """A controller-local record (opt-in, where the cache's tags cannot be written): one JSON file per
-    cache under a directory of mode 0700, changed under an exclusive lock. Only this controller sees it."""
+    cache under a directory of mode 0700, changed under an exclusive lock (a lock file beside it, waited for
+    within the run's deadline) and replaced whole (written aside, synced, renamed), so a killed run never
+    leaves it torn. An unreadable record fails the run and is kept as it is. Only this controller sees it."""
 
     where = "controller-local record"
     server_date: t.Optional[float] = None
 
-    def __init__(self, directory: str, ref: CacheRef) -> None:
+    def __init__(self, directory: str, ref: CacheRef, deadline: t.Optional[Deadline] = None) -> None:
         self.directory = os.path.expanduser(directory)
         self.path = os.path.join(self.directory, "%s.json" % cache_hash(ref))
+        self.deadline = deadline
 
-    def _change(self, change: t.Callable[[t.Dict[str, str]], None]) -> t.Dict[str, str]:
+    def _lock(self, handle: t.Any, kind: int) -> None:
+        while True:
+            try:
+                fcntl.flock(handle, kind | fcntl.LOCK_NB)
+                return
+            except OSError as exc:
+                if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                    raise HpcCacheError("Cannot lock the controller-local record %s: %s" % (self.path, exc))
+            if self.deadline is None or not self.deadline.pause(0.2):
+                raise HpcCacheError("The controller-local record %s stayed locked by another process until this "
+                                    "task's deadline" % self.path)
+
+    def _locked(self, kind: int) -> t.Any:
         os.makedirs(self.directory, mode=0o700, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o600)
-        with os.fdopen(fd, "r+", encoding="utf-8") as handle:
-            fcntl.flock(handle, fcntl.LOCK_EX)
-            tags = self._parse(handle.read())
-            change(tags)
-            handle.seek(0)
-            handle.truncate()
-            handle.write(json.dumps(tags, sort_keys=True))
-        return tags
-
-    @staticmethod
-    def _parse(text: str) -> t.Dict[str, str]:
+        handle = os.fdopen(os.open(self.path + ".lock", os.O_RDWR | os.O_CREAT, 0o600), "r+")
         try:
-            data = json.loads(text) if text.strip() else {}
-        except ValueError:
-            return {}
-        return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
+            self._lock(handle, kind)
+        except BaseException:
+            handle.close()
+            raise
+        return handle
 
-    def read(self) -> t.Dict[str, str]:
+    def _load(self) -> t.Dict[str, str]:
         try:
             with open(self.path, encoding="utf-8") as handle:
-                fcntl.flock(handle, fcntl.LOCK_SH)
-                return self._parse(handle.read())
+                text = handle.read()
         except OSError as exc:
             if exc.errno == errno.ENOENT:
                 return {}
             raise HpcCacheError("Cannot read the controller-local record %s: %s" % (self.path, exc))
+        try:
+            data = json.loads(text) if text.strip() else {}
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise HpcCacheError("The controller-local record %s is unreadable; it is kept as it is, and nothing was "
+                                "sent: look at it, and remove it once no target it names is suspended" % self.path)
+        return {str(k): str(v) for k, v in data.items()}
+
+    def _change(self, change: t.Callable[[t.Dict[str, str]], None]) -> None:
+        with self._locked(fcntl.LOCK_EX):
+            tags = self._load()
+            change(tags)
+            aside = self.path + ".new"
+            fd = os.open(aside, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(json.dumps(tags, sort_keys=True))
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(aside, self.path)
+            folder = os.open(self.directory, os.O_RDONLY)
+            try:
+                os.fsync(folder)
+            finally:
+                os.close(folder)
+
+    def read(self) -> t.Dict[str, str]:
+        with self._locked(fcntl.LOCK_SH):
+            return self._load()
 
     def merge(self, tags: t.Mapping[str, str]) -> None:
         self._change(lambda now: now.update(tags))
@@ -337,8 +376,7 @@ def _date_of(response: Response) -> t.Optional[float]:
 
 
 def _retry_after_of(exc: ArmError) -> t.Optional[float]:
-    value = exc.result.get("retry_after")
-    return float(value) if isinstance(value, (int, float)) else None
+    return exc.retry_after
 
 
 # Who runs here -----------------------------------------------------------------------------------
@@ -438,12 +476,21 @@ class Identity:
         return not self.pid or self.alive(self.pid, self.pstart)
 
 
-class RunGone(HpcCacheError):
+class Stopped(HpcCacheError):
+    """The run must send nothing more. Never an ArmError or TransportError, so no action takes it for the
+    answer to its own request."""
+
+
+class RunGone(Stopped):
     """The playbook this module runs under has ended (a canceled job, a killed run): nothing more is sent."""
 
 
-class HoldLost(HpcCacheError):
+class HoldLost(Stopped):
     """The hold is no longer this run's, or has too little time left: nothing more is sent."""
+
+
+class FenceFailed(Stopped):
+    """The record could not be read just before a request that changes a target: the request is not sent."""
 
 
 # The record's life --------------------------------------------------------------------------------
@@ -473,7 +520,7 @@ class MaintenanceRecord:
         self.cache = cache_hash(ref)
         self.deadline = deadline or Deadline.after(wait_timeout, clock=ops.client.clock, sleep=ops.client.sleep)
         self.tags = TagStore(ops, ref, self.deadline)
-        self.local = FileStore(local_record, ref) if local_record else None
+        self.local = FileStore(local_record, ref, self.deadline) if local_record else None
         self.result: t.Dict[str, t.Any] = {"changed": False, "recovered": [], "warnings": []}
         self._hold_values: t.List[str] = []  # the hold as the last read of the cache's tags showed it
 
@@ -502,7 +549,9 @@ class MaintenanceRecord:
         is certainly gone)."""
         if holder.run == self.run_id:
             return "ours"
-        if self.wall_clock() >= holder.until + STALE_MARGIN:
+        # past its bound only on a clock checked against Azure's (a Date read, within MAX_SKEW): without one,
+        # no bound is judged passed (fail closed), and only a certain death or a take-over recovers the hold
+        if self.tags.server_date is not None and self.wall_clock() >= holder.until + STALE_MARGIN:
             return "stale"
         if self.identity.judge(holder) is False:
             return "dead"
@@ -609,7 +658,7 @@ class MaintenanceRecord:
                                msg="Check mode: the hold on %s would be taken" % self.ref.name)
             return self.result
         self._room(stores, len(targets))
-        store = self._take()
+        store = self._take()  # a failed take drops nothing: the hold it read may be another run's by now
         try:
             self._recover(self._stores())
             to_suspend, skipped = self._decide(targets)
@@ -666,7 +715,7 @@ class MaintenanceRecord:
         """The decision behind a write of this run's record, made again: the hold is still this run's, and not
         so far past its bound that another run may be recovering it already."""
         _store, holder = self._store_of_hold(stores)
-        if self.wall_clock() >= holder.until + STALE_MARGIN:
+        if self.wall_clock() >= holder.until - RENEW_BOUND:
             raise HoldLost("The hold on %s ran out at %s (this run was paused or slow past its bound): another run "
                            "may be recovering it, so this run sends nothing more" % (self.ref.name, _iso(holder.until)))
 
@@ -799,11 +848,28 @@ class MaintenanceRecord:
         """Another run took the hold while this run's write of its hold was pending: put that run's hold back
         where this run's write replaced it, and send nothing more (a late write never takes a held cache)."""
         other = Holder.parse(value)
-        rec = read_record(self.tags.read(), self.cache)
-        if rec.holder is not None and rec.holder.run == self.run_id:
-            self.tags.merge({HOLD_TAG: value})
+        who = other.run if other else "another"
+        for attempt in range(MAX_WRITES):
+            if attempt and not self.deadline.pause(min(2.0 ** attempt, 10.0)):
+                break
+            try:
+                rec = read_record(self.tags.read(), self.cache)
+                if rec.holder is None or rec.holder.run != self.run_id:
+                    break  # this run's hold is not there (any more): nothing to put back
+                self.tags.merge({HOLD_TAG: value})
+            except (WriteRefused, ArmError, TransportError):
+                continue
+        else:
+            # it could not be put back: at least take this run's own hold away, so the other run is not refused
+            # by a hold nobody works under (it then reads no hold, and stops or takes the cache again)
+            try:
+                rec = read_record(self.tags.read(), self.cache)
+                if rec.holder is not None and rec.holder.run == self.run_id:
+                    self.tags.delete(rec.holder_tag)
+            except HpcCacheError:
+                pass
         raise HoldLost("run %s took the hold while this run's write of its own was pending; its hold was put "
-                       "back, and this run sends nothing more" % (other.run if other else "another"))
+                       "back, and this run sends nothing more" % who)
 
     def _write_locally(self, exc: ArmError, operation: str, tags: t.Mapping[str, str], what: str,
                        decide: t.Callable[[t.List[t.Tuple[t.Any, Record]]], None], shows: t.Callable[[Record], bool],
@@ -841,17 +907,29 @@ class MaintenanceRecord:
     # The fence (I2, I4) ---------------------------------------------------------------------------
     def fence(self, _method: str = "POST", _url: str = "") -> None:
         """Just before a state-changing request: the playbook still runs, and the record, read now, shows
-        this run's hold with at least FENCE_COVER seconds left (renewed first when it has less)."""
+        this run's hold with at least FENCE_COVER seconds left (renewed first when it has less). A read that
+        fails stops the request (FenceFailed): it is never taken for the request's own answer."""
+        self._alive()
+        try:
+            stores = self._stores()
+            self._still_ours(stores)
+            store, holder = self._store_of_hold(stores)
+            if holder.until - self.wall_clock() < FENCE_COVER:
+                self.hold_seconds = max(self.hold_seconds, 2 * FENCE_COVER)
+                self._alive()
+                self._renew(store)  # read back until it shows the new bound, or HoldLost
+        except Stopped:
+            raise
+        except HpcCacheError as exc:
+            raise FenceFailed("The record on %s could not be read before a request that changes a storage target "
+                              "(%s): the request was not sent" % (self.ref.name, failure_of(exc)[0])) from None
+        self._alive()
+
+    def _alive(self) -> None:
         if not self.identity.run_alive():
             raise RunGone("The playbook of maintenance run %s has ended (a canceled job or a killed run): this "
                           "module sends nothing more; the record stays on the cache %s, and the next run resumes "
                           "what this one recorded" % (self.run_id, self.ref.name))
-        stores = self._stores()
-        self._still_ours(stores)
-        store, holder = self._store_of_hold(stores)
-        if holder.until - self.wall_clock() < FENCE_COVER:
-            self.hold_seconds = max(self.hold_seconds, 2 * FENCE_COVER)
-            self._renew(store)  # read back until it shows the new bound, or HoldLost
 
     def _fenced(self) -> "_Fenced":
         return _Fenced(self)
@@ -976,12 +1054,32 @@ class MaintenanceRecord:
             state = None
         except HpcCacheError as exc:
             return dict(row, outcome="failed", msg=failure_of(exc)[0])
+        if state is None and not self._gone(ref):
+            return dict(row, outcome="failed", msg="the target answered 404 once, but the cache still lists it")
         if state is None:
             self.result["warnings"].append("The storage target %s recorded by run %s no longer exists" % (name, run))
             return dict(row, outcome="gone", msg="the target no longer exists")
         if self.check_mode:
             return dict(row, outcome="would resume", msg="check mode: it would be resumed (it reads %s)" % state)
         return dict(row, **self._resume(ref))
+
+    def _gone(self, ref: TargetRef) -> bool:
+        """A target is gone only when a second read, GONE_CONFIRM_SECONDS later, answers 404 too and the cache,
+        read fine, no longer lists it: one 404 (a replica behind, a proxy) never drops an entry."""
+        if not self.deadline.pause(GONE_CONFIRM_SECONDS):
+            return False
+        try:
+            self.ops.get_target(ref, self.deadline.at)
+            return False
+        except ArmError as exc:
+            if exc.status != 404:
+                return False
+        try:
+            listed = self.ops.list_targets(self.ref, self.deadline.at)
+        except HpcCacheError:
+            return False
+        return not any(isinstance(t_, dict) and str(t_.get("name", "")).casefold() == ref.name.casefold()
+                       for t_ in listed)
 
     def _resume(self, ref: TargetRef) -> t.Dict[str, t.Any]:
         """Resume a target whatever it reads (the state is no proof, and the service accepts a resume of a
@@ -993,11 +1091,11 @@ class MaintenanceRecord:
                                   confirm_timeout=self.confirm_timeout, force=True)
             try:
                 outcome = action.run()
-            except (RunGone, HoldLost):
+            except Stopped:
                 raise
             except ArmError as exc:
                 sent = sent or action.sent
-                if exc.status == 404:
+                if exc.status == 404 and self._gone(ref):
                     self.result["warnings"].append("The storage target %s no longer exists" % ref.name)
                     return {"outcome": "gone", "msg": "the target no longer exists", "sent": sent}
                 if exc.status == 409 and self.deadline.pause(min(float(self.poll_interval), 10.0)):
@@ -1016,11 +1114,14 @@ class MaintenanceRecord:
         return {"outcome": "failed", "msg": "another operation kept the target busy (409) %d times"
                 % MAX_RESUME_CONFLICTS, "sent": sent}
 
-    def _forget(self, store: t.Any, tag: str, value: str, row: t.Dict[str, t.Any]) -> None:
-        """Remove an entry whose target was resumed, trying a refused delete (409, 429, 5xx) a few times; a
-        failure is reported on its row and in a warning, never raised (I6)."""
+    def _forget(self, store: t.Any, tag: str, value: str, row: t.Dict[str, t.Any]) -> bool:
+        """Remove an entry whose target was resumed, while the hold is still this run's (read before every try),
+        trying a refused delete (409, 429, 5xx) a few times; a failure is reported on its row and in a warning,
+        never raised (I6). False once the hold is no longer this run's: nothing more is removed (an entry left
+        is harmless: the next run resumes its target again)."""
         try:
             for attempt in range(MAX_FORGETS):
+                self._still_ours(self._stores())
                 try:
                     store.delete({tag: value})
                     break
@@ -1029,43 +1130,47 @@ class MaintenanceRecord:
                     if attempt == MAX_FORGETS - 1 or not self.deadline.pause(pause):
                         raise
             self.result["changed"] = True
+            row["forgotten"] = True
+            return True
         except HpcCacheError as exc:
             row["forget_failed"] = failure_of(exc)[0]
             self.result["warnings"].append(
                 "The storage target %s was resumed, but its entry could not be removed from the record (%s): the "
                 "next run resumes it again, which is harmless" % (row["name"], failure_of(exc)[0]))
+            return not isinstance(exc, Stopped)
 
     # Giving it back -------------------------------------------------------------------------------
     def release(self, suspended: t.Sequence[str] = (), dns_refresh: bool = False) -> t.Dict[str, t.Any]:
-        """Resume every target recorded for this run (and any `suspended` names a suspend was sent to),
+        """Resume every target recorded for this run, and every name in `suspended` (the targets the run
+        recorded, or a suspend was sent to, as the caller knows them: a read may show the record as it was),
         whatever it reads and whatever the suspend step reported (a killed module reports nothing); then
-        forget each resumed one, then give the hold back (I1, I6). While another run holds the cache, this
-        run sends nothing: that run recovers what is recorded."""
+        forget each resumed one, then give the hold back (I1, I6). While another run holds the cache, this run
+        sends nothing: that run recovers what is recorded."""
         stores = self._stores()
         self._report(stores)
-        recorded: t.Dict[str, t.List[t.Tuple[t.Any, str]]] = {}  # folded name -> (store, tag name) of this run
         spelled: t.Dict[str, str] = {}
-        for store, rec in stores:
-            for name, run in rec.entries.items():
-                if run == self.run_id:
-                    recorded.setdefault(name.casefold(), []).append((store, rec.tag_names[name]))
-                    spelled.setdefault(name.casefold(), name)
-        holders = [rec.holder for _s, rec in stores if rec.holder is not None]
-        taker = next((h for h in holders if h.run != self.run_id), None)
-        mine = any(h.run == self.run_id for h in holders)
-        if taker is not None and not mine:
-            try:  # a read may show the tags as they were: read again (bounded) before giving up
+        for name in suspended:
+            spelled.setdefault(name.casefold(), name)
+        mine = any(rec.holder is not None and rec.holder.run == self.run_id for _s, rec in stores)
+        if not mine and (spelled or any(run == self.run_id for _s, rec in stores for run in rec.entries.values())
+                         or any(rec.holder is not None for _s, rec in stores)):
+            try:  # a read may show the tags as they were: read again (bounded) before deciding
                 self._store_of_hold(stores)
+                stores = self._stores()
                 mine = True
             except HoldLost:
-                pass
+                stores = self._stores()
+        taker = next((rec.holder for _s, rec in stores if rec.holder is not None and rec.holder.run != self.run_id),
+                     None)
+        for _store, rec in stores:
+            for name, run in rec.entries.items():
+                if run == self.run_id:
+                    spelled.setdefault(name.casefold(), name)
         if taker is not None and not mine:
             raise HoldLost("The hold on %s was taken by run %s while this run worked: this run sent nothing more, "
                            "and that run resumes what this run recorded (%s)"
                            % (self.ref.name, taker.run, ", ".join(sorted(spelled.values())) or "nothing"),
                            record=self.result.get("record"), resumed=[])
-        for name in suspended:  # a suspend was sent, so it is resumed even if its entry is missing
-            spelled.setdefault(name.casefold(), name)
         rows: t.List[t.Dict[str, t.Any]] = []
         self.result["resumed"] = rows
         if self.check_mode:
@@ -1074,19 +1179,28 @@ class MaintenanceRecord:
                              "msg": "check mode: it would be resumed"})
             self.result["msg"] = "Check mode: the hold on %s would be given back" % self.ref.name
             return self.result
-        if not mine and spelled:  # the hold vanished (removed by hand, or not yet seen): take it again first
-            self._take()
-        with self._fenced():
-            for folded in sorted(spelled):
-                row = dict(name=spelled[folded], **self._resume(TargetRef(self.ref, spelled[folded])))
-                rows.append(row)
-            for row in rows:  # cleanup only once every resume was sent (I6)
-                if row["outcome"] == "resumed" and dns_refresh:
-                    row.update(self._dns_refresh(TargetRef(self.ref, row["name"])))
-        for row in rows:
-            if row["outcome"] in ("resumed", "gone"):
-                for store, tag in recorded.get(row["name"].casefold(), []):
-                    self._forget(store, tag, entry_value(self.run_id, self.cache), row)
+        if spelled and (not mine or not self._safely_ours()):
+            self._take()  # the hold vanished, or ran out while nobody took it: take it again first
+        done: t.Set[str] = set()
+        for _pass in range(2):  # a second pass for entries of this run a late read shows
+            todo = [f for f in sorted(spelled) if f not in done]
+            if not todo:
+                break
+            with self._fenced():
+                batch = [dict(name=spelled[f], **self._resume(TargetRef(self.ref, spelled[f]))) for f in todo]
+                for row in batch:  # cleanup only once every resume was sent (I6)
+                    if row["outcome"] == "resumed" and dns_refresh:
+                        row.update(self._dns_refresh(TargetRef(self.ref, row["name"])))
+            rows.extend(batch)
+            done.update(f for f in todo)
+            forgetting = True
+            entries = self._entries_of_mine()
+            for row in batch:
+                if forgetting and row["outcome"] in ("resumed", "gone"):
+                    for store, tag in entries.get(row["name"].casefold(), []):
+                        forgetting = forgetting and self._forget(store, tag, entry_value(self.run_id, self.cache), row)
+            for folded, _places in self._entries_of_mine().items():
+                spelled.setdefault(folded, _places[0][1][len(TARGET_TAG):])
         left = [r for r in rows if r["outcome"] not in ("resumed", "gone")]
         if left:
             raise HpcCacheError("The storage targets %s of cache %s, recorded by this run, may still be suspended: "
@@ -1096,26 +1210,57 @@ class MaintenanceRecord:
                                    "; ".join("%s (it read %s): %s" % (r["name"], r.get("state_after") or "Unknown",
                                                                       r["msg"]) for r in left)),
                                 resumed=rows, record=self.result.get("record"))
-        self._give_back()
-        self.result["msg"] = "The hold on %s is given back; resumed: %s" % (
-            self.ref.name, ", ".join(r["name"] for r in rows if r["outcome"] == "resumed") or "none")
+        given = self._give_back()
+        self.result["msg"] = "The hold on %s is %s; resumed: %s" % (
+            self.ref.name, {"given": "given back", "kept": "kept to its bound (see the warnings)",
+                            "none": "not this run's (nothing to give back)"}[given],
+            ", ".join(r["name"] for r in rows if r["outcome"] == "resumed") or "none")
         return self.result
 
-    def _give_back(self) -> None:
-        """Delete this run's hold once nothing of it is recorded; read first, so another run's is never deleted."""
+    def _entries_of_mine(self) -> t.Dict[str, t.List[t.Tuple[t.Any, str]]]:
+        """This run's entries as the record reads now: folded name -> (store, tag name) of each."""
+        found: t.Dict[str, t.List[t.Tuple[t.Any, str]]] = {}
         for store, rec in self._stores():
-            if any(run == self.run_id for run in rec.entries.values()):
+            for name, run in rec.entries.items():
+                if run == self.run_id:
+                    found.setdefault(name.casefold(), []).append((store, rec.tag_names[name]))
+        return found
+
+    def _safely_ours(self) -> bool:
+        """The hold reads as this run's with time left to act on it."""
+        try:
+            self._still_ours(self._stores())
+        except HoldLost:
+            return False
+        return True
+
+    def _give_back(self) -> str:
+        """Delete this run's hold once nothing of it is recorded (a read that still shows a removed entry is read
+        again, bounded); read first, so another run's hold is never deleted. True when it was deleted."""
+        waited, delay = 0.0, 1.0
+        while True:
+            stores = self._stores()
+            if not any(run == self.run_id for _s, rec in stores for run in rec.entries.values()):
+                break
+            if waited >= STALE_READ_SECONDS or not self.deadline.pause(delay):
                 self.result["warnings"].append(
                     "Entries of this run are still recorded on %s (their removal failed or is not yet seen): the "
-                    "hold stays to its bound, and the next run resumes them again, which is harmless" % store.where)
-                continue
+                    "hold stays to its bound, and the next run resumes them again, which is harmless" % self.ref.name)
+                return "kept"
+            waited += delay
+            delay = min(delay * 2, 5.0)
+        given = "none"
+        for store, rec in stores:
             if rec.holder is not None and rec.holder.run == self.run_id:
                 try:
                     store.delete(rec.holder_tag)
                     self.result["changed"] = True
+                    given = "given"
                 except HpcCacheError as exc:
+                    given = "kept"
                     self.result["warnings"].append("The hold on %s could not be given back (%s): it ends at its "
                                                    "bound" % (self.ref.name, failure_of(exc)[0]))
+        return given
 
     def _dns_refresh(self, ref: TargetRef) -> t.Dict[str, t.Any]:
         action = TargetAction(self.ops, ref, "dns_refresh", wait=True, deadline=self.deadline,
@@ -1123,7 +1268,7 @@ class MaintenanceRecord:
                               confirm_timeout=self.confirm_timeout)
         try:
             action.run()
-        except (RunGone, HoldLost):
+        except Stopped:
             raise
         except HpcCacheError as exc:
             self.result["warnings"].append("DNS refresh of %s failed: %s" % (ref.name, failure_of(exc)[0]))

@@ -94,6 +94,9 @@ options:
     default: false
   storage_targets:
     description:
+      - With V(state=released), targets to resume beside those the record names for O(run_id) (RV(to_suspend) of
+        the V(state=held) call, so that a read showing the record as it was before it was written cannot make the
+        release skip one).
       - With V(state=suspended), the targets to suspend (RV(to_suspend) of the V(state=held) call); each must be
         recorded for O(run_id). Empty, every target recorded for it.
       - With V(state=held), the storage targets the run means to suspend, or V(*) alone for every target of the
@@ -407,8 +410,9 @@ def main() -> None:
         if state == "renewed":
             return record.renew()
         results = module.params["suspend_results"]
+        names = suspended_by(results) + [n for n in values["storage_targets"] if n != "*"]
         try:
-            released = record.release(suspended_by(results), module.params["dns_refresh"])
+            released = record.release(names, module.params["dns_refresh"])
         except HpcCacheError as exc:
             exc.result["storage_targets"] = target_rows(results, module.params["not_ours"],
                                                         exc.result.get("resumed") or [], module.params["recovered"],

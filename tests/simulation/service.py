@@ -16,6 +16,7 @@ whose suspend set it. What the service *shows* is a knob (Knobs.shows).
 
 from __future__ import annotations
 
+import email.utils
 import json
 import random
 import typing as t
@@ -185,6 +186,8 @@ class Service:
         path, _sep, _query = url[len(ARM):].partition("?") if url.startswith(ARM) else (url, "", "")
         body = json.loads(data) if data else None
         answer, note = self.route(method, path, body, proc)
+        # every ARM answer carries a Date (seconds resolution), as ARM's do: the run's clock is checked against it
+        answer.headers["Date"] = email.utils.formatdate(int(self.sim.wall()), usegmt=True)
         short = path.replace(CACHE_PATH, "{cache}").replace(OPS_PATH, "{op}/")
         what = "%s %s%s" % (method, short, " " + json.dumps(body, sort_keys=True) if body else "")
         self.trace.append(Event(self.sim.now, proc.label if proc else "?", what,

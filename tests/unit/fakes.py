@@ -6,6 +6,7 @@ and the routes of one cache's flush."""
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import threading
 import time
@@ -262,7 +263,8 @@ class RecordArm:  # pylint: disable=too-few-public-methods
     pairs), its storage targets' states (each a list read in turn, the last repeating) and their resumes
     (202 and an operation that succeeded, or the answers given)."""
 
-    def __init__(self, tags=None, targets=None, resume=None, deny_tags=None, health="Healthy"):
+    def __init__(self, tags=None, targets=None, resume=None, deny_tags=None, health="Healthy", date=None):
+        self.date = date  # a clock (seconds since 1970) the answers' Date header comes from; None: no Date
         self.data = None
         self.health = health
         self.tags = dict(tags or {})
@@ -294,8 +296,10 @@ class RecordArm:  # pylint: disable=too-few-public-methods
         if "ascOperations" in url:
             return FakeRaw(200, {"status": "Succeeded"})
         if path == CACHE_PATH:
+            headers = {"Date": email.utils.formatdate(int(self.date()), usegmt=True)} if self.date else None
             return FakeRaw(200, {"id": "/" + CACHE_PATH, "name": "c1", "tags": dict(self.tags),
-                                 "properties": {"health": {"state": self.health, "statusDescription": "said"}}})
+                                 "properties": {"health": {"state": self.health, "statusDescription": "said"}}},
+                           headers)
         if path == CACHE_PATH + "/storageTargets":
             return FakeRaw(200, {"value": [{"name": name, "properties": {"state": states[-1]}}
                                            for name, states in self.targets.items()]})

@@ -35,7 +35,8 @@ def holder(run="other", until=NOW + 3600, host="ctl-b", boot="b00t", pid=4242, p
 def make(make_client, tags=None, targets=None, run="run1", take_over=False, local=None, process=(0, 0),
          controller="ctl-a", boot="b00t", deny_tags=None, resume=None, check_mode=False, health="Healthy",
          ns="4026531836", running=(), clock=None):
-    arm = RecordArm(tags=tags, targets=targets, resume=resume, deny_tags=deny_tags, health=health)
+    arm = RecordArm(tags=tags, targets=targets, resume=resume, deny_tags=deny_tags, health=health,
+                    date=clock or (lambda: NOW))
     client = make_client(arm)[0]
     identity = Identity(controller, boot, ns, process[0], process[1],
                         alive=lambda pid, pstart: (pid, pstart) in running)
@@ -496,7 +497,7 @@ def test_a_hold_with_too_little_time_left_is_renewed_before_the_request(make_cli
     record, arm = make(make_client, targets={"filer-01": ["Ready"]}, clock=lambda: now[0])
     record.hold(["filer-01"])
     until = read_record(arm.tags, HASH).holder.until
-    now[0] = until - 30  # a slow flush used up the hold: 30 s left, less than a request's bound
+    now[0] = until - 100  # a slow flush used up the hold: 100 s left, less than FENCE_COVER
     record.suspend(["filer-01"], flush=False)
     assert read_record(arm.tags, HASH).holder.until > until and arm.posts == [("suspend", "filer-01")]
 
@@ -506,7 +507,9 @@ def test_a_hold_past_its_bound_is_not_renewed_and_nothing_is_sent(make_client):
     now = [NOW]
     record, arm = make(make_client, targets={"filer-01": ["Ready"]}, clock=lambda: now[0])
     record.hold(["filer-01"])
-    now[0] = read_record(arm.tags, HASH).holder.until + STALE_MARGIN
+    # less than RENEW_BOUND left on this controller's clock: another controller, its clock ahead, may judge
+    # the hold past its bound already
+    now[0] = read_record(arm.tags, HASH).holder.until - 60
     with pytest.raises(HpcCacheError, match="ran out"):
         record.suspend(["filer-01"], flush=False)
     assert arm.posts == []
@@ -562,15 +565,29 @@ def test_a_stale_read_after_the_hold_write_is_read_again_not_taken_for_a_rival(m
 
 def test_a_controller_clock_far_from_azures_refuses_before_writing(make_client):
     record, arm = make(make_client, targets={"filer-01": ["Ready"]})
-    real = record.ops.client.session.script
-
-    def dated(method, url):
-        answer = real(method, url)
-        answer.headers["Date"] = "Fri, 15 Jan 2027 08:10:00 GMT"  # NOW is 08:00:00: this clock is 600 s behind
-        return answer
-
-    dated.receive = arm.receive
-    record.ops.client.session.script = dated
+    arm.date = lambda: NOW + 600  # Azure's clock reads 08:10:00 when this controller's reads 08:00:00
     with pytest.raises(HpcCacheError, match="clock is 600 s behind Azure's"):
         record.hold(["filer-01"])
     assert arm.patches == [] and arm.posts == []
+
+
+def test_without_a_date_from_azure_no_bound_is_judged_passed(make_client):
+    # fail closed: a bound is judged on a clock checked against Azure's, or not at all
+    tags = {HOLD_TAG: holder(until=PAST), TARGET_TAG + "filer-01": entry_value("other", HASH)}
+    record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]})
+    arm.date = None
+    with pytest.raises(HpcCacheError, match="held by another maintenance run"):
+        record.hold([])
+    assert arm.posts == [] and arm.patches == []
+
+
+def test_an_unreadable_local_record_fails_and_is_kept(make_client, tmp_path):
+    denied = FakeRaw(403, {"error": {"code": "AuthorizationFailed", "message": "no tags/write"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, deny_tags=denied, local=str(tmp_path / "rec"))
+    record.hold(["filer-01"])
+    with open(record.local.path, "w", encoding="utf-8") as handle:
+        handle.write('{"hpc-maintenance-target-filer-01": "v1;run=run1')  # torn by hand
+    with pytest.raises(HpcCacheError, match="is unreadable; it is kept as it is"):
+        record.release([])
+    assert arm.posts == [] and "torn" not in open(record.local.path, encoding="utf-8").read()
+    assert open(record.local.path, encoding="utf-8").read().endswith("run=run1")
