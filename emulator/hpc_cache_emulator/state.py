@@ -108,8 +108,8 @@ DEFAULT_TARGET_ACTION = {
     # 09:39:09, GO 07:01:19); the other two were not recorded and keep the API's 204.
     "already_204": None,
 }
-RECORDED_ALREADY_204 = {"flush": True, "suspend": True, "resume": False, "dnsRefresh": False, "invalidate": False,
-                       "restoreDefaults": False}
+RECORDED_ALREADY_204 = {"flush": True, "suspend": True, "resume": False, "dnsRefresh": False,
+                        "invalidate": False, "restoreDefaults": False}
 # Server-side durations recorded (seconds): suspend and resume 0.5-1.7, target flush 3.7-25,
 # dnsRefresh about 33, invalidate about 43, restoreDefaults 7-17 (PS-T, NET-T, GO).
 RECORDED_TARGET_SECONDS = {"flush": 8.0, "suspend": 1.0, "resume": 1.0, "dnsRefresh": 33.0, "invalidate": 43.0,

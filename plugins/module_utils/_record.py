@@ -527,7 +527,7 @@ class MaintenanceRecord:
     # Reading ------------------------------------------------------------------------------------
     def _stores(self) -> t.List[t.Tuple[t.Any, Record]]:
         stores: t.List[t.Tuple[t.Any, Record]] = [(self.tags, read_record(self.tags.read(), self.cache))]
-        self._hold_values = [v for v in stores[0][1].holder_tag.values()]
+        self._hold_values = list(stores[0][1].holder_tag.values())
         self._check_clock()
         if self.local is not None:
             stores.append((self.local, read_record(self.local.read(), self.cache)))
@@ -766,27 +766,45 @@ class MaintenanceRecord:
     def _take(self) -> t.Any:
         """Write this run's hold and read it back. Where the cache's tags refuse it, the opt-in local record."""
         before: t.Dict[str, t.Optional[str]] = {}
+        runs: t.Set[str] = set()  # the runs with entries in the record as read before this run wrote
 
         def decide(stores: t.List[t.Tuple[t.Any, Record]]) -> None:
             self._recoverable(stores)  # read again, judged again (I5)
             before.clear()
             before.update({store.where: next(iter(rec.holder_tag.values()), None) for store, rec in stores})
+            runs.clear()
+            runs.update(run for _s, rec in stores for run in rec.entries.values())
 
         def shows(rec: Record) -> bool:
             return rec.holder is not None and rec.holder.run == self.run_id
 
         def lost(rec: Record) -> bool:
-            # another run's hold that is not the one read before this run wrote: it wrote at the same moment
+            # another run's hold that is not the one read before this run wrote: it wrote at the same moment; or
+            # entries of a run not recorded before: another run took the cache and went on while this run's write
+            # was on its way (this run's hold then replaced that run's)
             value = next(iter(rec.holder_tag.values()), None)
-            return rec.holder is not None and rec.holder.run != self.run_id and value not in before.values()
+            if rec.holder is not None and rec.holder.run != self.run_id and value not in before.values():
+                return True
+            return any(run not in runs and run != self.run_id for run in rec.entries.values())
 
         decide(self._stores())
         try:
             return self._write(self.tags, "Merge", {HOLD_TAG: self._holder().encode()}, "its hold", decide, shows,
                                lost=lost, settle=True)
         except HoldLost as exc:
+            self._drop_hold_if_ours()
             raise HpcCacheError("Another maintenance run took the hold on %s at the same moment (%s); nothing was "
                                 "suspended" % (self.ref.name, exc.message)) from None
+
+    def _drop_hold_if_ours(self) -> None:
+        """Remove this run's hold where it replaced a run that went on (that run then reads no hold, stops, and
+        takes the cache again to resume what it recorded): never another run's."""
+        try:
+            rec = read_record(self.tags.read(), self.cache)
+            if rec.holder is not None and rec.holder.run == self.run_id:
+                self.tags.delete(rec.holder_tag)
+        except HpcCacheError:
+            pass
 
     def _write(self, store: t.Any, operation: str, tags: t.Mapping[str, str], what: str,
                decide: t.Callable[[t.List[t.Tuple[t.Any, Record]]], None], shows: t.Callable[[Record], bool],
@@ -849,12 +867,14 @@ class MaintenanceRecord:
         where this run's write replaced it, and send nothing more (a late write never takes a held cache)."""
         other = Holder.parse(value)
         who = other.run if other else "another"
+        outcome = "this run's hold could not be put right (the cache refused every write): it ends at its bound"
         for attempt in range(MAX_WRITES):
             if attempt and not self.deadline.pause(min(2.0 ** attempt, 10.0)):
                 break
             try:
                 rec = read_record(self.tags.read(), self.cache)
                 if rec.holder is None or rec.holder.run != self.run_id:
+                    outcome = "its hold is back"
                     break  # this run's hold is not there (any more): nothing to put back
                 self.tags.merge({HOLD_TAG: value})
             except (WriteRefused, ArmError, TransportError):
@@ -866,10 +886,11 @@ class MaintenanceRecord:
                 rec = read_record(self.tags.read(), self.cache)
                 if rec.holder is not None and rec.holder.run == self.run_id:
                     self.tags.delete(rec.holder_tag)
+                    outcome = "its hold could not be put back, so this run's was removed"
             except HpcCacheError:
                 pass
-        raise HoldLost("run %s took the hold while this run's write of its own was pending; its hold was put "
-                       "back, and this run sends nothing more" % who)
+        raise HoldLost("run %s took the hold while this run's write of its own was pending; %s, and this run sends "
+                       "nothing more" % (who, outcome))
 
     def _write_locally(self, exc: ArmError, operation: str, tags: t.Mapping[str, str], what: str,
                        decide: t.Callable[[t.List[t.Tuple[t.Any, Record]]], None], shows: t.Callable[[Record], bool],
@@ -893,11 +914,13 @@ class MaintenanceRecord:
         delay = 1.0
         while True:
             rec = read_record(store.read(), self.cache)
-            if shows(rec):
-                return
             if lost is not None and lost(rec):
                 holder = rec.holder
-                raise HoldLost("run %s on controller %s" % (holder.run, holder.host) if holder else "its hold vanished")
+                other = holder if holder is not None and holder.run != self.run_id else None
+                raise HoldLost("run %s on controller %s" % (other.run, other.host) if other
+                               else "another run recorded its targets meanwhile")
+            if shows(rec):
+                return
             if waited >= STALE_READ_SECONDS or not self.deadline.pause(delay):
                 raise HpcCacheError("The cache %s did not show the record of this run (%s) within %d s of writing "
                                     "it: nothing more was sent" % (self.ref.name, what, int(waited)))
@@ -1182,10 +1205,19 @@ class MaintenanceRecord:
         if spelled and (not mine or not self._safely_ours()):
             self._take()  # the hold vanished, or ran out while nobody took it: take it again first
         done: t.Set[str] = set()
-        for _pass in range(2):  # a second pass for entries of this run a late read shows
+        given, finished = "kept", False
+        for _pass in range(5):  # resume, give back; again for entries of this run that a read behind did not show
             todo = [f for f in sorted(spelled) if f not in done]
             if not todo:
-                break
+                if any(r["outcome"] not in ("resumed", "gone") for r in rows):
+                    break
+                given, more = self._give_back(done)
+                finished = not more
+                if finished:
+                    break
+                for name in more:
+                    spelled.setdefault(name.casefold(), name)
+                continue
             with self._fenced():
                 batch = [dict(name=spelled[f], **self._resume(TargetRef(self.ref, spelled[f]))) for f in todo]
                 for row in batch:  # cleanup only once every resume was sent (I6)
@@ -1201,6 +1233,10 @@ class MaintenanceRecord:
                         forgetting = forgetting and self._forget(store, tag, entry_value(self.run_id, self.cache), row)
             for folded, _places in self._entries_of_mine().items():
                 spelled.setdefault(folded, _places[0][1][len(TARGET_TAG):])
+        if not finished and not any(r["outcome"] not in ("resumed", "gone") for r in rows):
+            given, more = self._give_back(done)
+            rows.extend({"name": name, "outcome": "failed", "sent": False, "state_after": None,
+                         "msg": "recorded for this run, but shown only late: not resumed"} for name in more)
         left = [r for r in rows if r["outcome"] not in ("resumed", "gone")]
         if left:
             raise HpcCacheError("The storage targets %s of cache %s, recorded by this run, may still be suspended: "
@@ -1210,7 +1246,6 @@ class MaintenanceRecord:
                                    "; ".join("%s (it read %s): %s" % (r["name"], r.get("state_after") or "Unknown",
                                                                       r["msg"]) for r in left)),
                                 resumed=rows, record=self.result.get("record"))
-        given = self._give_back()
         self.result["msg"] = "The hold on %s is %s; resumed: %s" % (
             self.ref.name, {"given": "given back", "kept": "kept to its bound (see the warnings)",
                             "none": "not this run's (nothing to give back)"}[given],
@@ -1234,19 +1269,25 @@ class MaintenanceRecord:
             return False
         return True
 
-    def _give_back(self) -> str:
+    def _give_back(self, done: t.Set[str]) -> t.Tuple[str, t.List[str]]:
         """Delete this run's hold once nothing of it is recorded (a read that still shows a removed entry is read
-        again, bounded); read first, so another run's hold is never deleted. True when it was deleted."""
+        again, bounded); read first, so another run's hold is never deleted. ("given", []) once deleted;
+        ("kept", []) when it stays to its bound; ("none", []) when no hold is this run's; ("kept", names) when
+        entries of this run not resumed yet show up (a read before was behind): those are resumed first."""
         waited, delay = 0.0, 1.0
         while True:
             stores = self._stores()
-            if not any(run == self.run_id for _s, rec in stores for run in rec.entries.values()):
+            mine = sorted({n for _s, rec in stores for n, run in rec.entries.items() if run == self.run_id})
+            more = [n for n in mine if n.casefold() not in done]
+            if more:
+                return "kept", more
+            if not mine:
                 break
             if waited >= STALE_READ_SECONDS or not self.deadline.pause(delay):
                 self.result["warnings"].append(
                     "Entries of this run are still recorded on %s (their removal failed or is not yet seen): the "
                     "hold stays to its bound, and the next run resumes them again, which is harmless" % self.ref.name)
-                return "kept"
+                return "kept", []
             waited += delay
             delay = min(delay * 2, 5.0)
         given = "none"
@@ -1260,7 +1301,7 @@ class MaintenanceRecord:
                     given = "kept"
                     self.result["warnings"].append("The hold on %s could not be given back (%s): it ends at its "
                                                    "bound" % (self.ref.name, failure_of(exc)[0]))
-        return given
+        return given, []
 
     def _dns_refresh(self, ref: TargetRef) -> t.Dict[str, t.Any]:
         action = TargetAction(self.ops, ref, "dns_refresh", wait=True, deadline=self.deadline,

@@ -286,6 +286,6 @@ class Role051(Role050):
         return 2 if failed or released.get("failed") else 0
 
 
-DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {"role050": Role050, "role051": Role051,
-                                                 "forgetful": ForgetfulRole050}
+DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {
+    "role050": Role050, "role051": Role051, "forgetful": ForgetfulRole050}
 NEWEST = "role051"  # the default driver: the newest protocol a driver exists for

@@ -177,7 +177,7 @@ class World:
             # slow operations are polled as a user would poll them (a poll costs a request, time is free)
             poll_interval=rng.choice((1, 2, 5, 10)) if not self.knobs.slow else rng.choice((10, 20, 30)),
             confirm_timeout=rng.choice((10, 30, 60)), flush=rng.random() < 0.8,
-            work=[round(rng.uniform(1.0, hold / 2.0), 1) for _ in range(rng.randint(0, 2))])
+            work=[round(rng.uniform(1.0, hold / 2.0), 1) for _index in range(rng.randint(0, 2))])
         self.runs: t.List[RunInfo] = []
         places = PLACES[self.topology]
         start = 0.0

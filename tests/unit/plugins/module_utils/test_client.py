@@ -313,8 +313,8 @@ RESOURCES_REFUSAL = "The api-version 'banana' is invalid. The supported versions
      " for caches"),
     ("InvalidApiVersionParameter", RESOURCES_REFUSAL, "banana", ["2021-04-01", "2019-10-01"], ""),
 ])
-def test_a_refused_api_version_names_the_option_and_the_supported_versions_at_once(make_client, code, message,
-                                                                                     asked, supported, what):
+def test_a_refused_api_version_names_the_option_and_the_supported_versions_at_once(
+        make_client, code, message, asked, supported, what):
     client, session = make_client([FakeRaw(400, {"error": {"code": code, "message": message}})])
     with pytest.raises(ApiVersionError) as err:
         client.get(URL)

@@ -146,8 +146,8 @@ def test_a_dead_holder_on_this_controller_is_recovered_at_once(make_client):
 
 
 @pytest.mark.parametrize("ns, written_ns", [("4026532000", "4026531836"), ("4026531836", "")])
-def test_a_holder_in_another_pid_namespace_or_of_unknown_namespace_is_never_judged_dead(make_client, ns,
-                                                                                         written_ns):
+def test_a_holder_in_another_pid_namespace_or_of_unknown_namespace_is_never_judged_dead(
+        make_client, ns, written_ns):
     # finding 3: two containers with one host name and boot see different process tables
     tags = {HOLD_TAG: holder(host="ctl-a", pid=999999, pstart=1, ns=written_ns),
             TARGET_TAG + "filer-01": entry_value("other", HASH)}
