@@ -74,6 +74,7 @@ class RunInfo:
     work_start: t.Optional[float] = None  # its first accepted suspend
     forfeited: bool = False  # a process of it was stopped past the hold: it gave up its claim
     steps: int = 0
+    skew: float = 0.0  # its controller's wall clock less Azure's (within the bound a run accepts)
 
     def live(self) -> bool:
         return self.playbook is not None and self.playbook.state in (READY, BLOCKED)
@@ -95,7 +96,8 @@ class ProcessHandle:
         self.session = world.service  # has request(method, url, headers, timeout, allow_redirects, ...)
         self.clock: t.Callable[[], float] = world.sim.monotonic  # virtual monotonic seconds
         self.sleep: t.Callable[[float], None] = world.sim.sleep  # a yield point
-        self.wall_clock: t.Callable[[], float] = world.sim.wall  # virtual epoch seconds
+        # virtual epoch seconds on this run's controller (Azure's clock, the answers' Date, plus its skew)
+        self.wall_clock: t.Callable[[], float] = lambda: world.sim.wall() + run.skew
         self.rng: t.Callable[[], float] = proc.rng.random
         self.params = world.params
         self.controller = run.host
@@ -195,6 +197,11 @@ class World:
             self.runs.append(RunInfo("ABC"[index], "run%d%s" % (seed % 10000, "abc"[index]), host, boot, pidns,
                                      start, targets, fault))
             start += rng.choice((0.0, 1.0, 5.0, 30.0, 300.0, 1500.0, 5000.0))
+        # controllers whose clocks differ from Azure's (and so from each other) by up to 55 s each way: drawn
+        # from a generator of its own, so that the schedules drawn above stay as they were
+        skews = random.Random(seed * 7919 + 1)
+        for run in self.runs:
+            run.skew = skews.choice((0.0, 0.0, skews.uniform(-55.0, 55.0)))
         self.sim = Scheduler(rng.getrandbits(64))
         self.service = Service.make(self.sim, self.knobs, self.names, random.Random(rng.getrandbits(64)))
         self.sim.on_yield = self._on_yield
@@ -205,8 +212,8 @@ class World:
             self.seed, len(self.names), self.topology, self.detached, self.params)]
         lines.append("knobs: %s" % self.knobs)
         for run in self.runs:
-            lines.append("run %s (%s) on %s pidns %s at %.0f s, targets %s, fault: %s" % (
-                run.label, run.run_id, run.host, run.pidns, run.start, run.targets, run.fault or "none"))
+            lines.append("run %s (%s) on %s pidns %s at %.0f s, clock %+.0f s, targets %s, fault: %s" % (
+                run.label, run.run_id, run.host, run.pidns, run.start, run.skew, run.targets, run.fault or "none"))
         return "\n".join(lines)
 
     # The process table (what /proc shows the calling process) ------------------------------------
