@@ -6,4 +6,4 @@
 from __future__ import annotations
 
 COLLECTION_NAME = "azure_hpc.cache"
-COLLECTION_VERSION = "0.5.0"
+COLLECTION_VERSION = "0.5.1"
