@@ -92,7 +92,7 @@ RENEW_BOUND = 70
 # A target is gone only when two reads this far apart answer 404 and the cache's list of targets lacks it.
 GONE_CONFIRM_SECONDS = 10.0
 # After a write, the record is read until it shows the write (a read may show the old tags for a while).
-STALE_READ_SECONDS = 30.0
+STALE_READ_SECONDS = 15.0
 # A record write answered 409, 429, 5xx or not at all: read again, decide again, write again, this many
 # times at most (each after the service's Retry-After, or a growing pause).
 MAX_WRITES = 8
@@ -1211,7 +1211,7 @@ class MaintenanceRecord:
             if not todo:
                 if any(r["outcome"] not in ("resumed", "gone") for r in rows):
                     break
-                given, more = self._give_back(done)
+                given, more = self._give_back(done, {r["name"].casefold() for r in rows if r.get("forget_failed")})
                 finished = not more
                 if finished:
                     break
@@ -1269,7 +1269,7 @@ class MaintenanceRecord:
             return False
         return True
 
-    def _give_back(self, done: t.Set[str]) -> t.Tuple[str, t.List[str]]:
+    def _give_back(self, done: t.Set[str], kept: t.Collection[str] = ()) -> t.Tuple[str, t.List[str]]:
         """Delete this run's hold once nothing of it is recorded (a read that still shows a removed entry is read
         again, bounded); read first, so another run's hold is never deleted. ("given", []) once deleted;
         ("kept", []) when it stays to its bound; ("none", []) when no hold is this run's; ("kept", names) when
@@ -1283,7 +1283,8 @@ class MaintenanceRecord:
                 return "kept", more
             if not mine:
                 break
-            if waited >= STALE_READ_SECONDS or not self.deadline.pause(delay):
+            if {n.casefold() for n in mine} <= set(kept) or waited >= STALE_READ_SECONDS or \
+                    not self.deadline.pause(delay):
                 self.result["warnings"].append(
                     "Entries of this run are still recorded on %s (their removal failed or is not yet seen): the "
                     "hold stays to its bound, and the next run resumes them again, which is harmless" % self.ref.name)
