@@ -188,28 +188,6 @@ class Role050(Driver):
         return run.step("released", lambda proc: self.record_module(proc, "released", suspend_results=suspend_results))
 
 
-class ForgetfulRole050(Role050):
-    """A planted bug, for the harness's own test: release sends no resume (it is told nothing was suspended)
-    but drops the record and reports success."""
-
-    name = "forgetful"
-
-    def released(self, run: "RunHandle", suspend_results: t.List[t.Dict[str, t.Any]]) -> t.Dict[str, t.Any]:
-        def body(proc: "ProcessHandle") -> t.Dict[str, t.Any]:
-            r = self.m["_record"]
-            ops = self.ops(proc)
-            tags = {k: v for k, v in r.TagStore(ops, self.cache_ref(), proc.clock() + 600).read().items()
-                    if k.casefold().startswith("hpc-maintenance-")}
-            try:
-                if tags:
-                    ops.patch_tags(self.cache_ref(), "Delete", tags)
-            except self.m["_errors"].HpcCacheError as exc:
-                return self.fail(exc, {})
-            return {"changed": True}
-
-        return run.step("released", body)
-
-
 class Role051(Role050):
     """The role as of 0.5.1 (roles/cache_maintenance/tasks/backend.yml): held; block: suspended (one module run
     that flushes and suspends every recorded target, each request behind the fence), per task file (renewed,
@@ -286,6 +264,35 @@ class Role051(Role050):
         return 2 if failed or released.get("failed") else 0
 
 
+class Forgetful(Role051):
+    """A planted bug, for the harness's own test: release sends no resume (it is told nothing was suspended)
+    but drops the record and reports success."""
+
+    name = "forgetful"
+
+    def playbook(self, run: "RunHandle") -> int:
+        hold = run.step("held", lambda proc: self.record_module(proc, "held", targets=run.targets))
+        if hold.get("failed"):
+            return 2
+        if hold.get("to_suspend"):
+            run.step("suspended", lambda proc: self.record_module(proc, "suspended",
+                                                                 targets=list(hold["to_suspend"])))
+
+        def body(proc: "ProcessHandle") -> t.Dict[str, t.Any]:
+            ops = self.ops(proc)
+            try:
+                tags = {k: v for k, v in (ops.get(self.cache_ref()).get("tags") or {}).items()
+                        if k.casefold().startswith("hpc-maintenance-")}
+                if tags:
+                    ops.patch_tags(self.cache_ref(), "Delete", tags)
+            except self.m["_errors"].HpcCacheError as exc:
+                return self.fail(exc, {})
+            return {"changed": True}
+
+        run.step("released", body)
+        return 0
+
+
 DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {
-    "role050": Role050, "role051": Role051, "forgetful": ForgetfulRole050}
+    "role050": Role050, "role051": Role051, "forgetful": Forgetful}
 NEWEST = "role051"  # the default driver: the newest protocol a driver exists for
