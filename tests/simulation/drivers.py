@@ -275,8 +275,8 @@ class Forgetful(Role051):
         if hold.get("failed"):
             return 2
         if hold.get("to_suspend"):
-            run.step("suspended", lambda proc: self.record_module(proc, "suspended",
-                                                                 targets=list(hold["to_suspend"])))
+            names = list(hold["to_suspend"])
+            run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=names))
 
         def body(proc: "ProcessHandle") -> t.Dict[str, t.Any]:
             ops = self.ops(proc)
