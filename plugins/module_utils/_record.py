@@ -1174,6 +1174,15 @@ class MaintenanceRecord:
         spelled: t.Dict[str, str] = {}
         for name in suspended:
             spelled.setdefault(name.casefold(), name)
+        if self.check_mode:  # check mode took no hold: say what would be resumed, read nothing more
+            for _store, rec in stores:
+                for name, run in rec.entries.items():
+                    if run == self.run_id:
+                        spelled.setdefault(name.casefold(), name)
+            self.result["resumed"] = [{"name": spelled[folded], "outcome": "would resume", "sent": False,
+                                       "msg": "check mode: it would be resumed"} for folded in sorted(spelled)]
+            self.result["msg"] = "Check mode: the hold on %s would be given back" % self.ref.name
+            return self.result
         mine = any(rec.holder is not None and rec.holder.run == self.run_id for _s, rec in stores)
         if not mine and (spelled or any(run == self.run_id for _s, rec in stores for run in rec.entries.values())
                          or any(rec.holder is not None for _s, rec in stores)):
@@ -1196,12 +1205,6 @@ class MaintenanceRecord:
                            record=self.result.get("record"), resumed=[])
         rows: t.List[t.Dict[str, t.Any]] = []
         self.result["resumed"] = rows
-        if self.check_mode:
-            for folded in sorted(spelled):
-                rows.append({"name": spelled[folded], "outcome": "would resume", "sent": False,
-                             "msg": "check mode: it would be resumed"})
-            self.result["msg"] = "Check mode: the hold on %s would be given back" % self.ref.name
-            return self.result
         if spelled and (not mine or not self._safely_ours()):
             self._take()  # the hold vanished, or ran out while nobody took it: take it again first
         done: t.Set[str] = set()

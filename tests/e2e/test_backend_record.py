@@ -306,11 +306,12 @@ def test_targets_suspended_by_someone_else_are_left_alone(runner, emulator, tmp_
 def test_an_unconfirmed_suspend_is_still_resumed(runner, emulator, tmp_path):
     emulator.load(scenario(storage_targets=targets(
         {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"shows": False}}})))
-    # the same role, with a short confirmation window (the module's default is 120 s)
+    # the same role, with a short confirmation window (the module's default is 120 s); the record module
+    # (state=suspended) sends the suspend
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{
         "name": "Maintenance", "hosts": "hpc_caches", "gather_facts": False,
-        "module_defaults": {"azure_hpc.cache.azure_hpc_cache_storage_target": {"confirm_timeout": 5}},
+        "module_defaults": {"azure_hpc.cache.azure_hpc_cache_maintenance_record": {"confirm_timeout": 5}},
         "roles": [{"role": "azure_hpc.cache.cache_maintenance"}]}]))
     run = run_role(runner, tmp_path / "summary.json", playbook=str(playbook))
     assert run.rc != 0
