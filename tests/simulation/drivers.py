@@ -112,6 +112,10 @@ class Role050(Driver):
         msg, learnt = self.m["_errors"].failure_of(exc)
         return dict(dict(partial, **learnt), failed=True, msg=msg)
 
+    def record_identity(self, proc: "ProcessHandle") -> t.Dict[str, t.Any]:
+        """Extra MaintenanceRecord arguments for who the module is: none in 0.5.0 (it read /proc, patched)."""
+        return {}
+
     def record_module(self, proc: "ProcessHandle", state: str, targets: t.Sequence[str] = (),
                       suspend_results: t.Sequence[t.Any] = ()) -> t.Dict[str, t.Any]:
         """azure_hpc_cache_maintenance_record's main() body, with the simulator's clocks."""
@@ -121,10 +125,13 @@ class Role050(Driver):
             record = r.MaintenanceRecord(
                 self.ops(proc), self.cache_ref(), run=proc.run_id, controller=proc.controller, hold_seconds=p.hold,
                 take_over=False, local_record=None, wait_timeout=p.wait_timeout, poll_interval=p.poll_interval,
-                confirm_timeout=p.confirm_timeout, check_mode=False, wall_clock=proc.wall_clock)
+                confirm_timeout=p.confirm_timeout, check_mode=False, wall_clock=proc.wall_clock,
+                **self.record_identity(proc))
             if state == "held":
                 record.gate(["Healthy"])
                 return dict(record.hold(record.resolve(list(targets))))
+            if state == "suspended":  # 0.5.1's one module run that flushes and suspends
+                return dict(record.suspend(list(targets) or record.recorded(), p.flush))
             if state == "renewed":
                 return dict(record.renew())
             return dict(record.release(r.suspended_by(list(suspend_results)), False))
@@ -207,7 +214,8 @@ class Role051(Role050):
     def uninstall(self, world: "World") -> None:
         self.world = None
 
-    def identity(self, proc: "ProcessHandle") -> t.Any:
+    def record_identity(self, proc: "ProcessHandle") -> t.Dict[str, t.Any]:
+        """Who the module is (_record.Identity), with liveness from the simulator's process table."""
         world = self.world
         pid, pstart = world.playbook_identity()
 
@@ -215,30 +223,8 @@ class Role051(Role050):
             stat = world.proc_stat(pid)
             return stat is not None and stat[1] == pstart
 
-        return self.m["_record"].Identity(proc.controller, world.boot_id(), proc.proc.pidns.replace("/", ""),
-                                          pid, pstart, alive=alive)
-
-    def record_module(self, proc: "ProcessHandle", state: str, targets: t.Sequence[str] = (),
-                      suspend_results: t.Sequence[t.Any] = ()) -> t.Dict[str, t.Any]:
-        """azure_hpc_cache_maintenance_record's main() body, with the simulator's clocks and process table."""
-        r = self.m["_record"]
-        p = proc.params
-        try:
-            record = r.MaintenanceRecord(
-                self.ops(proc), self.cache_ref(), run=proc.run_id, controller=proc.controller, hold_seconds=p.hold,
-                take_over=False, local_record=None, wait_timeout=p.wait_timeout, poll_interval=p.poll_interval,
-                confirm_timeout=p.confirm_timeout, check_mode=False, wall_clock=proc.wall_clock,
-                identity=self.identity(proc))
-            if state == "held":
-                record.gate(["Healthy"])
-                return dict(record.hold(record.resolve(list(targets))))
-            if state == "suspended":
-                return dict(record.suspend(list(targets) or record.recorded(), p.flush))
-            if state == "renewed":
-                return dict(record.renew())
-            return dict(record.release(r.suspended_by(list(suspend_results)), False))
-        except self.m["_errors"].HpcCacheError as exc:
-            return self.fail(exc, {})
+        return {"identity": self.m["_record"].Identity(proc.controller, world.boot_id(),
+                                                       proc.proc.pidns.replace("/", ""), pid, pstart, alive=alive)}
 
     def playbook(self, run: "RunHandle") -> int:
         """backend.yml: held; block: suspended, per task file (renewed, work); always: released."""
