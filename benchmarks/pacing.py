@@ -25,10 +25,14 @@ import time
 
 from hpc_cache_emulator.launcher import Emulator
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import load_settings
-from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FleetFlush, FleetItem
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION, CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.connect import connect
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import load_settings
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import FleetFlush, FleetItem
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import (
+    DEFAULT_API_VERSION,
+    CacheOperations,
+    CacheRef,
+)
 
 SUB = "00000000-0000-0000-0000-000000000000"
 

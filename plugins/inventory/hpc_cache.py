@@ -115,12 +115,16 @@ from ansible.plugins.inventory import BaseInventoryPlugin, Cacheable, Constructa
 from ansible.utils.display import Display
 from ansible.utils.unsafe_proxy import wrap_var
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations
-from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AUTH_OPTIONS, AuthSettings, load_settings
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, HpcCacheError, redact
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.connect import connect
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import (
+    AUTH_OPTIONS,
+    AuthSettings,
+    load_settings,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, HpcCacheError, redact
 
 GROUP = "hpc_caches"
 

@@ -158,11 +158,15 @@ request_id:
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import (
+    FLUSH_RULES,
+    FlushTask,
+    flush_argument_spec,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
 
 ARGUMENT_SPEC = dict(
     flush_argument_spec(),

@@ -231,8 +231,12 @@ elapsed:
 import time
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import FLEET_RULES, fleet_argument_spec, flush_fleet
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import (
+    FLEET_RULES,
+    fleet_argument_spec,
+    flush_fleet,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
 
 
 def main() -> None:

@@ -126,12 +126,12 @@ caches:
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_RULES, optional, read_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_RULES, optional, read_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
 ARGUMENT_SPEC = dict(
     read_argument_spec(),

@@ -306,17 +306,17 @@ msg:
 import re
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, ValidationError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record import (
     MAX_HOLD,
     MaintenanceRecord,
     controller_name,
     suspended_by,
     target_rows,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import (
     DEFAULT_API_VERSION,
     CacheOperations,
     CacheRef,

@@ -132,12 +132,15 @@ elapsed:
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_RULES, action_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._lifecycle import POWER_ACTIONS, CacheActionTask
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ACTION_RULES, action_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_actions import (
+    POWER_ACTIONS,
+    CacheActionTask,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
 ARGUMENT_SPEC = dict(
     action_argument_spec(),

@@ -114,11 +114,11 @@ storage_targets:
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_RULES, optional, read_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef, TargetRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._target import summarize_target
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_RULES, optional, read_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import summarize_target
 
 ARGUMENT_SPEC = dict(
     read_argument_spec(),

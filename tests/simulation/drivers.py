@@ -71,6 +71,8 @@ class Role050(Driver):
     the record module's main() (states held, renewed, released) and the storage-target module's main()."""
 
     name = "role050"
+    # the module_utils files of 0.5.0, by the names this driver uses
+    modules = {name: name for name in ("_client", "_cloud", "_errors", "_poller", "_record", "_resource", "_target")}
 
     def __init__(self) -> None:
         self.m: t.Dict[str, t.Any] = {}
@@ -78,8 +80,8 @@ class Role050(Driver):
 
     def install(self, world: "World") -> None:
         if not self.m:
-            for name in ("_client", "_cloud", "_errors", "_poller", "_record", "_resource", "_target"):
-                self.m[name] = importlib.import_module("%s.%s" % (PKG, name))
+            for name, module in self.modules.items():
+                self.m[name] = importlib.import_module("%s.%s" % (PKG, module))
             cloud = self.m["_cloud"].Cloud
             self.cloud = cloud("Sim", ARM, "https://login.example.test/", ARM, custom=True)
         record = self.m["_record"]
@@ -202,11 +204,14 @@ class Role051(Role050):
     playbook process, with liveness from the simulator's process table."""
 
     name = "role051"
+    modules = {"_client": "_transport.client", "_cloud": "_transport.cloud", "_errors": "_base.errors",
+               "_poller": "_base.deadline", "_record": "_maintenance.record", "_resource": "_arm.resource",
+               "_target": "_actions.target_actions"}
 
     def install(self, world: "World") -> None:
         if not self.m:
-            for name in ("_client", "_cloud", "_errors", "_poller", "_record", "_resource", "_target"):
-                self.m[name] = importlib.import_module("%s.%s" % (PKG, name))
+            for name, module in self.modules.items():
+                self.m[name] = importlib.import_module("%s.%s" % (PKG, module))
             cloud = self.m["_cloud"].Cloud
             self.cloud = cloud("Sim", ARM, "https://login.example.test/", ARM, custom=True)
         self.world = world

@@ -17,9 +17,9 @@ import requests
 from ansible.module_utils import basic
 from requests.structures import CaseInsensitiveDict
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _module
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible import module as _module
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheRef
 
 ARM = "https://management.example.test/"
 SUB = "00000000-0000-0000-0000-000000000000"

@@ -64,7 +64,7 @@ def test_the_check_fails_when_it_should():
 
 def test_version_agrees_everywhere():
     version = load_yaml("galaxy.yml")["version"]
-    with open(os.path.join(ROOT, "plugins", "module_utils", "_version.py"), encoding="utf-8") as handle:
+    with open(os.path.join(ROOT, "plugins", "module_utils", "_base", "version.py"), encoding="utf-8") as handle:
         assert 'COLLECTION_VERSION = "%s"' % version in handle.read()
     with open(os.path.join(ROOT, "README.md"), encoding="utf-8") as handle:
         readme = handle.read()

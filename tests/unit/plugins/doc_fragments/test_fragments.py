@@ -11,11 +11,11 @@ import pytest
 import yaml
 
 from ansible_collections.azure_hpc.cache.plugins.doc_fragments import action, auth, flush
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ACTION_ARGSPEC
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_ARGSPEC
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AUTH_OPTIONS, AuthSettings
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import auth_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ACTION_ARGSPEC
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_ARGSPEC
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import AUTH_OPTIONS, AuthSettings
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import auth_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import DEFAULT_API_VERSION
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 

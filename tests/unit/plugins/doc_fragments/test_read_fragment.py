@@ -10,7 +10,7 @@ import os
 import yaml
 
 from ansible_collections.azure_hpc.cache.plugins.doc_fragments import read
-from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_ARGSPEC
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_ARGSPEC
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))))
 INFO_MODULES = ("plugins/modules/azure_hpc_cache_info.py", "plugins/modules/azure_hpc_cache_storage_target_info.py")

@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.inventory.hpc_cache import InventoryModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AuthSettings
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ArmError, ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import AuthSettings
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, ValidationError
 
 SUB = "00000000-0000-0000-0000-000000000000"
 

@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask, summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, resource_group_of
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, resource_group_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ArmError,
     HpcCacheError,
     OperationFailed,

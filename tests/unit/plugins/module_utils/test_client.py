@@ -8,14 +8,14 @@ import email.utils
 import pytest
 import requests
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import (
     ArmClient,
     fetch_metadata,
     retry_after_seconds,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
-from ansible_collections.azure_hpc.cache.plugins.module_utils._version import COLLECTION_VERSION
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.version import COLLECTION_VERSION
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ApiVersionError,
     ArmError,
     HpcCacheError,

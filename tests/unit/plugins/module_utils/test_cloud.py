@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import (
     check_endpoint,
     is_loopback_host,
     no_proxy_for,
     origin_of,
     resolve_cloud,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError, OriginError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ConfigurationError, OriginError
 
 
 def no_fetch(url):

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._target import TargetTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import OP, REF, Arm, FakeRaw, TargetArm, reset, target
 
 TARGET = TargetRef(REF, "filer-01")

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _connect
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AuthSettings, MissingLibraryError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport import connect as _connect
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import (
+    AuthSettings,
+    MissingLibraryError,
+)
 
 SP = AuthSettings(auth_source="env", subscription_id="00000000-0000-0000-0000-000000000000", client_id="c",
                   secret="s3cr3t-value", tenant="t")

@@ -8,9 +8,9 @@ import types
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _credentials as c
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import KNOWN_CLOUDS, Cloud
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport import credentials as c
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import KNOWN_CLOUDS, Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ConfigurationError
 
 PUBLIC = KNOWN_CLOUDS["azurecloud"]
 CUSTOM = Cloud("https://127.0.0.1:1/", "https://127.0.0.1:1/", "https://127.0.0.1:1/", "https://127.0.0.1:1/", True)
@@ -68,7 +68,7 @@ def test_env_source_with_incomplete_credentials_names_missing(identity):
 
 
 def test_awx_env_names_reach_the_settings(monkeypatch):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._module import auth_argument_spec
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import auth_argument_spec
 
     spec = auth_argument_spec()
     assert spec["secret"]["fallback"][1] == ["AZURE_SECRET", "AZURE_CLIENT_SECRET"]

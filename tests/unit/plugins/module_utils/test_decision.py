@@ -7,19 +7,17 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import Decision
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._target import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import (
     ACTIONS,
-    FLUSHING,
-    READY,
-    SUSPENDED,
     ActionRule,
     TargetAction,
 )
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import FLUSHING, READY, SUSPENDED
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import OP, REF, FakeClock, FakeRaw, cache
 
 TARGET = TargetRef(REF, "filer-01")

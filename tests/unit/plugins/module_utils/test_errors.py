@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ArmError,
     HpcCacheError,
     OperationFailed,

@@ -9,9 +9,9 @@ import threading
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_ARGSPEC, FLUSH_RULES
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_ARGSPEC, FLUSH_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import (
     FLEET_RULES,
     MAX_CONCURRENT,
     FleetFlush,
@@ -23,7 +23,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet import (
     items_of,
     summary_of,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw, FleetArm
 
 HEADER = "x-ms-ratelimit-remaining-resource"

@@ -11,10 +11,10 @@ from urllib.parse import unquote, unquote_plus, urlsplit
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as v
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import OriginError, ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as v
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import OriginError, ValidationError
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, CLOUD, FakeSession, FakeTokens
 
 EXAMPLES = 1000

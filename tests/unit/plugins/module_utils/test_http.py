@@ -23,11 +23,11 @@ import pytest
 import urllib3
 from requests.structures import CaseInsensitiveDict
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _http
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, RetryPolicy
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import TransportError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._http import ReadFailure, decode, read_body
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport import http as _http
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, RetryPolicy
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import TransportError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.http import ReadFailure, decode, read_body
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, FakeRaw, FakeTokens
 
 URL = ARM + "subscriptions/s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c?api-version=1"

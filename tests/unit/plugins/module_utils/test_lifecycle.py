@@ -6,15 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, OperationFailed
-from ansible_collections.azure_hpc.cache.plugins.module_utils._lifecycle import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, OperationFailed
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_actions import (
     CACHE_ACTIONS,
     CacheActionTask,
     UpgradeTask,
     firmware,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import CACHE_PATH, OP, REF, FakeRaw
 
 PENDING = {"currentFirmwareVersion": "6.1.0", "firmwareUpdateStatus": "available",

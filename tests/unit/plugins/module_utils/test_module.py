@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from ansible.module_utils.basic import env_fallback
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import AUTH_OPTIONS
-from ansible_collections.azure_hpc.cache.plugins.module_utils._module import auth_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import AUTH_OPTIONS
+from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import auth_argument_spec
 
 
 def test_the_shared_options_come_from_auth_options():

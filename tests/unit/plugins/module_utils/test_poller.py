@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import requests
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     HpcCacheError,
     OperationFailed,
     OperationTimeout,
     OriginError,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import MIN_POLL_DELAY, Deadline, Poller
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import MIN_POLL_DELAY, Poller
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, FakeRaw
 
 OP = ARM + "subscriptions/s/providers/Microsoft.StorageCache/locations/eastus/ascOperations/1?api-version=1"

@@ -6,10 +6,15 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._read import READ_ARGSPEC, READ_RULES, optional, read_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import (
+    READ_ARGSPEC,
+    READ_RULES,
+    optional,
+    read_argument_spec,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import DEFAULT_API_VERSION
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_info, azure_hpc_cache_storage_target_info
 
 

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record import (
     HOLD_TAG,
     STALE_MARGIN,
     TARGET_TAG,
@@ -20,7 +20,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._record import (
     read_record,
     suspended_by,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import REF, SUB, FakeRaw, RecordArm
 
 NOW = 1_800_000_000
@@ -312,7 +312,7 @@ def test_check_mode_recovers_nothing_and_writes_nothing(make_client):
 
 
 def test_summary_rows_say_what_was_sent_to_each_target_and_why_others_were_left():
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._record import target_rows
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record import target_rows
 
     flush = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "elapsed": 4.0,
               "operations": [{"action": "flush"}]}]

@@ -11,9 +11,9 @@ import os
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import OperationFailed
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import OperationFailed
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw
 
 FIXTURE = os.path.join(os.path.dirname(__file__), "..", "..", "..", "fixtures", "recorded", "hpc_cache_flush.json")
@@ -97,7 +97,7 @@ def test_no_retry_after_means_poll_interval(make_client, clock):
 
 def test_the_recorded_cache_read_is_summarized(make_client, clock):
     body = RECORDED["cache_get"]["body"]
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
 
     item = summarize(body)
     assert item["health_state"] == "Healthy" and item["resource_group"] == "rg"
@@ -165,8 +165,8 @@ class RecordedTargetService:
 
 
 def target_task(make_client, service, state, **kwargs):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import TargetRef
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._target import TargetTask
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
 
     client = make_client(service)[0]
     return TargetTask(CacheOperations(client, TARGETS["api_version"]), TargetRef(CacheRef(SUB, "rg", "c1"), "filer-01"),
@@ -187,7 +187,7 @@ def test_recorded_target_suspend_is_followed_through_its_signed_status_url(make_
 
 
 def test_recorded_target_suspend_whose_target_keeps_reading_ready_fails_in_the_window(make_client, clock):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 
     service = RecordedTargetService("suspend", ["Ready"])  # PS-T 09:39:43: Ready after a Succeeded suspend
     started = clock.now
@@ -205,7 +205,8 @@ def test_recorded_target_flush_is_followed_to_its_end(make_client, clock):
 
 
 def test_recorded_resume_of_a_ready_target_is_accepted_by_the_poller_and_not_sent_by_the_module(make_client):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 
     service = RecordedTargetService("resume_never_suspended", ["Ready"])
     client = make_client(service)[0]
@@ -219,7 +220,8 @@ def test_recorded_resume_of_a_ready_target_is_accepted_by_the_poller_and_not_sen
 
 
 def test_recorded_location_success_is_a_finished_operation(make_client):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 
     service = RecordedTargetService("location_final", ["Ready"])
     client = make_client(service)[0]

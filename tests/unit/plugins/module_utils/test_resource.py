@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import (
     MAX_PAGES,
     CacheOperations,
     CacheRef,

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, OperationFailed
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._target import TargetTask, summarize_target, target_state
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, OperationFailed
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import summarize_target, target_state
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import OP, REF, FakeRaw, TargetArm, reset
 
 TARGET = TargetRef(REF, "filer-01")

@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as v
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as v
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError
 
 NAME_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_"
 

@@ -62,7 +62,7 @@ def test_failure_keeps_what_was_learnt(run_module):
 
 
 def test_unexpected_bug_has_no_traceback_in_msg(run_module, monkeypatch):
-    from ansible_collections.azure_hpc.cache.plugins.module_utils import _cache
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions import cache_flush as _cache
 
     def boom(self, body, state):
         raise KeyError("secret-free bug")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ConfigurationError
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_flush_many
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, FakeRaw, FakeTokens, FleetArm, module_runner
 

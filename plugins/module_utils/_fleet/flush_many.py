@@ -27,12 +27,16 @@ import time
 import typing as t
 from dataclasses import dataclass, field
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FLUSH_RULES, FlushTask, flush_argument_spec
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
-from ansible_collections.azure_hpc.cache.plugins.module_utils._pacing import Pacer
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError, failure_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import (
+    FLUSH_RULES,
+    FlushTask,
+    flush_argument_spec,
+)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.pacing import Pacer
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError, failure_of
 
 # How often the waiting thread wakes up, so an interrupt (Ctrl-C, a cancelled job) is seen at once.
 JOIN_STEP = 0.5

@@ -10,21 +10,21 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import (
     HAS_REQUESTS,
     REQUESTS_IMPORT_ERROR,
     ArmClient,
     RetryPolicy,
     fetch_metadata,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import resolve_cloud
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import resolve_cloud
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import (
     AuthSettings,
     MissingLibraryError,
     TokenProvider,
     build_credential,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._http import session as http_session
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.http import session as http_session
 
 
 def connect(settings: AuthSettings, timeout: t.Optional[float] = None, concurrency: int = 1) -> ArmClient:

@@ -43,30 +43,25 @@ import typing as t
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import RETRYABLE_STATUS, Response
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import RETRYABLE_STATUS, Response
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ArmError,
     HpcCacheError,
     TransportError,
     failure_of,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import (
     CacheOperations,
     CacheRef,
     TargetRef,
     normalized_id,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._target import (
-    BUSY,
-    FLUSHING,
-    SUSPENDED,
-    TargetAction,
-    TargetTask,
-    target_state,
-)
-from ansible_collections.azure_hpc.cache.plugins.module_utils._validation import STORAGE_TARGET_NAME_RE
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetAction, TargetTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import BUSY, FLUSHING, SUSPENDED, target_state
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.validation import STORAGE_TARGET_NAME_RE
 
 HOLD_TAG = "hpc-maintenance-hold"
 TARGET_TAG = "hpc-maintenance-target-"

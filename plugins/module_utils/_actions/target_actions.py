@@ -1,7 +1,7 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Storage targets: their states, the fields runbooks read, and the actions of backend maintenance.
+"""The actions of backend maintenance on storage targets.
 
 Each action (flush, suspend, resume, dnsRefresh) is an ActionTask (_action.py),
 so it has every rule of the cache flush: a 2xx with an operation header is
@@ -15,17 +15,25 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask, Decision, task_deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision, task_deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import (
+    BUSY,
+    FLUSHING,
+    READY,
+    SUSPENDED,
+    is_state,
+    target_state,
+)
 
-# The storage target states of the API (2026-01-01): Ready, Busy, Suspended, Flushing.
-READY, BUSY, SUSPENDED, FLUSHING = "ready", "busy", "suspended", "flushing"
 DESIRED_STATES = ("flushed", "suspended", "active")
 # The states a plan can start from; in any other (Busy, or one the API does not name) the target is
 # busy with another change, and is waited for before anything is decided.
 PLANNABLE = frozenset((READY, SUSPENDED, FLUSHING))
+
 
 
 class ActionRule(t.NamedTuple):
@@ -56,7 +64,7 @@ ACTIONS: t.Dict[str, ActionRule] = {
 }
 
 if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing.TypedDict
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._action import Status
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import Status
 
     class OperationRecord(t.TypedDict):
         """One action TargetTask sent, with its answer."""
@@ -79,39 +87,6 @@ if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing
         state_after: str
         operations: t.List[OperationRecord]
         warnings: t.List[str]
-
-
-def target_state(target: t.Mapping[str, t.Any]) -> str:
-    """properties.state as the service wrote it, without stray whitespace; Unknown when absent."""
-    props = target.get("properties")
-    state = props.get("state") if isinstance(props, dict) else None
-    return state.strip() if isinstance(state, str) and state.strip() else "Unknown"
-
-
-def _is(state: t.Optional[str], name: str) -> bool:
-    return state is not None and state.strip().casefold() == name
-
-
-def _junction(item: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    return {"namespace_path": item.get("namespacePath"), "target_path": item.get("targetPath"),
-            "nfs_export": item.get("nfsExport"), "nfs_access_policy": item.get("nfsAccessPolicy")}
-
-
-def summarize_target(target: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
-    """The fields runbooks read, plus the raw properties."""
-    raw_props = target.get("properties")
-    props: t.Dict[str, t.Any] = raw_props if isinstance(raw_props, dict) else {}
-    raw_junctions = props.get("junctions")
-    junctions: t.List[t.Any] = raw_junctions if isinstance(raw_junctions, list) else []
-    return {
-        "name": target.get("name"),
-        "id": target.get("id"),
-        "target_type": props.get("targetType"),
-        "state": target_state(target),
-        "provisioning_state": props.get("provisioningState"),
-        "junctions": [_junction(j) for j in junctions if isinstance(j, dict)],
-        "properties": props,
-    }
 
 
 class TargetAction(ActionTask):
@@ -222,10 +197,10 @@ class TargetTask:
         if self.desired == "flushed":
             return ["flush"]
         if self.desired == "suspended":
-            if _is(state, SUSPENDED):
+            if is_state(state, SUSPENDED):
                 return []
-            return (["flush"] if self.flush or _is(state, FLUSHING) else []) + ["suspend"]
-        if not _is(state, SUSPENDED):
+            return (["flush"] if self.flush or is_state(state, FLUSHING) else []) + ["suspend"]
+        if not is_state(state, SUSPENDED):
             return []
         return ["resume"] + (["dns_refresh"] if self.dns_refresh else [])
 

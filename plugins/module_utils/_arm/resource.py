@@ -12,8 +12,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 
 PROVIDER = "Microsoft.StorageCache"
 DEFAULT_API_VERSION = "2026-01-01"

@@ -33,8 +33,8 @@ import uuid
 from dataclasses import dataclass
 from urllib.parse import quote, urlencode, urljoin
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, no_proxy_for, origin_of
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud, no_proxy_for, origin_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ApiVersionError,
     ArmError,
     HpcCacheError,
@@ -42,14 +42,14 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
     TransportError,
     redact,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._http import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.http import (
     ACCEPT_ENCODING,
     TRANSPORT_ERRORS,
     ReadFailure,
     Watchdog,
     read_body,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._version import COLLECTION_NAME, COLLECTION_VERSION
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.version import COLLECTION_NAME, COLLECTION_VERSION
 
 try:
     import requests

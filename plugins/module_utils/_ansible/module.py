@@ -17,16 +17,16 @@ import typing as t
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient
-from ansible_collections.azure_hpc.cache.plugins.module_utils._connect import connect
-from ansible_collections.azure_hpc.cache.plugins.module_utils._credentials import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.connect import connect
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import (
     AUTH_OPTIONS,
     AuthSettings,
     MissingLibraryError,
     load_settings,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, failure_of, redact
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, failure_of, redact
 
 
 def auth_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:

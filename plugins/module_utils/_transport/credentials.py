@@ -20,8 +20,8 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cloud import Cloud, no_proxy_for
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError, redact
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud, no_proxy_for
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ConfigurationError, redact
 
 AUTH_SOURCES = ("auto", "env", "credential_file", "cli", "msi", "workload_identity")
 # The Azure CLI's public client, used for user sign-in when no client_id is given.

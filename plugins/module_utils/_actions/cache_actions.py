@@ -19,11 +19,12 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._action import ActionTask, Decision
-from ansible_collections.azure_hpc.cache.plugins.module_utils._cache import FlushTask, firmware, health_state, summarize
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError, OperationFailed
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import firmware, health_state, summarize
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, OperationFailed
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
 
 @dataclass(frozen=True)

@@ -35,16 +35,17 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import ArmClient, Response
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, Response
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ArmError,
     HpcCacheError,
     OperationTimeout,
     TransportError,
 )
-from ansible_collections.azure_hpc.cache.plugins.module_utils._poller import Deadline, Poller, Reading
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import DEFAULT_API_VERSION
 
 # How an action runs: the options of every module that sends one, with the rule each is checked
 # against before any request. Documented by the azure_hpc.cache.action doc fragment.

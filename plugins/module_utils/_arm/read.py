@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils import _validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._resource import DEFAULT_API_VERSION
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import DEFAULT_API_VERSION
 
 Rule = t.Callable[[t.Any, str], t.Any]
 

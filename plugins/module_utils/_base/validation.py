@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError
 
 # fullmatch() everywhere: "$" would also match before a trailing newline.
 # The API's CacheNameParameter and StorageTargetParameter (2026-01-01) share this pattern.

@@ -15,7 +15,7 @@ import typing as t
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import ConfigurationError, OriginError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ConfigurationError, OriginError
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ import threading
 import time
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._client import Response, retry_after_seconds
-from ansible_collections.azure_hpc.cache.plugins.module_utils._errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import Response, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 
 REMAINING_HEADERS = ("x-ms-ratelimit-remaining-resource", "x-ms-ratelimit-remaining-subscription-writes")
 # A 429 without a usable Retry-After: the next probe after this, doubled each time, at most PROBE_CAP.
