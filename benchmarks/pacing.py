@@ -27,6 +27,7 @@ from hpc_cache_emulator.launcher import Emulator
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.connect import connect
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import load_settings
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import FleetFlush, FleetItem
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import (
     DEFAULT_API_VERSION,
@@ -46,8 +47,9 @@ def measure(caches: int, limit: int, window: float, max_concurrent: int, pacing:
         client = connect(load_settings({"cloud_environment": emu.url, "subscription_id": SUB}), timeout=600, concurrency=min(max_concurrent, caches))
         client.tokens.token()
         items = [FleetItem(n, CacheRef(SUB, "rg", n)) for n in names]
-        fleet = FleetFlush(CacheOperations(client, DEFAULT_API_VERSION), items, wait=True, wait_timeout=600,
-                           poll_interval=1, check_mode=False, max_concurrent=max_concurrent, pacing=pacing)
+        fleet = FleetFlush(CacheOperations(client, DEFAULT_API_VERSION), items,
+                           options=ActionOptions(wait=True, wait_timeout=600, poll_interval=1, check_mode=False),
+                           max_concurrent=max_concurrent, pacing=pacing)
         start = time.monotonic()
         results = fleet.run()
         elapsed = time.monotonic() - start

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 class ModuleDocFragment:
     # How an action (a cache flush, a storage-target flush, suspend or resume) runs;
-    # mirrors ACTION_ARGSPEC in module_utils/_action.py (tests/unit/plugins/doc_fragments checks it).
+    # mirrors ACTION_OPTIONS in module_utils/_actions/options.py (tests/unit/plugins/doc_fragments checks it).
     DOCUMENTATION = r"""
 options:
   api_version:

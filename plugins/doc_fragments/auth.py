@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # Mirrors AUTH_OPTIONS in plugins/module_utils/_credentials.py (tests/unit/plugins/doc_fragments checks it).
+    # Mirrors AUTH_OPTIONS in plugins/module_utils/_transport/credentials.py (tests/unit/plugins/doc_fragments checks it).
     DOCUMENTATION = r"""
 options:
   subscription_id:

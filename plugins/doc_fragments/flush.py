@@ -6,8 +6,8 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # The cache flush's own option, beside azure_hpc.cache.action; mirrors FLUSH_ARGSPEC in module_utils/_cache.py
-    # (tests/unit/plugins/doc_fragments checks it).
+    # The cache flush's own option, beside azure_hpc.cache.action; mirrors FLUSH_OPTIONS in
+    # module_utils/_actions/cache_flush.py (tests/unit/plugins/doc_fragments checks it).
     DOCUMENTATION = r"""
 options:
   allowed_states:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 
 class ModuleDocFragment:
-    # How a read (an info module) runs; mirrors READ_ARGSPEC in module_utils/_read.py
+    # How a read (an info module) runs; mirrors READ_OPTIONS in module_utils/_arm/read.py
     # (tests/unit/plugins/doc_fragments/test_read_fragment.py checks it).
     DOCUMENTATION = r"""
 options:

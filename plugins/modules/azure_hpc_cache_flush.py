@@ -159,38 +159,27 @@ request_id:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import (
-    FLUSH_RULES,
-    FlushTask,
-    flush_argument_spec,
-)
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_OPTIONS, FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
 
-ARGUMENT_SPEC = dict(
-    flush_argument_spec(),
-    name={"type": "str", "required": True, "aliases": ["cache_name"]},
-    resource_group={"type": "str", "required": True},
+OPTIONS = Options(
+    FLUSH_OPTIONS,
+    name=Option("str", required=True, aliases=("cache_name",), rule=rules.cache_name),
+    resource_group=Option("str", required=True, rule=rules.resource_group),
 )
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
-    task = None
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True)
+    task: t.Optional[FlushTask] = None
 
     def body() -> t.Dict[str, t.Any]:
         nonlocal task
-        values = module.validate(dict(FLUSH_RULES, name=rules.cache_name, resource_group=rules.resource_group))
-        client = module.client(timeout=values["wait_timeout"])
-        # The task's one clock: the one the client bounds its requests on.
-        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
-        ops = CacheOperations(client, values["api_version"])
-        ref = CacheRef(values["subscription_id"], values["resource_group"], values["name"])
-        task = FlushTask(ops, ref, wait=module.params["wait"], deadline=deadline,
-                         poll_interval=values["poll_interval"], check_mode=module.check_mode,
-                         allowed_states=values["allowed_states"], confirm_timeout=values["confirm_timeout"],
-                         trust_operation=module.params["trust_operation"])
+        setup = module.setup_action(ActionOptions.of)
+        task = FlushTask(setup.ops, setup.cache, options=setup.options, deadline=setup.deadline,
+                         allowed_states=setup.values["allowed_states"])
         return dict(task.run())
 
     module.run(body, partial=lambda: dict(task.result) if task else {})

@@ -231,22 +231,19 @@ elapsed:
 import time
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import (
-    FLEET_RULES,
-    fleet_argument_spec,
-    flush_fleet,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
+from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import FLEET_OPTIONS, flush_fleet
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
 
 
 def main() -> None:
-    module = HpcCacheModule(fleet_argument_spec(), supports_check_mode=True)
+    module = HpcCacheModule(FLEET_OPTIONS, supports_check_mode=True)
     started = time.monotonic()
 
     def body() -> t.Dict[str, t.Any]:
-        values = module.validate(FLEET_RULES, subscription_required=False)
-        summary, failure = flush_fleet(module.params, values, check_mode=module.check_mode, connect=module.client,
-                                       redact=module.redact, started=started)
+        values = module.validate(subscription_required=False)
+        summary, failure = flush_fleet(values, options=ActionOptions.of(values, check_mode=module.check_mode),
+                                       connect=module.client, redact=module.redact, started=started)
         if failure is not None:
             module.fail(failure, **summary)
         return summary

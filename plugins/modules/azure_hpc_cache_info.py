@@ -130,25 +130,22 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._base import valid
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_RULES, optional, read_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_OPTIONS
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
-ARGUMENT_SPEC = dict(
-    read_argument_spec(),
-    name={"type": "str", "aliases": ["cache_name"]},
-    resource_group={"type": "str"},
+OPTIONS = Options(  # the module's own options, then the read's
+    {"name": Option("str", aliases=("cache_name",), rule=rules.optional(rules.cache_name)),
+     "resource_group": Option("str", rule=rules.optional(rules.resource_group))},
+    READ_OPTIONS,
 )
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True, required_by={"name": "resource_group"})
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True, required_by={"name": "resource_group"})
 
     def body() -> t.Dict[str, t.Any]:
-        values = module.validate(dict(  # the module's own options, then the read's
-            name=optional(rules.cache_name),
-            resource_group=optional(rules.resource_group),
-            **READ_RULES,
-        ))
+        values = module.validate()
         client = module.client(timeout=values["timeout"])
         deadline = client.clock() + values["timeout"]
         ops = CacheOperations(client, values["api_version"])

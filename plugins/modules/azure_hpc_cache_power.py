@@ -133,40 +133,32 @@ elapsed:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ACTION_RULES, action_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_actions import (
     POWER_ACTIONS,
     CacheActionTask,
 )
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS, ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
-ARGUMENT_SPEC = dict(
-    action_argument_spec(),
-    name={"type": "str", "required": True, "aliases": ["cache_name"]},
-    resource_group={"type": "str", "required": True},
-    state={"type": "str", "required": True, "choices": ["started", "stopped"]},
-    allowed_states={"type": "list", "elements": "str", "default": []},
+OPTIONS = Options(
+    ACTION_OPTIONS,
+    name=Option("str", required=True, aliases=("cache_name",), rule=rules.cache_name),
+    resource_group=Option("str", required=True, rule=rules.resource_group),
+    state=Option("str", required=True, choices=tuple(POWER_ACTIONS)),
+    allowed_states=Option("list", [], rules.state_names, elements="str"),
 )
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True)
     task: t.Optional[CacheActionTask] = None
 
     def body() -> t.Dict[str, t.Any]:
         nonlocal task
-        values = module.validate(dict(ACTION_RULES, name=rules.cache_name, resource_group=rules.resource_group,
-                                      allowed_states=rules.state_names))
-        client = module.client(timeout=values["wait_timeout"])
-        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
-        task = CacheActionTask(CacheOperations(client, values["api_version"]),
-                               CacheRef(values["subscription_id"], values["resource_group"], values["name"]),
-                               POWER_ACTIONS[module.params["state"]], wait=module.params["wait"], deadline=deadline,
-                               poll_interval=values["poll_interval"], check_mode=module.check_mode,
-                               allowed_states=values["allowed_states"], confirm_timeout=values["confirm_timeout"],
-                               trust_operation=module.params["trust_operation"])
+        setup = module.setup_action(ActionOptions.of)
+        task = CacheActionTask(setup.ops, setup.cache, POWER_ACTIONS[setup.values["state"]], options=setup.options,
+                               deadline=setup.deadline, allowed_states=setup.values["allowed_states"])
         return dict(task.run())
 
     module.run(body, partial=lambda: dict(task.result) if task else {})

@@ -167,42 +167,34 @@ request_id:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ACTION_RULES, action_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS, ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef, TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import DESIRED_STATES, TargetTask
 
-ARGUMENT_SPEC = dict(
-    action_argument_spec(),
-    cache_name={"type": "str", "required": True},
-    resource_group={"type": "str", "required": True},
-    name={"type": "str", "required": True},
-    state={"type": "str", "required": True, "choices": list(DESIRED_STATES)},
-    flush={"type": "bool", "default": True},
-    dns_refresh={"type": "bool", "default": False},
+OPTIONS = Options(
+    ACTION_OPTIONS,
+    cache_name=Option("str", required=True, rule=rules.cache_name),
+    resource_group=Option("str", required=True, rule=rules.resource_group),
+    name=Option("str", required=True, rule=rules.storage_target_name),
+    state=Option("str", required=True, choices=DESIRED_STATES),
+    flush=Option("bool", True),
+    dns_refresh=Option("bool", False),
 )
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
-    task = None
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True)
+    task: t.Optional[TargetTask] = None
 
     def body() -> t.Dict[str, t.Any]:
         nonlocal task
-        values = module.validate(dict(ACTION_RULES, cache_name=rules.cache_name, resource_group=rules.resource_group,
-                                      name=rules.storage_target_name))
-        client = module.client(timeout=values["wait_timeout"])
-        # The task's one clock: the one the client bounds its requests on.
-        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
-        ops = CacheOperations(client, values["api_version"])
-        ref = TargetRef(CacheRef(values["subscription_id"], values["resource_group"], values["cache_name"]),
-                        values["name"])
-        task = TargetTask(ops, ref, state=module.params["state"], flush=module.params["flush"],
-                          dns_refresh=module.params["dns_refresh"], wait=module.params["wait"],
-                          deadline=deadline, poll_interval=values["poll_interval"],
-                          check_mode=module.check_mode, confirm_timeout=values["confirm_timeout"],
-                          trust_operation=module.params["trust_operation"])
+        setup = module.setup_action(ActionOptions.of, cache="cache_name")
+        values = setup.values
+        task = TargetTask(setup.ops, TargetRef(setup.cache, values["name"]), state=values["state"],
+                          flush=values["flush"], dns_refresh=values["dns_refresh"], options=setup.options,
+                          deadline=setup.deadline)
         return dict(task.run())
 
     module.run(body, partial=lambda: dict(task.result) if task else {"operations": [], "polls": 0})

@@ -116,28 +116,24 @@ import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_RULES, optional, read_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.read import READ_OPTIONS
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import summarize_target
 
-ARGUMENT_SPEC = dict(
-    read_argument_spec(),
-    cache_name={"type": "str", "required": True},
-    resource_group={"type": "str", "required": True},
-    name={"type": "str"},
+OPTIONS = Options(  # the module's own options, then the read's
+    {"cache_name": Option("str", required=True, rule=rules.cache_name),
+     "resource_group": Option("str", required=True, rule=rules.resource_group),
+     "name": Option("str", rule=rules.optional(rules.storage_target_name))},
+    READ_OPTIONS,
 )
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True)
 
     def body() -> t.Dict[str, t.Any]:
-        values = module.validate(dict(  # the module's own options, then the read's
-            cache_name=rules.cache_name,
-            resource_group=rules.resource_group,
-            name=optional(rules.storage_target_name),
-            **READ_RULES,
-        ))
+        values = module.validate()
         client = module.client(timeout=values["timeout"])
         deadline = client.clock() + values["timeout"]
         ops = CacheOperations(client, values["api_version"])

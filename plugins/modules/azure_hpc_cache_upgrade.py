@@ -148,22 +148,21 @@ elapsed:
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ACTION_RULES, action_argument_spec
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_actions import UpgradeTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS, ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
-ARGUMENT_SPEC = dict(
-    action_argument_spec(),
-    name={"type": "str", "required": True, "aliases": ["cache_name"]},
-    resource_group={"type": "str", "required": True},
-    flush={"type": "bool", "default": True},
+OPTIONS = Options(
+    ACTION_OPTIONS,
+    name=Option("str", required=True, aliases=("cache_name",), rule=rules.cache_name),
+    resource_group=Option("str", required=True, rule=rules.resource_group),
+    flush=Option("bool", True),
 )
 
 
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True)
     task: t.Optional[UpgradeTask] = None
 
     def result_of(upgrade: UpgradeTask) -> t.Dict[str, t.Any]:
@@ -171,14 +170,9 @@ def main() -> None:
 
     def body() -> t.Dict[str, t.Any]:
         nonlocal task
-        values = module.validate(dict(ACTION_RULES, name=rules.cache_name, resource_group=rules.resource_group))
-        client = module.client(timeout=values["wait_timeout"])
-        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
-        task = UpgradeTask(CacheOperations(client, values["api_version"]),
-                           CacheRef(values["subscription_id"], values["resource_group"], values["name"]),
-                           flush=module.params["flush"], wait=module.params["wait"], deadline=deadline,
-                           poll_interval=values["poll_interval"], check_mode=module.check_mode,
-                           confirm_timeout=values["confirm_timeout"], trust_operation=module.params["trust_operation"])
+        setup = module.setup_action(ActionOptions.of)
+        task = UpgradeTask(setup.ops, setup.cache, flush=setup.values["flush"], options=setup.options,
+                           deadline=setup.deadline)
         task.run()
         return result_of(task)
 

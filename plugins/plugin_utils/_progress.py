@@ -10,7 +10,7 @@ worker, and the worker prints a progress line every interval while it runs: its 
 moment the module ends, no job file is written anywhere, and Ctrl-C stops the module with the run, as
 any foreground task. A canceled job (its process group signalled) ends the worker and the module only
 where the worker shares that group (ansible-core 2.17, 2.18); from 2.19 on the worker is detached and
-survives, and the record module stops itself once its playbook process is gone (_record.Identity). A
+survives, and the record module stops itself once its playbook process is gone (_maintenance/identity.py). A
 task with Ansible's own ``async`` keyword runs as Ansible runs it.
 """
 

@@ -89,7 +89,7 @@ def test_reset_before_post_was_taken_is_resent(runner, emulator):
     assert [e["status"] for e in posts(emulator)] == ["reset", 204]
     assert emulator.flushes("c1") == 1
     kinds = [e["kind"] for e in emulator.log() if e["kind"] in ("get", "flush")]
-    # the cache was read SETTLE_READS (3) times, never flushing, before the second POST
+    # the cache was read TAKEN_READS (3) times, never flushing, before the second POST
     assert kinds[:6] == ["get", "flush", "get", "get", "get", "flush"]
 
 

@@ -22,7 +22,7 @@ storagecache = pytest.importorskip("azure.mgmt.storagecache")  # the newest stac
 from azure.core.credentials import AccessToken  # noqa: E402  pylint: disable=wrong-import-position
 from azure.core.exceptions import HttpResponseError  # noqa: E402  pylint: disable=wrong-import-position
 
-COLLECTION_API_VERSION = "2026-01-01"  # DEFAULT_API_VERSION of plugins/module_utils/_resource.py
+COLLECTION_API_VERSION = "2026-01-01"  # DEFAULT_API_VERSION of plugins/module_utils/_arm/resource.py
 SDK_API_VERSION = "2026-08-01"  # azure-mgmt-storagecache 4.1.0's default (its _configuration.py)
 RG = "rg"
 PENDING = {"current": "V5.1.0", "pending": "V5.2.0", "deadline": "2026-12-24T00:00:00Z"}

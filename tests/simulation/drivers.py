@@ -147,12 +147,17 @@ class Role050(Driver):
         deadline = self.m["_poller"].Deadline.after(p.wait_timeout, clock=ops.client.clock, sleep=ops.client.sleep)
         task = self.m["_target"].TargetTask(
             ops, self.m["_resource"].TargetRef(self.cache_ref(), name), state=state, flush=flush, dns_refresh=False,
-            wait=True, deadline=deadline, poll_interval=p.poll_interval, check_mode=False,
-            confirm_timeout=p.confirm_timeout, trust_operation=False)
+            deadline=deadline, **self.target_options(proc))
         try:
             return dict(task.run())
         except self.m["_errors"].HpcCacheError as exc:
             return self.fail(exc, dict(task.result))
+
+    def target_options(self, proc: "ProcessHandle") -> t.Dict[str, t.Any]:
+        """How the storage-target module's task runs, as 0.5.0's TargetTask takes it: one keyword each."""
+        p = proc.params
+        return {"wait": True, "poll_interval": p.poll_interval, "check_mode": False,
+                "confirm_timeout": p.confirm_timeout, "trust_operation": False}
 
     # The playbook -------------------------------------------------------------------------------
     def loop(self, run: "RunHandle", label: str, names: t.Sequence[str], state: str,
@@ -200,12 +205,13 @@ class Role050(Driver):
 class Role051(Role050):
     """The role as of 0.5.1 (roles/cache_maintenance/tasks/backend.yml): held; block: suspended (one module run
     that flushes and suspends every recorded target, each request behind the fence), per task file (renewed,
-    work); always: released. Process identity is injected (_record.Identity): host, boot, PID namespace and the
-    playbook process, with liveness from the simulator's process table."""
+    work); always: released. Process identity is injected (_maintenance/identity.py's Identity): host, boot, PID
+    namespace and the playbook process, with liveness from the simulator's process table."""
 
     name = "role051"
     modules = {"_client": "_transport.client", "_cloud": "_transport.cloud", "_errors": "_base.errors",
-               "_poller": "_base.deadline", "_record": "_maintenance.record", "_resource": "_arm.resource",
+               "_poller": "_base.deadline", "_record": "_maintenance.protocol", "_identity": "_maintenance.identity",
+               "_release": "_maintenance.release", "_options": "_actions.options", "_resource": "_arm.resource",
                "_target": "_actions.target_actions"}
 
     def install(self, world: "World") -> None:
@@ -219,8 +225,13 @@ class Role051(Role050):
     def uninstall(self, world: "World") -> None:
         self.world = None
 
+    def target_options(self, proc: "ProcessHandle") -> t.Dict[str, t.Any]:
+        """The same, as one ActionOptions (the tree's TargetTask takes options=)."""
+        options = importlib.import_module("%s._actions.options" % PKG).ActionOptions
+        return {"options": options(**super().target_options(proc))}
+
     def record_identity(self, proc: "ProcessHandle") -> t.Dict[str, t.Any]:
-        """Who the module is (_record.Identity), with liveness from the simulator's process table."""
+        """Who the module is (Identity), with liveness from the simulator's process table."""
         world = self.world
         pid, pstart = world.playbook_identity()
 
@@ -228,8 +239,34 @@ class Role051(Role050):
             stat = world.proc_stat(pid)
             return stat is not None and stat[1] == pstart
 
-        return {"identity": self.m["_record"].Identity(proc.controller, world.boot_id(),
-                                                       proc.proc.pidns.replace("/", ""), pid, pstart, alive=alive)}
+        return {"identity": self.m["_identity"].Identity(proc.controller, world.boot_id(),
+                                                         proc.proc.pidns.replace("/", ""), pid, pstart, alive=alive)}
+
+    def record_module(self, proc: "ProcessHandle", state: str, targets: t.Sequence[str] = (),
+                      suspend_results: t.Sequence[t.Any] = ()) -> t.Dict[str, t.Any]:
+        """azure_hpc_cache_maintenance_record's main() body, with the simulator's clocks: the identity, the
+        client's sleep watching the playbook, then the one Deadline, and the ActionOptions."""
+        p = proc.params
+        try:
+            ops = self.ops(proc)
+            identity = self.record_identity(proc)["identity"]
+            ops.client.sleep = identity.watching(ops.client.sleep)
+            deadline = self.m["_poller"].Deadline.after(p.wait_timeout, clock=ops.client.clock, sleep=ops.client.sleep)
+            options = self.m["_options"].ActionOptions(wait_timeout=p.wait_timeout, poll_interval=p.poll_interval,
+                                                       confirm_timeout=p.confirm_timeout, check_mode=False)
+            record = self.m["_record"].MaintenanceRecord(
+                ops, self.cache_ref(), run=proc.run_id, identity=identity, hold_seconds=p.hold, take_over=False,
+                local_record=None, options=options, deadline=deadline, wall_clock=proc.wall_clock)
+            if state == "held":
+                record.gate(["Healthy"])
+                return dict(record.hold(record.resolve(list(targets))))
+            if state == "suspended":
+                return dict(record.suspend(list(targets) or record.recorded(), p.flush))
+            if state == "renewed":
+                return dict(record.renew())
+            return dict(record.release(self.m["_release"].suspended_by(list(suspend_results)), False))
+        except self.m["_errors"].HpcCacheError as exc:
+            return self.fail(exc, {})
 
     def playbook(self, run: "RunHandle") -> int:
         """backend.yml: held; block: suspended, per task file (renewed, work); always: released."""

@@ -58,7 +58,9 @@ def use_tree(tree: t.Optional[str]) -> str:
     tree = os.path.abspath(tree)
     if not os.path.isdir(os.path.join(tree, "ansible_collections", "azure_hpc", "cache", "plugins")):
         raise SystemExit("--tree %s has no ansible_collections/azure_hpc/cache/plugins" % tree)
-    loaded = sys.modules.get("ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record")
+    loaded = next((m for name, m in sorted(sys.modules.items())
+                   if name.startswith("ansible_collections.azure_hpc.cache.plugins.module_utils.")
+                   and getattr(m, "__file__", None)), None)
     if loaded is not None and not os.path.realpath(str(loaded.__file__)).startswith(
             os.path.realpath(os.path.join(tree, "ansible_collections", "azure_hpc", "cache"))):
         sys.stderr.write("warning: the collection is already imported from %s, not from %s\n"

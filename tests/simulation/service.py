@@ -4,7 +4,7 @@
 
 The real ArmClient talks to it through ``Service.request`` exactly as the unit
 tests' FakeSession is used (tests/unit/fakes.py): an answer has status_code,
-headers (case-insensitive) and content, and no ``raw`` stream, so _http.read_body
+headers (case-insensitive) and content, and no ``raw`` stream, so http.read_body
 takes the body at once. Every request is a yield point of the scheduler (a
 short virtual latency), is answered atomically, and is written to the trace
 with the process that sent it.

@@ -7,7 +7,8 @@ import typing as t
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, RetryPolicy
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.retry import RetryPolicy
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import CLOUD, FakeClock, FakeSession, FakeTokens
 
 

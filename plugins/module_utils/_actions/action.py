@@ -11,7 +11,7 @@ conclude. The rules (docs/design.md, "An action"):
   followed, 204 included; a 2xx with neither proves nothing and the resource
   is read until it shows a settled state;
 - the POST is sent again only when it got no answer and the resource, read
-  SETTLE_READS times, never showed the action running; at most
+  TAKEN_READS times, never showed the action running; at most
   MAX_UNANSWERED_POSTS in one task; a 409 or a 5xx while it runs attaches;
 - the operation decides, the resource's state corroborates: once the
   operation says Succeeded (or a bare 2xx was answered and the resource shows
@@ -27,117 +27,34 @@ conclude. The rules (docs/design.md, "An action"):
 A subclass says what the resource's state is, which states mean "running" and
 "settled", and what to do before sending: decide() returns a Decision (attach,
 skip, refuse, check, send), and act() is the one place that acts on it. Time
-is one Deadline (_poller.py), given to the task once.
+is one Deadline (_base/deadline.py), given to the task once.
+
+The rooms of an action: here the task (what a subclass says; read -> decide ->
+act); decision.py: Decision and the result types; sending.py: the request, and
+no second one without proof (RequestSender); following.py: following the
+operation or the resource, confirming the state, concluding (Follower).
 """
 
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, Response
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
-    ArmError,
-    HpcCacheError,
-    OperationTimeout,
-    TransportError,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision as Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.following import Follower
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.sending import RequestSender
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import DEFAULT_API_VERSION
-
-# How an action runs: the options of every module that sends one, with the rule each is checked
-# against before any request. Documented by the azure_hpc.cache.action doc fragment.
-ACTION_ARGSPEC: t.Dict[str, t.Dict[str, t.Any]] = {
-    "api_version": {"type": "str", "default": DEFAULT_API_VERSION},
-    "wait": {"type": "bool", "default": True},
-    "wait_timeout": {"type": "int", "default": 3600},
-    "poll_interval": {"type": "int", "default": 10},
-    "confirm_timeout": {"type": "int", "default": 120},
-    "trust_operation": {"type": "bool", "default": False},
-}
-ACTION_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = {
-    "api_version": rules.api_version,
-    "wait_timeout": rules.positive_int,
-    "poll_interval": rules.positive_int,
-    "confirm_timeout": rules.positive_int,
-}
-
-
-def action_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
-    """A copy of ACTION_ARGSPEC, for a module's argument_spec."""
-    return {name: dict(spec) for name, spec in ACTION_ARGSPEC.items()}
-
-
-# At most this many requests of one action in one task: a request is only sent again after the one
-# before got no answer and the resource, read SETTLE_READS times, never showed the action running.
-MAX_UNANSWERED_POSTS = 3
-SETTLE_READS = 3
-# The longest pause between those reads (poll_interval when shorter).
-SETTLE_DELAY = 5.0
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 
 if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing.Literal
-    #: A task's status, as the modules document it.
-    Status = t.Literal["Succeeded", "InProgress", "Skipped", "Refused", "Unconfirmed", "Failed", "Canceled"]
-    DecisionKind = t.Literal["attach", "skip", "refuse", "check", "send"]
-    #: The result keys of the resource's state before and after (FlushTask: health_state; TargetAction: state_before).
-    StateKey = t.Literal["state", "health_state", "state_before"]
-    StateAfterKey = t.Literal["state_after", "health_state_after"]
-
-    class ActionResult(t.TypedDict, total=False):
-        """The result of one action (ActionTask.result), as a module returns it."""
-
-        changed: bool
-        failed: bool
-        status: Status
-        msg: str
-        polls: int
-        elapsed: float
-        status_code: int
-        operation_url: str
-        completion: t.Dict[str, str]  # operation_status and the resource's state (completion_key), as last read
-        warnings: t.List[str]
-        state: str
-        state_after: str
-        health_state: str
-        health_state_after: str
-        state_before: str
-
-
-@dataclass(frozen=True)
-class Decision:
-    """What decide() concludes from the resource as first read; ActionTask.act() alone acts on it.
-
-    attach: the action already runs, follow it (nothing sent). skip: nothing to do, the task ends with
-    ``status`` (Skipped, or Succeeded when the resource already reads the state the action leads to).
-    refuse: the task fails with status Refused. check: check mode, nothing sent, ``changed`` as the
-    real run would report. send: POST the action and follow it.
-    """
-
-    kind: DecisionKind
-    msg: str = ""
-    status: Status = "Succeeded"
-
-    @classmethod
-    def attach(cls) -> Decision:
-        return cls("attach")
-
-    @classmethod
-    def skip(cls, msg: str, *, status: Status = "Skipped") -> Decision:
-        return cls("skip", msg, status)
-
-    @classmethod
-    def refuse(cls, msg: str) -> Decision:
-        return cls("refuse", msg, "Refused")
-
-    @classmethod
-    def check(cls, msg: str) -> Decision:
-        return cls("check", msg)
-
-    @classmethod
-    def send(cls) -> Decision:
-        return cls("send")
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import (
+        ActionResult as ActionResult,
+        StateAfterKey,
+        StateKey,
+    )
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.response import Response
 
 
 class ActionTask:
@@ -158,24 +75,17 @@ class ActionTask:
     # runs, and the request was refused (TargetAction, force).
     attach_on_conflict = True
 
-    def __init__(self, client: ArmClient, *, wait: bool, poll_interval: int, check_mode: bool,
-                 deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
-                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
-        """deadline bounds the task (the steps of one longer task share it); every wait and pause reads its
-        clock. wait_timeout, for a caller with no Deadline, makes one on the client's clock.
-
-        confirm_timeout bounds how long the resource may take to show the state an action leads to once
-        the service said the action is over; trust_operation accepts the service's word with a warning
-        when it does not.
+    def __init__(self, client: ArmClient, *, options: ActionOptions, deadline: t.Optional[Deadline] = None) -> None:
+        """options: how the action runs (_actions/options.py), one value for the whole task. deadline bounds the
+        task (the steps of one longer task share it); every wait and pause reads its clock. Without one,
+        options.wait_timeout makes one on the client's clock.
         """
         self.client = client
         self.poller = Poller(client)
-        self.wait = wait
-        self.poll_interval = poll_interval
-        self.check_mode = check_mode
-        self.confirm_timeout = confirm_timeout
-        self.trust_operation = trust_operation
-        self.deadline = task_deadline(client, deadline, wait_timeout)
+        self.options = options
+        self.wait, self.poll_interval, self.check_mode = options.wait, options.poll_interval, options.check_mode
+        self.confirm_timeout, self.trust_operation = options.confirm_timeout, options.trust_operation
+        self.deadline = task_deadline(client, deadline, options.wait_timeout)
         self.started = self.deadline.now()
         self.result: ActionResult = {"changed": False, "polls": 0}
         # The last word of the service on the action: None until read.
@@ -251,104 +161,30 @@ class ActionTask:
     def attach(self, state: str) -> None:
         """The action already runs: follow it, send nothing."""
         self.state = state
-        self.follow_resource("The %s %s was already %s; no second %s was sent"
-                             % (self.subject_kind, self.name, state.lower(), self.action))
+        Follower(self).follow_resource("The %s %s was already %s; no second %s was sent"
+                                       % (self.subject_kind, self.name, state.lower(), self.action))
 
     def send(self) -> None:
         """POST the action and follow it to its end (or, without wait, to its first answer)."""
         self.sent = True
-        response = self._post()
+        response = RequestSender(self).post()
         self.result["changed"] = True
         if response is None:
-            self.follow_resource("The %s request of %s got no clear answer, but the %s is %s"
-                                 % (self.action, self.name, self.subject_kind, (self.state or "").lower()))
+            Follower(self).follow_resource("The %s request of %s got no clear answer, but the %s is %s"
+                                           % (self.action, self.name, self.subject_kind, (self.state or "").lower()))
             return
-        self.result["status_code"] = response.status
-        how = "The %s of %s was accepted (HTTP %d)" % (self.action, self.name, response.status)
-        async_url = response.headers.get("Azure-AsyncOperation")
-        location = response.headers.get("Location")
-        operation_url = async_url or location
-        if not operation_url:
-            # 200 or 204 alone is no proof: the API describes 204 as "already in progress or has completed".
-            self.follow_resource(how)
-            return
-        # Any 2xx with an operation header is an operation, 204 included: the service was recorded
-        # answering a flush with 204 and Azure-AsyncOperation while it ran on.
-        self.result["operation_url"] = operation_url
-        self.operation_status = "InProgress"
-        if not self.wait:
-            self.conclude(how)
-            return
-        subject = "the %s operation" % self.action
-        poll = self.poller.wait_operation(async_url=async_url, location_url=location, deadline=self.deadline,
-                                          poll_interval=self.poll_interval, first_delay=response.retry_after(),
-                                          subject=subject)
-        self.result["polls"] += poll.polls
-        self.operation_status = poll.status
-        self.state = None  # what the resource reads now corroborates the operation's word (follow_resource)
-        self.follow_resource(how)
-
-    # Sending ---------------------------------------------------------------
-    def _post(self) -> t.Optional[Response]:
-        """Send the action; None when it got no clear answer but the resource shows it was taken.
-
-        After a POST with no answer the service may need a moment to show the
-        action: the resource is read SETTLE_READS times before the POST is sent
-        again. A 409, or a 5xx the client did not resend, while the resource
-        shows the action taken means it runs: it is attached to.
-        """
-        url = self.resource_url(self.action_path)
-        last: t.Optional[TransportError] = None
-        for _attempt in range(MAX_UNANSWERED_POSTS):
-            try:
-                return self.client.post_action(url, deadline=self.deadline.at)
-            except TransportError as exc:
-                last = exc
-            except ArmError as exc:
-                if ((exc.status == 409 and self.attach_on_conflict) or exc.status >= 500) and \
-                        self._shows_taken(reads=1):
-                    return None
-                raise
-            if self._shows_taken(reads=SETTLE_READS):
-                return None  # the service took the unanswered POST
-        raise HpcCacheError(
-            "The %s request got no answer %d times and the %s never showed it running: %s"
-            % (self.action, MAX_UNANSWERED_POSTS, self.subject_kind, last),
-            request_id=last.request_id if last else None,
-        )
+        Follower(self).follow_answer(response)
 
     def taken(self, state: str) -> bool:
         """After a request with no clear answer: the state shows the service took it. By default: it runs."""
         return self.running(state)
 
-    def _shows_taken(self, reads: int) -> bool:
-        """After a request with no clear answer: a resource that reads busy (something runs, whose is not
-        known) is waited for until it settles, and judged by what it reads then. Never a second request
-        while it is busy."""
-        delay = min(float(self.poll_interval), SETTLE_DELAY)
-        for read in range(reads):
-            if read and not self.deadline.pause(delay):
-                break
-            state = self._read_state()
-            if self.busy(state):
-                state = self._wait_while_busy(state)
-            if self.taken(state):
-                self.state = state
-                return True
-        return False
+    def conclude(self, how: str) -> None:
+        """The one place that sets the final status, from the service's last word on the action (Follower.conclude).
+        A subclass may judge first (CacheActionTask: a state that shows the action failed fails the task)."""
+        Follower(self).conclude(how)
 
-    def _wait_while_busy(self, state: str) -> str:
-        def read() -> Reading:
-            reading = self._read_until_settled()
-            return Reading(not self.busy(reading.status), reading.retry_after, reading.status)
-
-        poll = self.poller.wait_until(read, deadline=self.deadline, poll_interval=self.poll_interval,
-                                      subject="the change the %s %s is busy with (it read %s)"
-                                              % (self.subject_kind, self.name, state))
-        self.result["polls"] += poll.polls
-        return poll.status
-
-    # Following -------------------------------------------------------------
+    # Reading the resource ----------------------------------------------------
     def _state_of_answer(self, response: Response) -> str:
         state = self.state_of(response.json_object())
         self.result[self.state_after_key] = state
@@ -362,127 +198,10 @@ class ActionTask:
         self.state = self._state_of_answer(response)
         return Reading(self.settled(self.state), response.retry_after(), self.state)
 
-    def follow_resource(self, how: str) -> None:
-        """Read the resource until a settled state (with wait), then conclude.
 
-        A state that shows the action (or some change: busy) running is waited
-        for up to the task's deadline. Once the operation said Succeeded, or
-        while the resource shows the action neither running nor over, it has
-        confirm_timeout seconds to show the state the action leads to; reads
-        that fail in that window count against it (see _unconfirmed).
-        """
-        operation_over = self.operation_status == "Succeeded"
-        if self.state is None and not operation_over:
-            self.state = self._read_state()
-        if self.wait and not self.check_mode and (self.state is None or not self.settled(self.state)):
-            if not self._corroborate(how, operation_over):
-                return
-        self.conclude(how)
-
-    def _shows_running(self, state: t.Optional[str]) -> bool:
-        return state is not None and (self.running(state) or self.busy(state))
-
-    def _corroborate(self, how: str, operation_over: bool) -> bool:
-        """Wait for the state the action leads to; False when the window closed without it (reported)."""
-        clock = self.deadline.clock
-        started = clock()
-        window = {"end": started + self.confirm_timeout, "start": started}
-        last_error: t.List[HpcCacheError] = []
-
-        def limit() -> Deadline:
-            if not operation_over and self._shows_running(self.state):
-                return self.deadline
-            return self.deadline.sooner(window["end"])
-
-        def read() -> Reading:
-            try:
-                reading = self._read_until_settled(deadline=limit())
-            except HpcCacheError as exc:
-                last_error[:] = [exc]
-                raise
-            if reading.done:
-                return reading
-            if not operation_over and self._shows_running(reading.status):
-                window["start"], window["end"] = clock(), clock() + self.confirm_timeout  # it runs: a new window
-                return reading
-            left = window["end"] - clock()
-            if left <= 0:
-                return Reading(True, status=reading.status)  # the window is over: nothing more to wait for
-            return Reading(False, min(reading.retry_after or float(self.poll_interval), left), reading.status)
-
-        if operation_over:  # the aftermath is read at once; failed reads count against the window
-            try:
-                self.state = self._read_state(deadline=limit())
-            except HpcCacheError as exc:
-                last_error[:] = [exc]
-            if self.state is not None and self.settled(self.state):
-                return True
-        try:
-            poll = self.poller.wait_until(read, deadline=self.deadline if not operation_over else limit(),
-                                          poll_interval=self.poll_interval, first_delay=min(float(self.poll_interval), self.confirm_timeout),
-                                          subject="the %s of %s" % (self.action, self.name))
-            self.result["polls"] += poll.polls
-        except HpcCacheError as exc:  # the window (or the task) ran out, or every read in it failed
-            if not operation_over:
-                raise
-            self.result["polls"] += exc.result.get("polls", 0)
-            if not isinstance(exc, OperationTimeout):
-                last_error[:] = [exc]
-        if self.state is not None and self.settled(self.state):
-            return True
-        bound = "wait_timeout" if window["end"] > self.deadline.at else "confirm_timeout"
-        self._unconfirmed(how, clock() - window["start"], bound, last_error[0] if last_error else None)
-        return False
-
-    def _unconfirmed(self, how: str, waited: float, bound: str, error: t.Optional[HpcCacheError]) -> None:
-        """The service said the action is over (or gave no operation) and the resource never showed it."""
-        if self.operation_status:
-            said = "the %s operation reported %s, but " % (self.action, self.operation_status)
-        elif self.sent:
-            said = "the service answered without an operation to follow, and "
-        else:
-            said = "it was found running, and "
-        if self.state is None:
-            seen = "the %s %s could not be read in %d s to confirm it: %s" % (
-                self.subject_kind, self.name, round(waited), error or "no answer")
-        else:
-            seen = "the %s %s still reads %s after %d s (%s)" % (
-                self.subject_kind, self.name, self.state, round(waited), bound)
-        text = "%s: %s%s" % (how, said, seen)
-        evidence = (("operation_status", self.operation_status), (self.completion_key, self.state))
-        self.result["completion"] = {k: v for k, v in evidence if v is not None}
-        if self.trust_operation and self.operation_status == "Succeeded":
-            warning = text + "; accepted on the operation's word (trust_operation)"
-            self.result.setdefault("warnings", []).append(warning)
-            self.result.update({"status": "Succeeded", "msg": warning})
-            return
-        self.result["status"] = "Unconfirmed"
-        raise HpcCacheError(text + "; the state it leads to never showed, so the %s is not reported done%s"
-                            % (self.action, " (trust_operation: true accepts the operation's word)"
-                               if self.operation_status == "Succeeded" else ""))
-
-    def conclude(self, how: str) -> None:
-        """The one place that sets the final status, from the service's last word on the action."""
-        evidence = {"operation_status": self.operation_status, self.completion_key: self.state}
-        self.result["completion"] = {k: v for k, v in evidence.items() if v is not None}
-        said = "; ".join(
-            ["the operation reported %s" % self.operation_status] * (self.operation_status is not None)
-            + ["the %s reads %s" % (self.subject_kind, self.state)] * (self.state is not None)
-        ) or "no status was read"
-        over = self.operation_status in (None, "Succeeded") and (
-            self.settled(self.state) if self.state is not None else self.operation_status == "Succeeded")
-        if over:
-            self.result.update({"status": "Succeeded", "msg": "%s and has finished (%s)" % (how, said)})
-            return
-        why = ("not waiting (wait=false)" if not self.wait else "check mode does not wait" if self.check_mode
-               else "it still runs")
-        self.result.update({"status": "InProgress", "msg": "%s; it runs on, %s (%s)" % (how, why, said)})
-
-
-def task_deadline(client: ArmClient, deadline: t.Optional[Deadline], wait_timeout: t.Optional[int]) -> Deadline:
-    """The given deadline; else wait_timeout from now on the clock the client's request bounds use."""
+def task_deadline(client: ArmClient, deadline: t.Optional[Deadline], wait_timeout: int) -> Deadline:
+    """The given deadline; else wait_timeout (ActionOptions.wait_timeout) from now on the clock the client's
+    request bounds use."""
     if deadline is not None:
         return deadline
-    if wait_timeout is None:
-        raise TypeError("a task needs a deadline or a wait_timeout")
     return Deadline.after(wait_timeout, clock=client.clock, sleep=client.sleep)

@@ -5,7 +5,7 @@
 
 Each is one CacheAction entry: the states that show it running, over or failed, those in which
 nothing needs sending, and those it is sent from by default. CacheActionTask runs any of them with
-every rule of an action (_action.py); UpgradeTask adds what is particular to the upgrade: nothing
+every rule of an action (action.py); UpgradeTask adds what is particular to the upgrade: nothing
 is pending -> nothing is sent, an optional flush first, and the firmware before and after.
 
 What the service was recorded doing (docs/service-behaviour.md, rows 31-34): stop, start and
@@ -17,10 +17,11 @@ with nothing pending are answered 204 with no headers, which proves nothing: the
 from __future__ import annotations
 
 import typing as t
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import firmware, health_state, summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, OperationFailed
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
@@ -63,11 +64,9 @@ class CacheActionTask(ActionTask):
     state_key = "health_state"
     state_after_key = "health_state_after"
 
-    def __init__(self, ops: CacheOperations, ref: CacheRef, action: str, *, wait: bool, poll_interval: int,
-                 check_mode: bool, deadline: Deadline, allowed_states: t.Sequence[str] = (),
-                 confirm_timeout: int = 120, trust_operation: bool = False) -> None:
-        super().__init__(ops.client, wait=wait, deadline=deadline, poll_interval=poll_interval,
-                         check_mode=check_mode, confirm_timeout=confirm_timeout, trust_operation=trust_operation)
+    def __init__(self, ops: CacheOperations, ref: CacheRef, action: str, *, options: ActionOptions,
+                 deadline: t.Optional[Deadline] = None, allowed_states: t.Sequence[str] = ()) -> None:
+        super().__init__(ops.client, options=options, deadline=deadline)
         self.ops = ops
         self.ref = ref
         self.rule = CACHE_ACTIONS[action]
@@ -142,11 +141,9 @@ class CacheActionTask(ActionTask):
 class UpgradeTask(CacheActionTask):
     """Apply a pending software upgrade: nothing pending, nothing sent; a flush first when asked."""
 
-    def __init__(self, ops: CacheOperations, ref: CacheRef, *, flush: bool, wait: bool, poll_interval: int,
-                 check_mode: bool, deadline: Deadline, confirm_timeout: int = 120,
-                 trust_operation: bool = False) -> None:
-        super().__init__(ops, ref, "upgrade", wait=wait, poll_interval=poll_interval, check_mode=check_mode,
-                         deadline=deadline, confirm_timeout=confirm_timeout, trust_operation=trust_operation)
+    def __init__(self, ops: CacheOperations, ref: CacheRef, *, flush: bool, options: ActionOptions,
+                 deadline: t.Optional[Deadline] = None) -> None:
+        super().__init__(ops, ref, "upgrade", options=options, deadline=deadline)
         self.flush_first = flush
         self.software: t.Dict[str, t.Any] = {}
         self.before: t.Dict[str, t.Any] = {}
@@ -196,9 +193,8 @@ class UpgradeTask(CacheActionTask):
 
     def send(self) -> None:
         if self.flush_first:
-            flush = FlushTask(self.ops, self.ref, wait=True, deadline=self.deadline, poll_interval=self.poll_interval,
-                              check_mode=False, allowed_states=self.allowed_states,
-                              confirm_timeout=self.confirm_timeout, trust_operation=self.trust_operation)
+            flush = FlushTask(self.ops, self.ref, options=replace(self.options, wait=True, check_mode=False),
+                              deadline=self.deadline, allowed_states=self.allowed_states)
             try:
                 done = flush.run()
             finally:

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """What a cache flush decides.
 
-The flush is an ActionTask (action.py): the sending, following and
-concluding rules live there; here only what is particular to a cache flush.
+The flush is an ActionTask (action.py): the sending (sending.py), following and
+concluding (following.py) rules live with it; here only what is particular to a cache flush.
 """
 
 from __future__ import annotations
@@ -12,12 +12,9 @@ from __future__ import annotations
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import (
-    ACTION_ARGSPEC,
-    ACTION_RULES,
-    ActionTask,
-    Decision,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS, ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import (
     STOPPED_STATES,
     flush_over,
@@ -28,15 +25,9 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
-# The cache flush adds its interlock.
-FLUSH_ARGSPEC: t.Dict[str, t.Dict[str, t.Any]] = dict(
-    ACTION_ARGSPEC, allowed_states={"type": "list", "elements": "str", "default": []})
-FLUSH_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = dict(ACTION_RULES, allowed_states=rules.state_names)
-
-
-def flush_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
-    """A copy of FLUSH_ARGSPEC, for a module's argument_spec."""
-    return {name: dict(spec) for name, spec in FLUSH_ARGSPEC.items()}
+# How a cache flush runs: how any action runs, and its interlock (documented by the azure_hpc.cache.action
+# and azure_hpc.cache.flush doc fragments).
+FLUSH_OPTIONS = Options(ACTION_OPTIONS, allowed_states=Option("list", [], rules.state_names, elements="str"))
 
 
 class FlushTask(ActionTask):
@@ -48,14 +39,10 @@ class FlushTask(ActionTask):
     state_key = "health_state"
     state_after_key = "health_state_after"
 
-    def __init__(self, ops: CacheOperations, ref: CacheRef, *, wait: bool, poll_interval: int, check_mode: bool,
-                 deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
-                 allowed_states: t.Sequence[str] = (), confirm_timeout: int = 120,
-                 trust_operation: bool = False) -> None:
-        """deadline bounds the flush (wait_timeout, for a caller with no Deadline, makes one: _action.task_deadline)."""
-        super().__init__(ops.client, wait=wait, deadline=deadline, wait_timeout=wait_timeout,
-                         poll_interval=poll_interval, check_mode=check_mode, confirm_timeout=confirm_timeout,
-                         trust_operation=trust_operation)
+    def __init__(self, ops: CacheOperations, ref: CacheRef, *, options: ActionOptions,
+                 deadline: t.Optional[Deadline] = None, allowed_states: t.Sequence[str] = ()) -> None:
+        """deadline bounds the flush (without one, options.wait_timeout makes one: action.task_deadline)."""
+        super().__init__(ops.client, options=options, deadline=deadline)
         self.ops = ops
         self.ref = ref
         self.allowed_states = list(allowed_states)

@@ -13,11 +13,11 @@ whatever the service's hints), and never sleeps past the deadline.
 
 from __future__ import annotations
 
-import time
 import typing as t
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, Response
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.response import Response
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
     ArmError,

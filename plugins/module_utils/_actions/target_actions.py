@@ -3,19 +3,21 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The actions of backend maintenance on storage targets.
 
-Each action (flush, suspend, resume, dnsRefresh) is an ActionTask (_action.py),
+Each action (flush, suspend, resume, dnsRefresh) is an ActionTask (action.py),
 so it has every rule of the cache flush: a 2xx with an operation header is
 followed, a bare 2xx is judged by the target's state, no second POST without
 proof that the first was not taken. TargetTask runs the sequence a desired
 state needs (docs/design.md, "Storage targets"). What is particular to an
-action is its ActionRule (ACTIONS): a new action is one entry there.
+action is its TargetActionSpec (TARGET_ACTIONS): a new action is one entry there.
 """
 
 from __future__ import annotations
 
 import typing as t
+from dataclasses import replace
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision, task_deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
@@ -35,8 +37,7 @@ DESIRED_STATES = ("flushed", "suspended", "active")
 PLANNABLE = frozenset((READY, SUSPENDED, FLUSHING))
 
 
-
-class ActionRule(t.NamedTuple):
+class TargetActionSpec(t.NamedTuple):
     """Everything particular to one storage-target action; TargetAction and TargetTask read nothing else."""
 
     path: str  # the last segment of the action's URL
@@ -52,19 +53,19 @@ class ActionRule(t.NamedTuple):
 # Flushing and reads a state it can be left in (Ready, or Suspended when it was suspended).
 # A target already Suspended needs no suspend, an already Ready one no resume; a flush and a DNS
 # refresh are sent whatever the target reads. A suspend is never sent mid-flush.
-ACTIONS: t.Dict[str, ActionRule] = {
-    "flush": ActionRule("flush", running=frozenset((FLUSHING,)), over=frozenset((READY, SUSPENDED)),
-                        taken_when_over=False, already_when_over=False),
-    "suspend": ActionRule("suspend", running=frozenset(), over=frozenset((SUSPENDED,)),
-                          taken_when_over=True, already_when_over=True, waits_for=frozenset((FLUSHING,))),
-    "resume": ActionRule("resume", running=frozenset(), over=frozenset((READY,)),
-                         taken_when_over=True, already_when_over=True),
-    "dns_refresh": ActionRule("dnsRefresh", running=frozenset(), over=frozenset((READY,)),
+TARGET_ACTIONS: t.Dict[str, TargetActionSpec] = {
+    "flush": TargetActionSpec("flush", running=frozenset((FLUSHING,)), over=frozenset((READY, SUSPENDED)),
                               taken_when_over=False, already_when_over=False),
+    "suspend": TargetActionSpec("suspend", running=frozenset(), over=frozenset((SUSPENDED,)),
+                                taken_when_over=True, already_when_over=True, waits_for=frozenset((FLUSHING,))),
+    "resume": TargetActionSpec("resume", running=frozenset(), over=frozenset((READY,)),
+                               taken_when_over=True, already_when_over=True),
+    "dns_refresh": TargetActionSpec("dnsRefresh", running=frozenset(), over=frozenset((READY,)),
+                                    taken_when_over=False, already_when_over=False),
 }
 
 if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing.TypedDict
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import Status
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Status
 
     class OperationRecord(t.TypedDict):
         """One action TargetTask sent, with its answer."""
@@ -97,21 +98,18 @@ class TargetAction(ActionTask):
     state_key = "state_before"
     state_after_key = "state_after"
 
-    def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, wait: bool, poll_interval: int,
-                 check_mode: bool, deadline: t.Optional[Deadline] = None, wait_timeout: t.Optional[int] = None,
-                 confirm_timeout: int = 120, trust_operation: bool = False, force: bool = False) -> None:
+    def __init__(self, ops: CacheOperations, ref: TargetRef, action: str, *, options: ActionOptions,
+                 deadline: t.Optional[Deadline] = None, force: bool = False) -> None:
         """force: send the action even when the target already reads the state it leads to (a resume of
         a target this run suspended, whatever it reads: the service accepts it, and the state is no proof)."""
-        super().__init__(ops.client, wait=wait, deadline=deadline, wait_timeout=wait_timeout,
-                         poll_interval=poll_interval, check_mode=check_mode, confirm_timeout=confirm_timeout,
-                         trust_operation=trust_operation)
+        super().__init__(ops.client, options=options, deadline=deadline)
         self.force = force
         self.attach_on_conflict = not force
         self.ops = ops
         self.ref = ref
-        self.rule = ACTIONS[action]
+        self.spec = TARGET_ACTIONS[action]
         self.action = action
-        self.action_path = self.rule.path
+        self.action_path = self.spec.path
 
     @property
     def name(self) -> str:
@@ -124,10 +122,10 @@ class TargetAction(ActionTask):
         return target_state(body)
 
     def running(self, state: str) -> bool:
-        return state.strip().casefold() in self.rule.running
+        return state.strip().casefold() in self.spec.running
 
     def settled(self, state: str) -> bool:
-        return state.strip().casefold() in self.rule.over
+        return state.strip().casefold() in self.spec.over
 
     def taken(self, state: str) -> bool:
         """A state that shows the request was taken. The state the action leads to shows it only when the
@@ -137,7 +135,7 @@ class TargetAction(ActionTask):
             # since the service may never show the state a suspend leads to; only an answer does
             return False
         was_over = self.settled(str(self.result.get(self.state_key) or ""))
-        return self.running(state) or (self.rule.taken_when_over and self.settled(state) and not was_over)
+        return self.running(state) or (self.spec.taken_when_over and self.settled(state) and not was_over)
 
     def busy(self, state: str) -> bool:
         """Busy with another change, or with one the action waits for (a suspend: a flush): never sent to,
@@ -145,12 +143,12 @@ class TargetAction(ActionTask):
         folded = state.strip().casefold()
         if self.running(state):
             return False
-        return folded not in PLANNABLE or folded in self.rule.waits_for
+        return folded not in PLANNABLE or folded in self.spec.waits_for
 
     def decide(self, body: t.Mapping[str, t.Any], state: str) -> Decision:
         if self.running(state):
             return Decision.attach()
-        if self.rule.already_when_over and self.settled(state) and not self.force:
+        if self.spec.already_when_over and self.settled(state) and not self.force:
             return Decision.skip("The storage target %s is already %s; no %s was sent"
                                  % (self.name, state, self.action), status="Succeeded")
         if self.check_mode:
@@ -172,10 +170,8 @@ class TargetTask:
     """
 
     def __init__(self, ops: CacheOperations, ref: TargetRef, *, state: str, flush: bool, dns_refresh: bool,
-                 wait: bool, poll_interval: int, check_mode: bool, deadline: t.Optional[Deadline] = None,
-                 wait_timeout: t.Optional[int] = None, confirm_timeout: int = 120,
-                 trust_operation: bool = False) -> None:
-        """deadline bounds every step (wait_timeout, for a caller with no Deadline, makes one: task_deadline)."""
+                 options: ActionOptions, deadline: t.Optional[Deadline] = None) -> None:
+        """deadline bounds every step (without one, options.wait_timeout makes one: task_deadline)."""
         if state not in DESIRED_STATES:
             raise HpcCacheError("state: %r must be one of %s" % (state, ", ".join(DESIRED_STATES)))
         self.ops = ops
@@ -183,12 +179,8 @@ class TargetTask:
         self.desired = state
         self.flush = flush
         self.dns_refresh = dns_refresh
-        self.wait = wait
-        self.poll_interval = poll_interval
-        self.check_mode = check_mode
-        self.confirm_timeout = confirm_timeout
-        self.trust_operation = trust_operation
-        self.deadline = task_deadline(ops.client, deadline, wait_timeout)
+        self.options = options
+        self.deadline = task_deadline(ops.client, deadline, options.wait_timeout)
         self.started = self.deadline.now()
         self.result: TargetResult = {"changed": False, "operations": [], "polls": 0}
 
@@ -216,9 +208,9 @@ class TargetTask:
         """A state an action can be decided in: not busy with another change, and never a suspend while
         the target flushes (that flush is waited for first)."""
         folded = state.strip().casefold()
-        return folded in PLANNABLE and not (action is not None and folded in ACTIONS[action].waits_for)
+        return folded in PLANNABLE and not (action is not None and folded in TARGET_ACTIONS[action].waits_for)
 
-    def _settle(self, state: str, action: t.Optional[str] = None) -> t.Tuple[t.Mapping[str, t.Any], str]:
+    def _wait_while_busy(self, state: str, action: t.Optional[str] = None) -> t.Tuple[t.Mapping[str, t.Any], str]:
         """Read the target until it reads a state a plan (or the given action) can start from."""
         last: t.Dict[str, t.Any] = {}
 
@@ -229,7 +221,7 @@ class TargetTask:
             return Reading(self.ready_for(action, now), response.retry_after(), now)
 
         poll = Poller(self.ops.client).wait_until(
-            read, deadline=self.deadline, poll_interval=self.poll_interval,
+            read, deadline=self.deadline, poll_interval=self.options.poll_interval,
             subject="the change the storage target %s of cache %s is busy with (it read %s)"
                     % (self.ref.name, self.ref.cache.name, state))
         self.result["polls"] += poll.polls
@@ -240,14 +232,14 @@ class TargetTask:
         before = target_state(body)
         self.result.update({"state_before": before, "state_after": before})
         if before.strip().casefold() not in PLANNABLE:
-            if not self.wait or self.check_mode:
+            if not self.options.wait or self.options.check_mode:
                 self.result.update({
                     "status": "InProgress",
                     "msg": "The storage target %s of cache %s reads %s, busy with another change: nothing was sent (%s)"
                            % (self.ref.name, self.ref.cache.name, before,
-                              "check mode does not wait" if self.check_mode else "wait=false")})
+                              "check mode does not wait" if self.options.check_mode else "wait=false")})
                 return
-            body, now = self._settle(before)
+            body, now = self._wait_while_busy(before)
             self.result["state_after"] = now
             before = now
         steps = self.plan(before)
@@ -261,18 +253,18 @@ class TargetTask:
             last = index == len(steps) - 1
             if index:  # later steps read the target afresh, and wait while it is busy or flushing
                 body = self._read_for(action)
-            step = TargetAction(self.ops, self.ref, action, wait=self.wait or not last, deadline=self.deadline,
-                                poll_interval=self.poll_interval, check_mode=self.check_mode,
-                                confirm_timeout=self.confirm_timeout, trust_operation=self.trust_operation)
+            # every step but the last is waited for, even without wait
+            options = replace(self.options, wait=self.options.wait or not last)
+            step = TargetAction(self.ops, self.ref, action, options=options, deadline=self.deadline)
             try:
                 outcome = step.run(body)
             except Exception as exc:  # pylint: disable=broad-exception-caught  # the request it sent is reported
                 learnt = exc.result if isinstance(exc, HpcCacheError) else {}
-                self._record(action, dict(step.result, **learnt), sent=step.sent, failed=True)
+                self._add_step(action, dict(step.result, **learnt), sent=step.sent, failed=True)
                 if step.result.get("status"):
                     self.result["status"] = step.result["status"]
                 raise
-            self._record(action, outcome, sent=step.sent)
+            self._add_step(action, outcome, sent=step.sent)
             done.append(outcome["msg"])
             if outcome.get("status") != "Succeeded":
                 break  # only the last step may end unfinished (wait=false): the sequence stops there
@@ -282,16 +274,16 @@ class TargetTask:
     def _read_for(self, action: str) -> t.Mapping[str, t.Any]:
         body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline.at)
         state = target_state(body)
-        if not self.check_mode and not self.ready_for(action, state):
-            body = self._settle(state, action)[0]
+        if not self.options.check_mode and not self.ready_for(action, state):
+            body = self._wait_while_busy(state, action)[0]
         return body
 
-    def _record(self, action: str, outcome: t.Mapping[str, t.Any], sent: bool, failed: bool = False) -> None:
+    def _add_step(self, action: str, outcome: t.Mapping[str, t.Any], sent: bool, failed: bool = False) -> None:
         self.result["polls"] += outcome.get("polls", 0)
         if outcome.get("warnings"):
             self.result.setdefault("warnings", []).extend(outcome["warnings"])
         self.result["changed"] = self.result["changed"] or bool(outcome.get("changed"))
-        if not self.check_mode and outcome.get("state_after"):
+        if not self.options.check_mode and outcome.get("state_after"):
             self.result["state_after"] = outcome["state_after"]
         if sent:  # check mode, "already there" and attaching send nothing
             self.result["operations"].append({

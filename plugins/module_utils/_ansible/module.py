@@ -3,10 +3,11 @@
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The base every module of the collection stands on.
 
-It merges the shared auth options into the module's argument spec (mirroring
-the ``azure_hpc.cache.auth`` doc fragment), validates inputs before anything
-touches the network, builds one ARM client per task, and turns every error of
-the shared layer into one fail_json, without a traceback in msg.
+It merges the shared auth options into the module's own (its Options, each
+declared once with its rule; the auth options mirror the ``azure_hpc.cache.auth``
+doc fragment), validates inputs before anything touches the network, builds one
+ARM client per task, sets up a module that acts in one place (setup_action), and
+turns every error of the shared layer into one fail_json, without a traceback in msg.
 """
 
 from __future__ import annotations
@@ -14,10 +15,14 @@ from __future__ import annotations
 import gc
 import traceback
 import typing as t
+from dataclasses import dataclass
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_required_lib
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Options, Rule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.connect import connect
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import (
@@ -40,12 +45,36 @@ def auth_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
     return spec
 
 
+#: The bundle of how an action runs: ActionOptions, which the module gives (this base loads no action code, so
+#: a module that only reads loads none).
+B = t.TypeVar("B")
+
+
+@dataclass(frozen=True)
+class ActionSetup(t.Generic[B]):
+    """What a module that acts starts from (HpcCacheModule.setup_action): its checked values, its one client,
+    the task's one clock (made on the client's clock), the cache operations, the cache, and how the action
+    runs (options: one bundle, built once)."""
+
+    values: t.Mapping[str, t.Any]
+    client: ArmClient
+    deadline: Deadline
+    ops: CacheOperations
+    cache: CacheRef
+    options: B
+
+
 class HpcCacheModule:
     """An AnsibleModule with the shared options, validation and one place to fail."""
 
-    def __init__(self, argument_spec: t.Dict[str, t.Any], **kwargs: t.Any) -> None:
-        spec = auth_argument_spec()
-        spec.update(argument_spec)
+    def __init__(self, options: t.Union[Options, t.Mapping[str, t.Any]], **kwargs: t.Any) -> None:
+        """options: the module's own, each declared once with its rule; the auth options are added.
+
+        A plain argument spec (its rules then given to validate()) serves a module that declares no Options yet.
+        """
+        self.options = options if isinstance(options, Options) else None
+        spec: t.Dict[str, t.Any] = auth_argument_spec()
+        spec.update(options.argument_spec() if isinstance(options, Options) else options)
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
@@ -53,9 +82,11 @@ class HpcCacheModule:
         self._secrets: t.Tuple[str, ...] = ()
         self._client: t.Optional[ArmClient] = None
 
-    def validate(self, checks: t.Mapping[str, t.Callable[[t.Any, str], t.Any]],
+    def validate(self, checks: t.Optional[t.Mapping[str, Rule]] = None,
                  subscription_required: bool = True) -> t.Dict[str, t.Any]:
-        """Run each option's rule; the subscription comes from options, env or the credential file.
+        """The subscription (from options, env or the credential file), then each option checked by its rule
+        in the order declared: the values a task uses. checks: the rules of a module declared by a plain
+        argument spec (only the options they name are in the values).
 
         Without subscription_required, a missing subscription is None (the module's items carry their own).
         """
@@ -65,9 +96,27 @@ class HpcCacheModule:
         subscription = settings.subscription_id
         values = {"subscription_id": rules.subscription_id(subscription)
                   if subscription_required or subscription not in (None, "") else None}
-        for option, check in checks.items():
-            values[option] = check(self.params.get(option), option)
+        if checks is None:
+            if self.options is None:
+                raise TypeError("a module declared by a plain argument spec gives validate() its rules")
+            values.update(self.options.validate(self.params))
+        else:
+            values.update((option, check(self.params.get(option), option)) for option, check in checks.items())
         return values
+
+    def setup_action(self, bundle: t.Callable[..., B], *, cache: str = "name") -> ActionSetup[B]:
+        """The one setup of a module that acts: validate -> client -> deadline -> operations -> the cache
+        (named by the option ``cache``) -> how the action runs: bundle(values, check_mode=...), ActionOptions.of.
+
+        The module's Options hold ACTION_OPTIONS (api_version, wait_timeout, ...) and resource_group.
+        """
+        values = self.validate()
+        client = self.client(timeout=values["wait_timeout"])
+        # The task's one clock: the one the client bounds its requests on.
+        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
+        ops = CacheOperations(client, values["api_version"])
+        ref = CacheRef(values["subscription_id"], values["resource_group"], values[cache])
+        return ActionSetup(values, client, deadline, ops, ref, bundle(values, check_mode=self.check_mode))
 
     def client(self, timeout: t.Optional[float] = None, concurrency: int = 1) -> ArmClient:
         if self.settings is None:

@@ -18,6 +18,7 @@ SETTLED_STATES = frozenset((
     "waitingforkey", "startfailed", "upgradefailed",
 ))
 
+
 def health_state(cache: t.Mapping[str, t.Any]) -> str:
     """properties.health.state as the service wrote it, without stray whitespace; Unknown when absent."""
     props = cache.get("properties")

@@ -81,3 +81,11 @@ def state_names(value: t.Any, option: str) -> t.List[str]:
     if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
         raise ValidationError(option, "%s must be a list of non-empty health state names" % _shown(value))
     return [v.strip() for v in value]
+
+
+def optional(rule: t.Callable[[t.Any, str], t.Any]) -> t.Callable[[t.Any, str], t.Any]:
+    """The rule for an option that may be left out: None when it was, else what the rule says."""
+    def check(value: t.Any, option: str) -> t.Any:
+        return None if value is None else rule(value, option)
+
+    return check

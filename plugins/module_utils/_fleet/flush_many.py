@@ -8,14 +8,14 @@ does it; this layer only schedules them and keeps one cache's failure from
 touching another's result. A cache listed twice is flushed once (two tasks
 reading Healthy at the same moment would both send a flush).
 
-The flushes of a subscription are paced together (_pacing.Pacer, set on the shared
+The flushes of a subscription are paced together (pacing.Pacer, set on the shared
 client for the run): they follow the service's throttling budget and, when it is
 spent, wait for its refill as one, so a fleet larger than the budget gets about
 one 429 per refill instead of one per waiting cache. Reads are not paced.
 
 The task of azure_hpc_cache_flush_many is here too (flush_fleet): its options
-(fleet_argument_spec, FLEET_RULES), each entry checked on its own, and the
-summary of every cache's result; the module only declares, calls and exits.
+(FLEET_OPTIONS), each entry checked on its own, and the summary of every
+cache's result; the module only declares, calls and exits.
 """
 
 from __future__ import annotations
@@ -28,11 +28,9 @@ import typing as t
 from dataclasses import dataclass, field
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import (
-    FLUSH_RULES,
-    FlushTask,
-    flush_argument_spec,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_OPTIONS, FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.pacing import Pacer
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
@@ -61,18 +59,13 @@ class FleetItem:
 
 
 class FleetFlush:
-    def __init__(self, ops: CacheOperations, items: t.Sequence[FleetItem], *, wait: bool, wait_timeout: int,
-                 poll_interval: int, check_mode: bool, max_concurrent: int, confirm_timeout: int = 120,
-                 trust_operation: bool = False, pacing: bool = True) -> None:
+    def __init__(self, ops: CacheOperations, items: t.Sequence[FleetItem], *, options: ActionOptions,
+                 max_concurrent: int, pacing: bool = True) -> None:
+        """options: how each flush runs; each is bounded by options.wait_timeout from when it starts."""
         self.ops = ops
         self.items = list(items)
-        self.wait = wait
-        self.wait_timeout = wait_timeout
-        self.poll_interval = poll_interval
-        self.check_mode = check_mode
+        self.options = options
         self.max_concurrent = max_concurrent
-        self.confirm_timeout = confirm_timeout
-        self.trust_operation = trust_operation
         # One budget per subscription, shared by every worker (pacing=False: each flush retries on its own).
         self.pacer: t.Optional[Pacer] = Pacer(clock=ops.client.clock, sleep=ops.client.sleep) if pacing else None
         self._results: t.Dict[t.Tuple[str, str, str], t.Dict[str, t.Any]] = {}
@@ -85,10 +78,7 @@ class FleetFlush:
         return list(first.values())
 
     def _flush_one(self, item: FleetItem) -> t.Dict[str, t.Any]:
-        task = FlushTask(self.ops, item.ref, wait=self.wait, wait_timeout=self.wait_timeout,
-                         poll_interval=self.poll_interval, check_mode=self.check_mode,
-                         allowed_states=item.allowed_states, confirm_timeout=self.confirm_timeout,
-                         trust_operation=self.trust_operation)
+        task = FlushTask(self.ops, item.ref, options=self.options, allowed_states=item.allowed_states)
         try:
             result: t.Dict[str, t.Any] = dict(task.run())
         except Exception as exc:  # pylint: disable=broad-exception-caught  # one cache must not stop the others
@@ -149,28 +139,24 @@ def concurrency(value: object, option: str) -> int:
     return number
 
 
-# How each flush runs (FLUSH_RULES) and the bound, checked before any request.
-FLEET_RULES: t.Dict[str, t.Callable[[t.Any, str], t.Any]] = dict(FLUSH_RULES, max_concurrent=concurrency)
-
-
-def fleet_argument_spec() -> t.Dict[str, t.Dict[str, t.Any]]:
-    """The options of azure_hpc_cache_flush_many: how each flush runs (FLUSH_ARGSPEC), the caches, the bound."""
-    return dict(
-        flush_argument_spec(),
-        caches={"type": "list", "elements": "dict", "required": True, "options": {
-            "name": {"type": "str", "required": True, "aliases": ["cache_name"]},
-            "resource_group": {"type": "str", "required": True},
-            "subscription_id": {"type": "str"},
-            "allowed_states": {"type": "list", "elements": "str"},
-            "label": {"type": "str"},
-        }},
-        max_concurrent={"type": "int", "default": 20},
-    )
+# The options of azure_hpc_cache_flush_many: how each flush runs (FLUSH_OPTIONS), the caches, the bound.
+# Each entry of caches is checked on its own (items_of), so that one bad entry fails alone.
+FLEET_OPTIONS = Options(
+    FLUSH_OPTIONS,
+    caches=Option("list", elements="dict", required=True, options=Options(
+        name=Option("str", required=True, aliases=("cache_name",)),
+        resource_group=Option("str", required=True),
+        subscription_id=Option("str"),
+        allowed_states=Option("list", elements="str"),
+        label=Option("str"),
+    )),
+    max_concurrent=Option("int", 20, concurrency),
+)
 
 
 def items_of(entries: t.Sequence[t.Mapping[str, t.Any]], subscription_id: t.Optional[str],
              allowed_states: t.Sequence[str]) -> t.List[t.Union[FleetItem, ValidationError]]:
-    """Each entry checked by the rules of _validation: a FleetItem, or the ValidationError naming caches[i].option.
+    """Each entry checked by the rules of _base/validation.py: a FleetItem, or the ValidationError naming caches[i].option.
 
     An invalid entry fails alone (no request is sent for it): one host's bad input must not stop
     the flush of every other cache of a play batch.
@@ -219,17 +205,18 @@ def summary_of(results: t.List[t.Dict[str, t.Any]], elapsed: float) -> t.Tuple[t
     return summary, None
 
 
-def flush_fleet(params: t.Mapping[str, t.Any], values: t.Mapping[str, t.Any], *, check_mode: bool,
+def flush_fleet(values: t.Mapping[str, t.Any], *, options: ActionOptions,
                 connect: t.Callable[..., ArmClient], redact: t.Callable[[str], str], started: float,
                 clock: t.Callable[[], float] = time.monotonic) -> t.Tuple[t.Dict[str, t.Any], t.Optional[str]]:
-    """The task of azure_hpc_cache_flush_many, once its options passed FLEET_RULES (values).
+    """The task of azure_hpc_cache_flush_many, once its options passed FLEET_OPTIONS (values); options: how
+    each flush runs (ActionOptions.of the values).
 
-    Every entry of params["caches"] is checked; the valid ones are flushed from one client
+    Every entry of values["caches"] is checked; the valid ones are flushed from one client
     (connect(timeout=, concurrency=), built only when there is one) and each entry gets its
     result, msg redacted. Returns summary_of() the results: the result, and the message to
     fail with when any cache failed.
     """
-    entries = params["caches"]
+    entries = values["caches"]
     checked = items_of(entries, values["subscription_id"], values["allowed_states"])
     items = [item for item in checked if isinstance(item, FleetItem)]
     if not entries:
@@ -238,10 +225,8 @@ def flush_fleet(params: t.Mapping[str, t.Any], values: t.Mapping[str, t.Any], *,
     if items:
         client = connect(timeout=values["wait_timeout"], concurrency=min(values["max_concurrent"], len(items)))
         client.tokens.token()  # a credential problem fails the task once, before any cache is touched
-        fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, wait=params["wait"],
-                           wait_timeout=values["wait_timeout"], poll_interval=values["poll_interval"],
-                           check_mode=check_mode, max_concurrent=values["max_concurrent"],
-                           confirm_timeout=values["confirm_timeout"], trust_operation=params["trust_operation"])
+        fleet = FleetFlush(CacheOperations(client, values["api_version"]), items, options=options,
+                           max_concurrent=values["max_concurrent"])
         flushed = iter(fleet.run())
     results = [next(flushed) if isinstance(item, FleetItem) else invalid_result(entry, item)
                for entry, item in zip(entries, checked)]

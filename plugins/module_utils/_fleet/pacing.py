@@ -36,7 +36,7 @@ import threading
 import time
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import Response, retry_after_seconds
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.response import Response, retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 
 REMAINING_HEADERS = ("x-ms-ratelimit-remaining-resource", "x-ms-ratelimit-remaining-subscription-writes")

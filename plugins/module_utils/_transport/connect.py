@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import (
-    HAS_REQUESTS,
-    REQUESTS_IMPORT_ERROR,
-    ArmClient,
-    RetryPolicy,
-    fetch_metadata,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.exchange import HAS_REQUESTS, REQUESTS_IMPORT_ERROR, fetch_metadata
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.retry import RetryPolicy
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import resolve_cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import (
     AuthSettings,

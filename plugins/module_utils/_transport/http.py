@@ -33,7 +33,7 @@ try:
     from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
     HAS_HTTP = True
-except ImportError:  # pragma: no cover - _connect reports a missing requests before any of this is used
+except ImportError:  # pragma: no cover - connect.py reports a missing requests before any of this is used
     HAS_HTTP = False
 
 # The largest answer read, as sent and once decoded.

@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from ansible_collections.azure_hpc.cache.plugins.doc_fragments import action, auth, flush
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ACTION_ARGSPEC
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_ARGSPEC
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_OPTIONS
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.credentials import AUTH_OPTIONS, AuthSettings
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import auth_argument_spec
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import DEFAULT_API_VERSION
@@ -59,17 +59,20 @@ def test_auth_settings_hold_exactly_the_auth_options():
     assert set(AuthSettings.__dataclass_fields__) == set(AUTH_OPTIONS)
 
 
-@pytest.mark.parametrize("fragment, spec", [
-    (action.ModuleDocFragment.DOCUMENTATION, ACTION_ARGSPEC),
-    (flush.ModuleDocFragment.DOCUMENTATION, {k: v for k, v in FLUSH_ARGSPEC.items() if k not in ACTION_ARGSPEC}),
+@pytest.mark.parametrize("fragment, declared", [
+    (action.ModuleDocFragment.DOCUMENTATION, ACTION_OPTIONS),
+    (flush.ModuleDocFragment.DOCUMENTATION, {k: v for k, v in FLUSH_OPTIONS.items() if k not in ACTION_OPTIONS}),
 ])
-def test_the_action_and_flush_fragments_document_their_argspecs(fragment, spec):
+def test_the_action_and_flush_fragments_document_their_declarations(fragment, declared):
     documented = options(fragment)
-    assert set(documented) == set(spec)
+    assert set(documented) == set(declared)
     for name, doc in documented.items():
-        assert doc["type"] == spec[name]["type"], name
-        assert doc.get("default") == spec[name].get("default"), name
-        assert doc.get("elements") == spec[name].get("elements"), name
+        option = declared[name]
+        assert doc["type"] == option.type, name
+        assert doc.get("default") == option.default, name
+        assert doc.get("elements") == option.elements, name
+        assert doc.get("choices") == (list(option.choices) if option.choices is not None else None), name
+        assert bool(doc.get("required")) == option.required, name
 
 
 @pytest.mark.parametrize("path", [

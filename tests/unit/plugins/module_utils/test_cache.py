@@ -7,6 +7,7 @@ import pytest
 import requests
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import summarize
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, resource_group_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
@@ -20,8 +21,9 @@ from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, OP, REF, S
 
 def run(make_client, arm, wait=True, timeout=100, check_mode=False, allowed=()):
     client = make_client(arm)[0]
-    task = FlushTask(CacheOperations(client, "v"), REF, wait=wait, wait_timeout=timeout, poll_interval=5,
-                     check_mode=check_mode, allowed_states=allowed)
+    task = FlushTask(CacheOperations(client, "v"), REF,
+                     options=ActionOptions(wait=wait, wait_timeout=timeout, poll_interval=5, check_mode=check_mode),
+                     allowed_states=allowed)
     return task, task.run
 
 
@@ -82,8 +84,8 @@ def test_a_cache_unreadable_after_a_finished_operation_leaves_it_unconfirmed(mak
 
 def test_trust_operation_accepts_a_finished_operation_whose_cache_cannot_be_read(make_client):
     client = make_client(_unreadable_after_the_operation())[0]
-    task = FlushTask(CacheOperations(client, "v"), REF, wait=True, wait_timeout=3600, poll_interval=5,
-                     check_mode=False, trust_operation=True)
+    task = FlushTask(CacheOperations(client, "v"), REF, options=ActionOptions(
+        wait=True, wait_timeout=3600, poll_interval=5, check_mode=False, trust_operation=True))
     result = task.run()
     assert result["status"] == "Succeeded" and "health_state_after" not in result
     assert result["completion"] == {"operation_status": "Succeeded"} and "could not be read" in result["warnings"][0]

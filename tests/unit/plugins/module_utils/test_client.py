@@ -8,11 +8,9 @@ import email.utils
 import pytest
 import requests
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import (
-    ArmClient,
-    fetch_metadata,
-    retry_after_seconds,
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.exchange import fetch_metadata
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.response import retry_after_seconds
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.version import COLLECTION_VERSION
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (

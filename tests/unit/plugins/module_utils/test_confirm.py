@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
@@ -33,7 +34,7 @@ def with_retry_after(raw, seconds="600"):
 def task(make_client, arm, state, timeout=3600, poll=5, **kwargs):
     client = make_client(arm)[0]
     return TargetTask(CacheOperations(client, "v"), TARGET, state=state, flush=False, dns_refresh=False,
-                      wait=True, wait_timeout=timeout, poll_interval=poll, check_mode=False, **kwargs)
+                      options=ActionOptions(wait=True, wait_timeout=timeout, poll_interval=poll, check_mode=False, **kwargs))
 
 
 def test_no_second_suspend_while_the_target_reads_flushing_after_an_unanswered_one(make_client):
@@ -89,8 +90,8 @@ def test_the_message_names_the_bound_that_ended_the_wait(make_client):
 def test_an_attached_flush_that_ends_unknown_says_it_was_found_running(make_client):
     arm = Arm(["Flushing", "Flushing", "Unknown"])
     client = make_client(arm)[0]
-    the_task = FlushTask(CacheOperations(client, "v"), REF, wait=True, wait_timeout=3600, poll_interval=5,
-                         check_mode=False)
+    the_task = FlushTask(CacheOperations(client, "v"), REF,
+                         options=ActionOptions(wait=True, wait_timeout=3600, poll_interval=5, check_mode=False))
     with pytest.raises(HpcCacheError, match="it was found running, and the cache c1 still reads Unknown") as err:
         the_task.run()
     assert arm.post_count == 0 and "answered" not in err.value.message

@@ -1,7 +1,7 @@
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """One shape for every action: decide() returns a Decision and sends nothing; act() alone acts on it;
-"already in the state the action leads to" is an ActionRule entry; time is one injected Deadline."""
+"already in the state the action leads to" is an TargetActionSpec entry; time is one injected Deadline."""
 
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import (
-    ACTIONS,
-    ActionRule,
+    TARGET_ACTIONS,
+    TargetActionSpec,
     TargetAction,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import FLUSHING, READY, SUSPENDED
@@ -37,16 +38,16 @@ def no_requests(method, url):
 
 def flush_task(make_client, clock, script=no_requests, check_mode=False, allowed_states=()):
     client, session = make_client(script)
-    return FlushTask(CacheOperations(client, "v"), REF, wait=True, poll_interval=5, check_mode=check_mode,
+    return FlushTask(CacheOperations(client, "v"), REF, options=ActionOptions(wait=True, poll_interval=5, check_mode=check_mode),
                      deadline=Deadline.after(3600, clock=clock, sleep=clock.sleep),
                      allowed_states=allowed_states), session
 
 
 def target_action(make_client, clock, action, script=no_requests, check_mode=False, force=False):
     client, session = make_client(script)
-    return TargetAction(CacheOperations(client, "v"), TARGET, action, wait=True, poll_interval=5,
-                        check_mode=check_mode, deadline=Deadline.after(3600, clock=clock, sleep=clock.sleep),
-                        force=force), session
+    return TargetAction(CacheOperations(client, "v"), TARGET, action,
+                        options=ActionOptions(wait=True, poll_interval=5, check_mode=check_mode),
+                        deadline=Deadline.after(3600, clock=clock, sleep=clock.sleep), force=force), session
 
 
 # The Decision value ------------------------------------------------------------------------------
@@ -131,12 +132,12 @@ def test_run_acts_on_what_decide_returned(make_client, clock):
     assert result["status"] == "Skipped" and result["health_state"] == "Stopped" and len(session.calls) == 1
 
 
-# TargetAction.decide and the ActionRule table ------------------------------------------------------
+# TargetAction.decide and the TargetActionSpec table ------------------------------------------------------
 def test_already_there_is_a_table_entry():
-    assert {name: rule.already_when_over for name, rule in ACTIONS.items()} == {
+    assert {name: rule.already_when_over for name, rule in TARGET_ACTIONS.items()} == {
         "flush": False, "suspend": True, "resume": True, "dns_refresh": False}
-    assert ACTIONS["suspend"].over == {SUSPENDED} and ACTIONS["resume"].over == {READY}
-    assert {name: rule.waits_for for name, rule in ACTIONS.items() if rule.waits_for} == {"suspend": {FLUSHING}}
+    assert TARGET_ACTIONS["suspend"].over == {SUSPENDED} and TARGET_ACTIONS["resume"].over == {READY}
+    assert {name: rule.waits_for for name, rule in TARGET_ACTIONS.items() if rule.waits_for} == {"suspend": {FLUSHING}}
 
 
 @pytest.mark.parametrize("action, state, kind", [
@@ -179,7 +180,7 @@ def test_target_decisions_in_check_mode(make_client, clock, action, state, kind)
 
 
 def test_a_new_action_is_one_table_entry(make_client, clock, monkeypatch):
-    monkeypatch.setitem(ACTIONS, "restore_defaults", ActionRule(
+    monkeypatch.setitem(TARGET_ACTIONS, "restore_defaults", TargetActionSpec(
         "restoreDefaults", running=frozenset(), over=frozenset((READY,)), taken_when_over=False,
         already_when_over=True))
     step, unused = target_action(make_client, clock, "restore_defaults")
@@ -204,7 +205,7 @@ def test_deadline_after_left_sooner_and_pause():
 def test_a_task_waits_on_its_deadline_not_on_the_clients_clock(make_client, clock):
     mine = FakeClock()
     client = make_client([FakeRaw(204), cache("Flushing"), cache("Healthy")])[0]
-    task = FlushTask(CacheOperations(client, "v"), REF, wait=True, poll_interval=5, check_mode=False,
+    task = FlushTask(CacheOperations(client, "v"), REF, options=ActionOptions(wait=True, poll_interval=5, check_mode=False),
                      deadline=Deadline.after(3600, clock=mine, sleep=mine.sleep))
     result = task.act(Decision.send(), "Healthy")
     assert result is None and task.result["status"] == "Succeeded"

@@ -9,15 +9,15 @@ import threading
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_ARGSPEC, FLUSH_RULES
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FLUSH_OPTIONS
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.flush_many import (
-    FLEET_RULES,
+    FLEET_OPTIONS,
     MAX_CONCURRENT,
     FleetFlush,
     FleetItem,
     concurrency,
-    fleet_argument_spec,
     flush_fleet,
     invalid_result,
     items_of,
@@ -35,8 +35,9 @@ def item(name, label=None, allowed=()):
 
 def flush(make_client, arm, items, max_concurrent=4, check_mode=False):
     client = make_client(arm)[0]
-    return FleetFlush(CacheOperations(client, "v"), items, wait=True, wait_timeout=100, poll_interval=5,
-                      check_mode=check_mode, max_concurrent=max_concurrent).run()
+    return FleetFlush(CacheOperations(client, "v"), items,
+                      options=ActionOptions(wait=True, wait_timeout=100, poll_interval=5, check_mode=check_mode),
+                      max_concurrent=max_concurrent).run()
 
 
 def test_one_result_per_entry_in_order_with_its_label(make_client):
@@ -135,8 +136,9 @@ class Budget:
 
 def paced(make_client, arm, items, wait_timeout, pacing=True):
     client = make_client(arm, attempts=6)[0]
-    return FleetFlush(CacheOperations(client, "v"), items, wait=True, wait_timeout=wait_timeout, poll_interval=5,
-                      check_mode=False, max_concurrent=len(items), pacing=pacing).run()
+    return FleetFlush(CacheOperations(client, "v"), items,
+                      options=ActionOptions(wait=True, wait_timeout=wait_timeout, poll_interval=5, check_mode=False),
+                      max_concurrent=len(items), pacing=pacing).run()
 
 
 def test_the_flushes_of_a_subscription_are_paced_by_its_budget(make_client, clock):
@@ -164,8 +166,8 @@ def test_a_flush_held_past_the_deadline_fails_alone_and_says_so(make_client, clo
 
 def test_a_run_leaves_the_client_as_it_found_it(make_client):
     client = make_client(FleetArm({"a": "Healthy"}))[0]
-    FleetFlush(CacheOperations(client, "v"), [item("a")], wait=True, wait_timeout=100, poll_interval=5,
-               check_mode=False, max_concurrent=1).run()
+    FleetFlush(CacheOperations(client, "v"), [item("a")],
+               options=ActionOptions(wait=True, wait_timeout=100, poll_interval=5, check_mode=False), max_concurrent=1).run()
     assert client.pacer is None
 
 
@@ -173,16 +175,17 @@ def test_a_run_leaves_the_client_as_it_found_it(make_client):
 
 
 def test_the_options_are_the_flush_options_the_caches_and_the_bound_each_time_a_fresh_copy():
-    spec = fleet_argument_spec()
-    assert set(spec) == set(FLUSH_ARGSPEC) | {"caches", "max_concurrent"}
+    spec = FLEET_OPTIONS.argument_spec()
+    assert set(spec) == set(FLUSH_OPTIONS) | {"caches", "max_concurrent"}
     assert set(spec["caches"]["options"]) == {"name", "resource_group", "subscription_id", "allowed_states", "label"}
     assert spec["max_concurrent"] == {"type": "int", "default": 20}
     spec["wait"]["default"] = False
     spec["caches"]["options"]["name"]["required"] = False
-    again = fleet_argument_spec()
+    again = FLEET_OPTIONS.argument_spec()
     assert again["wait"]["default"] is True and again["caches"]["options"]["name"]["required"] is True
-    assert FLUSH_ARGSPEC["wait"]["default"] is True
-    assert set(FLEET_RULES) == set(FLUSH_RULES) | {"max_concurrent"}
+    assert FLUSH_OPTIONS["wait"].default is True
+    ruled = {name for name, option in FLEET_OPTIONS.items() if option.rule is not None}
+    assert ruled == {name for name, option in FLUSH_OPTIONS.items() if option.rule is not None} | {"max_concurrent"}
 
 
 @pytest.mark.parametrize("value, message", [
@@ -253,11 +256,11 @@ def fleet_task(make_client, arm, entries, clock, **params):
         built.append((timeout, concurrency))
         return make_client(arm)[0]
 
-    values = {"subscription_id": SUB, "allowed_states": [], "api_version": "v", "wait_timeout": 100,
-              "poll_interval": 5, "confirm_timeout": 10, "max_concurrent": params.pop("max_concurrent", 20)}
-    summary, failure = flush_fleet(dict({"caches": entries, "wait": True, "trust_operation": False}, **params),
-                                   values, check_mode=False, connect=connect, started=clock(), clock=clock,
-                                   redact=lambda text: text.replace("secret", "********"))
+    values = dict({"subscription_id": SUB, "allowed_states": [], "api_version": "v", "wait_timeout": 100,
+                   "poll_interval": 5, "confirm_timeout": 10, "max_concurrent": params.pop("max_concurrent", 20),
+                   "caches": entries, "wait": True, "trust_operation": False}, **params)
+    summary, failure = flush_fleet(values, options=ActionOptions.of(values, check_mode=False), connect=connect,
+                                   started=clock(), clock=clock, redact=lambda text: text.replace("secret", "********"))
     return summary, failure, built
 
 

@@ -24,7 +24,8 @@ import urllib3
 from requests.structures import CaseInsensitiveDict
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport import http as _http
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, RetryPolicy
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.retry import RetryPolicy
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.cloud import Cloud
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import TransportError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.http import ReadFailure, decode, read_body

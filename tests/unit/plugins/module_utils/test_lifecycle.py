@@ -13,6 +13,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_act
     UpgradeTask,
     firmware,
 )
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import CACHE_PATH, OP, REF, FakeRaw
@@ -62,15 +63,16 @@ def done(status="Succeeded", error=None):
 
 def power(make_client, arm, action, check_mode=False, allowed=(), wait=True):
     client = make_client(arm)[0]
-    return CacheActionTask(CacheOperations(client, "v"), REF, action, wait=wait, poll_interval=5,
-                           check_mode=check_mode, allowed_states=allowed,
+    return CacheActionTask(CacheOperations(client, "v"), REF, action,
+                           options=ActionOptions(wait=wait, poll_interval=5, check_mode=check_mode), allowed_states=allowed,
                            deadline=Deadline.after(3600, clock=client.clock, sleep=client.sleep))
 
 
 def upgrade(make_client, arm, flush=False, check_mode=False, wait=True):
     client = make_client(arm)[0]
-    return UpgradeTask(CacheOperations(client, "v"), REF, flush=flush, wait=wait, poll_interval=5,
-                       check_mode=check_mode, deadline=Deadline.after(3600, clock=client.clock, sleep=client.sleep))
+    return UpgradeTask(CacheOperations(client, "v"), REF, flush=flush,
+                       options=ActionOptions(wait=wait, poll_interval=5, check_mode=check_mode),
+                       deadline=Deadline.after(3600, clock=client.clock, sleep=client.sleep))
 
 
 # The table -----------------------------------------------------------------------------------------------
@@ -230,7 +232,8 @@ def test_an_upgrade_is_refused_on_a_cache_not_healthy_or_degraded(make_client):
 def test_a_flush_that_does_not_finish_stops_the_upgrade(make_client):
     arm = LifecycleArm([("Healthy", PENDING)], posts=[accepted()], ops=[done("InProgress")])
     client = make_client(arm)[0]
-    task = UpgradeTask(CacheOperations(client, "v"), REF, flush=True, wait=True, poll_interval=5, check_mode=False,
+    task = UpgradeTask(CacheOperations(client, "v"), REF, flush=True,
+                       options=ActionOptions(wait=True, poll_interval=5, check_mode=False),
                        deadline=Deadline.after(12, clock=client.clock, sleep=client.sleep))
     with pytest.raises(HpcCacheError):
         task.run()

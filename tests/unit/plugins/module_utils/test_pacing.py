@@ -12,7 +12,9 @@ import time
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient, Response, RetryPolicy
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.response import Response
+from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.retry import RetryPolicy
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._fleet.pacing import (
     PROBE_CAP,

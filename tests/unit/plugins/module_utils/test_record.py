@@ -8,17 +8,19 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record import (
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import STALE_MARGIN
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.identity import Identity
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.protocol import MaintenanceRecord
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.release import suspended_by
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import (
     HOLD_TAG,
-    STALE_MARGIN,
     TARGET_TAG,
     Holder,
-    Identity,
-    MaintenanceRecord,
     cache_hash,
     entry_value,
     read_record,
-    suspended_by,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import REF, SUB, FakeRaw, RecordArm
@@ -40,10 +42,12 @@ def make(make_client, tags=None, targets=None, run="run1", take_over=False, loca
     client = make_client(arm)[0]
     identity = Identity(controller, boot, ns, process[0], process[1],
                         alive=lambda pid, pstart: (pid, pstart) in running)
-    record = MaintenanceRecord(CacheOperations(client, "v"), REF, run=run, controller=controller, hold_seconds=600,
-                               take_over=take_over, local_record=local, wait_timeout=3600, poll_interval=5,
-                               confirm_timeout=60, check_mode=check_mode, wall_clock=clock or (lambda: NOW),
-                               identity=identity)
+    client.sleep = identity.watching(client.sleep)
+    options = ActionOptions(wait_timeout=3600, poll_interval=5, confirm_timeout=60, check_mode=check_mode)
+    record = MaintenanceRecord(CacheOperations(client, "v"), REF, run=run, identity=identity, hold_seconds=600,
+                               take_over=take_over, local_record=local, options=options,
+                               deadline=Deadline.after(3600, clock=client.clock, sleep=client.sleep),
+                               wall_clock=clock or (lambda: NOW))
     return record, arm
 
 
@@ -309,26 +313,6 @@ def test_check_mode_recovers_nothing_and_writes_nothing(make_client):
     record, arm = make(make_client, tags=tags, targets={"filer-01": ["Suspended"]}, check_mode=True)
     result = record.hold(["filer-01"])
     assert result["recovered"][0]["outcome"] == "would resume" and arm.posts == [] and arm.patches == []
-
-
-def test_summary_rows_say_what_was_sent_to_each_target_and_why_others_were_left():
-    from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record import target_rows
-
-    flush = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "elapsed": 4.0,
-              "operations": [{"action": "flush"}]}]
-    suspend = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "state_after": "Suspended",
-                "elapsed": 1.0, "operations": [{"action": "suspend"}]}]
-    resumed = [{"name": "filer-01", "outcome": "resumed", "sent": True, "state_after": "Ready", "seconds": 1.5}]
-    recovered = [{"name": "old-01", "run": "r0", "outcome": "resumed", "state_before": "Suspended",
-                  "state_after": "Ready", "msg": "resumed"}]
-    not_ours = [{"name": "blob-01", "state": "Suspended", "why": "it was Suspended before the run"}]
-    rows = target_rows(suspend, not_ours, resumed, recovered, False, flush)
-    assert [r["name"] for r in rows] == ["old-01", "filer-01", "blob-01"]
-    assert rows[0]["done"].startswith("recovered from interrupted run r0: resumed")
-    assert rows[1] == {"name": "filer-01", "state_before": "Ready", "state_after": "Ready", "seconds": 6.5,
-                       "done": "flush, suspend, resume"}
-    assert rows[2]["done"] == "left suspended: it was Suspended before the run"
-    assert target_rows(suspend, [], [], [], True, flush)[0]["done"] == "would be flushed, suspended and resumed"
 
 
 def test_the_check_lets_a_take_over_through_with_a_warning(make_client):

@@ -12,6 +12,7 @@ import os
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import OperationFailed
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, SUB, FakeRaw
@@ -57,8 +58,8 @@ class RecordedService:
 
 def flush(make_client, service, wait=True, poll_interval=2):
     client = make_client(service)[0]
-    task = FlushTask(CacheOperations(client, RECORDED["api_version"]), CacheRef(SUB, "rg", "c1"), wait=wait,
-                     wait_timeout=600, poll_interval=poll_interval, check_mode=False)
+    task = FlushTask(CacheOperations(client, RECORDED["api_version"]), CacheRef(SUB, "rg", "c1"),
+                     options=ActionOptions(wait=wait, wait_timeout=600, poll_interval=poll_interval, check_mode=False))
     return task
 
 
@@ -109,8 +110,8 @@ def test_a_stopped_cache_as_recorded_is_skipped(make_client, clock):
     cache = json.loads(json.dumps(RECORDED["cache_get"]))
     cache["body"]["properties"]["health"] = RECORDED["stopped_health"]
     client = make_client(lambda method, url: answer(cache))[0]
-    task = FlushTask(CacheOperations(client, "v"), CacheRef(SUB, "rg", "c1"), wait=True, wait_timeout=60,
-                     poll_interval=2, check_mode=False)
+    task = FlushTask(CacheOperations(client, "v"), CacheRef(SUB, "rg", "c1"),
+                     options=ActionOptions(wait=True, wait_timeout=60, poll_interval=2, check_mode=False))
     assert task.run()["status"] == "Skipped"
 
 
@@ -170,8 +171,8 @@ def target_task(make_client, service, state, **kwargs):
 
     client = make_client(service)[0]
     return TargetTask(CacheOperations(client, TARGETS["api_version"]), TargetRef(CacheRef(SUB, "rg", "c1"), "filer-01"),
-                      state=state, flush=False, dns_refresh=False, wait=True, wait_timeout=3600, poll_interval=2,
-                      check_mode=False, **kwargs)
+                      state=state, flush=False, dns_refresh=False,
+                      options=ActionOptions(wait=True, wait_timeout=3600, poll_interval=2, check_mode=False, **kwargs))
 
 
 def test_recorded_target_suspend_is_followed_through_its_signed_status_url(make_client, clock):

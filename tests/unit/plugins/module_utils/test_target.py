@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, OperationFailed
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
@@ -26,7 +27,7 @@ def done():
 def run(make_client, arm, state, flush=True, dns_refresh=False, wait=True, check_mode=False, timeout=100, **confirm):
     client = make_client(arm)[0]
     task = TargetTask(CacheOperations(client, "v"), TARGET, state=state, flush=flush, dns_refresh=dns_refresh,
-                      wait=wait, wait_timeout=timeout, poll_interval=5, check_mode=check_mode, **confirm)
+                      options=ActionOptions(wait=wait, wait_timeout=timeout, poll_interval=5, check_mode=check_mode, **confirm))
     return task, task.run
 
 

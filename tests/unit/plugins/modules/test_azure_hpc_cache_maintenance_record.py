@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ansible_collections.azure_hpc.cache.plugins.filter._maintenance import target_rows
 from ansible_collections.azure_hpc.cache.plugins.modules import azure_hpc_cache_maintenance_record
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import SUB, RecordArm, module_runner
 
@@ -39,7 +40,9 @@ def test_a_held_and_released_run_leaves_no_record(run_record):
     suspended = [{"ansible_loop_var": "t", "t": "filer-01", "operations": [{"action": "suspend"}]}]
     result, unused = run_record(dict(BASE, state="released", run_id="r1", suspend_results=suspended), arm)
     assert [r["outcome"] for r in result["resumed"]] == ["resumed"]
-    assert result["storage_targets"][0]["done"] == "suspend, resume"
+    # the summary rows are the role's, from what the module returned (plugins/filter/_maintenance.py)
+    rows = target_rows(suspended, [], result["resumed"], [], False)
+    assert rows[0]["done"] == "suspend, resume" and "storage_targets" not in result
     assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
 
 
@@ -57,3 +60,14 @@ def test_held_suspended_and_released_in_three_module_runs(run_record):
     assert [r["outcome"] for r in result["resumed"]] == ["resumed", "resumed"]
     assert arm.posts[4:] == [("resume", "filer-01"), ("resume", "filer-02")]
     assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
+
+
+def test_the_options_that_gave_summary_lines_are_accepted_ignored_and_deprecated(run_record):
+    arm = RecordArm(targets={"filer-01": ["Ready"]})
+    run_record(dict(BASE, state="held", run_id="r1", storage_targets=["filer-01"]), arm)
+    result, unused = run_record(dict(BASE, state="released", run_id="r1", not_ours=[{"name": "blob-01"}],
+                                     recovered=[], flush_results=[]), arm)
+    assert [r["outcome"] for r in result["resumed"]] == ["resumed"] and "storage_targets" not in result
+    for name in ("flush_results", "not_ours", "recovered"):  # Ansible warns when one is given
+        spec = azure_hpc_cache_maintenance_record.ARGUMENT_SPEC[name]
+        assert (spec["removed_in_version"], spec["removed_from_collection"]) == ("1.0.0", "azure_hpc.cache")

@@ -1,11 +1,10 @@
-#!/usr/bin/env python3
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 """The collection's Python, as files and import arrows: every file of plugins/ with its lines and
 the collection files it imports, the largest file and class, and the import closure of a plugin.
 
-    scripts/house                        # files, arrows, largest file and class
-    scripts/house --closure plugins/modules/azure_hpc_cache_info.py
+    python scripts/house.py                        # files, arrows, largest file and class
+    python scripts/house.py --closure plugins/modules/azure_hpc_cache_info.py
 """
 
 import argparse

@@ -1,0 +1,165 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Resuming recorded targets and forgetting their entries: recovery of the entries another run left, and the
+resume (409s waited out, a bounded number of times), the gone-confirmation and the forget release uses too."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetAction
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import target_state
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, HpcCacheError, failure_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import RunContext, Stores
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.hold import Hold
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import Stopped
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stores import Store, WriteRefused
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import entry_value
+
+# A target is gone only when two reads this far apart answer 404 and the cache's list of targets lacks it.
+GONE_CONFIRM_SECONDS = 10.0
+# A record delete after a resume, refused (409, 429, 5xx), is tried this many times before it is left to the next run.
+MAX_FORGETS = 3
+# A resume answered 409 (another operation on the target): waited for and sent again, this many times at most.
+MAX_RESUME_CONFLICTS = 30
+
+
+class Recovery:
+    """Resume what the record names, whatever the target reads, and forget an entry only once its resume
+    Succeeded (I1); one failure stops no other (I6)."""
+
+    def __init__(self, ctx: RunContext, hold: Hold) -> None:
+        self.ctx, self.hold = ctx, hold
+
+    def recover(self, stores: Stores) -> None:
+        """Resume every target another run recorded, whatever it reads (after waiting while it is busy), and
+        forget each entry only once its resume Succeeded (I1). One failure stops no other (I6)."""
+        ctx = self.ctx
+        failed: t.List[t.Dict[str, t.Any]] = []
+        with self.hold.fenced():
+            for store, rec in stores:
+                others = {n: run for n, run in rec.entries.items() if run != ctx.run_id}
+                for name, run in sorted(others.items()):
+                    row = self._recover_one(name, run)
+                    ctx.result["recovered"].append(row)
+                    if row["outcome"] in ("resumed", "gone") and not ctx.options.check_mode:
+                        self.forget(store, rec.tag_names[name], entry_value(run, ctx.cache), row)
+                    elif row["outcome"] == "failed":
+                        failed.append(row)
+        if failed:
+            raise HpcCacheError(
+                "Recovering the storage targets %s of cache %s, left by an interrupted run, failed: %s. They stay "
+                "recorded, nothing was suspended, and the next run resumes them first"
+                % (", ".join(r["name"] for r in failed), ctx.ref.name,
+                   "; ".join("%s (it read %s): %s" % (r["name"], r.get("state_before", "Unknown"), r["msg"])
+                             for r in failed)), recovered=ctx.result["recovered"])
+
+    def _recover_one(self, name: str, run: str) -> t.Dict[str, t.Any]:
+        ctx = self.ctx
+        ref = TargetRef(ctx.ref, name)
+        row: t.Dict[str, t.Any] = {"name": name, "run": run}
+        try:
+            first = target_state(ctx.ops.get_target(ref, ctx.deadline.at))
+            row["state_before"] = first
+            state = ctx.wait_while_busy(ref, first)
+        except ArmError as exc:
+            if exc.status != 404:
+                return dict(row, outcome="failed", msg=exc.message)
+            state = None
+        except HpcCacheError as exc:
+            return dict(row, outcome="failed", msg=failure_of(exc)[0])
+        if state is None and not self.gone(ref):
+            return dict(row, outcome="failed", msg="the target answered 404 once, but the cache still lists it")
+        if state is None:
+            ctx.result["warnings"].append("The storage target %s recorded by run %s no longer exists" % (name, run))
+            return dict(row, outcome="gone", msg="the target no longer exists")
+        if ctx.options.check_mode:
+            return dict(row, outcome="would resume", msg="check mode: it would be resumed (it reads %s)" % state)
+        return dict(row, **self.resume(ref))
+
+    def gone(self, ref: TargetRef) -> bool:
+        """A target is gone only when a second read, GONE_CONFIRM_SECONDS later, answers 404 too and the cache,
+        read fine, no longer lists it: one 404 (a replica behind, a proxy) never drops an entry."""
+        ctx = self.ctx
+        if not ctx.deadline.pause(GONE_CONFIRM_SECONDS):
+            return False
+        try:
+            ctx.ops.get_target(ref, ctx.deadline.at)
+            return False
+        except ArmError as exc:
+            if exc.status != 404:
+                return False
+        try:
+            listed = ctx.ops.list_targets(ctx.ref, ctx.deadline.at)
+        except HpcCacheError:
+            return False
+        return not any(isinstance(t_, dict) and str(t_.get("name", "")).casefold() == ref.name.casefold()
+                       for t_ in listed)
+
+    def resume(self, ref: TargetRef) -> t.Dict[str, t.Any]:
+        """Resume a target whatever it reads (the state is no proof, and the service accepts a resume of a
+        target that is not suspended); a 409 (another operation on it) is waited for and sent again, at most
+        MAX_RESUME_CONFLICTS times."""
+        ctx = self.ctx
+        sent = False
+        for _conflict in range(MAX_RESUME_CONFLICTS):
+            action = TargetAction(ctx.ops, ref, "resume", options=ctx.action_options(), deadline=ctx.deadline,
+                                  force=True)
+            try:
+                outcome = action.run()
+            except Stopped:
+                raise
+            except ArmError as exc:
+                sent = sent or action.sent
+                if exc.status == 404 and self.gone(ref):
+                    ctx.result["warnings"].append("The storage target %s no longer exists" % ref.name)
+                    return {"outcome": "gone", "msg": "the target no longer exists", "sent": sent}
+                if exc.status == 409 and ctx.deadline.pause(min(float(ctx.options.poll_interval), 10.0)):
+                    continue
+                return {"outcome": "failed", "msg": exc.message, "sent": sent, "state_after": last_state(action)}
+            except HpcCacheError as exc:
+                return {"outcome": "failed", "msg": failure_of(exc)[0], "sent": sent or action.sent,
+                        "state_after": last_state(action)}
+            ctx.result["changed"] = ctx.result["changed"] or bool(outcome.get("changed"))
+            if outcome.get("status") != "Succeeded":
+                return {"outcome": "failed", "msg": outcome.get("msg") or "the resume did not succeed",
+                        "sent": True, "state_after": outcome.get("state_after")}
+            return {"outcome": "resumed", "msg": outcome.get("msg"), "sent": True,
+                    "state_after": outcome.get("state_after"), "operation_url": outcome.get("operation_url"),
+                    "seconds": outcome.get("elapsed", 0.0)}
+        return {"outcome": "failed", "msg": "another operation kept the target busy (409) %d times"
+                % MAX_RESUME_CONFLICTS, "sent": sent}
+
+    def forget(self, store: Store, tag: str, value: str, row: t.Dict[str, t.Any]) -> bool:
+        """Remove an entry whose target was resumed, while the hold is still this run's (read before every try),
+        trying a refused delete (409, 429, 5xx) a few times; a failure is reported on its row and in a warning,
+        never raised (I6). False once the hold is no longer this run's: nothing more is removed (an entry left
+        is harmless: the next run resumes its target again)."""
+        ctx = self.ctx
+        try:
+            for attempt in range(MAX_FORGETS):
+                ctx.still_ours(ctx.stores())
+                try:
+                    store.delete({tag: value})
+                    break
+                except WriteRefused as refused:
+                    pause = refused.retry_after or 2.0 * (attempt + 1)
+                    if attempt == MAX_FORGETS - 1 or not ctx.deadline.pause(pause):
+                        raise
+            ctx.result["changed"] = True
+            row["forgotten"] = True
+            return True
+        except HpcCacheError as exc:
+            row["forget_failed"] = failure_of(exc)[0]
+            ctx.result["warnings"].append(
+                "The storage target %s was resumed, but its entry could not be removed from the record (%s): the "
+                "next run resumes it again, which is harmless" % (row["name"], failure_of(exc)[0]))
+            return not isinstance(exc, Stopped)
+
+
+def last_state(action: TargetAction) -> t.Optional[str]:
+    """What the target read last in an action that failed."""
+    state = action.result.get("state_after") or action.result.get("state_before")
+    return str(state) if state else None

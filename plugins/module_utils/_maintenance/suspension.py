@@ -1,0 +1,84 @@
+# -*- coding: utf-8 -*-
+# Copyright (c) azure_hpc.cache contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Which targets a run suspends, and the suspend of each recorded one, every request behind the fence."""
+
+from __future__ import annotations
+
+import typing as t
+
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import SUSPENDED, target_state
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, failure_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import RunContext
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.hold import Hold
+
+
+class Suspension:
+    """Choose the targets this run suspends (not those someone else suspended), and suspend those recorded
+    for it: an entry names a target before its suspend may be sent (I1)."""
+
+    def __init__(self, ctx: RunContext, hold: Hold) -> None:
+        self.ctx, self.hold = ctx, hold
+
+    def choose(self, targets: t.Sequence[str]) -> t.Tuple[t.List[str], t.List[t.Dict[str, str]]]:
+        """Which of the targets this run will suspend: not those someone else suspended or is suspending."""
+        ctx = self.ctx
+        to_suspend: t.List[str] = []
+        skipped: t.List[t.Dict[str, str]] = []
+        for name in targets:
+            ref = TargetRef(ctx.ref, name)
+            state = ctx.wait_while_busy(ref, target_state(ctx.ops.get_target(ref, ctx.deadline.at)))
+            if state is None:
+                raise HpcCacheError("The storage target %s of cache %s is gone; nothing was suspended"
+                                    % (name, ctx.ref.name))
+            if state.strip().casefold() == SUSPENDED:
+                skipped.append({"name": name, "state": state,
+                                "why": "it was %s before the run" % state})
+            else:
+                to_suspend.append(name)
+        return to_suspend, skipped
+
+    def recorded(self) -> t.List[str]:
+        """The storage targets recorded for this run, in the record's spelling."""
+        ctx = self.ctx
+        return sorted({n for _s, rec in ctx.stores() for n, run in rec.entries.items() if run == ctx.run_id})
+
+    def suspend(self, targets: t.Sequence[str], flush: bool) -> t.Dict[str, t.Any]:
+        """Flush (when asked) and suspend each target recorded for this run, one after the other, every
+        request behind the fence. The first failure stops the rest; release resumes whatever was recorded."""
+        ctx = self.ctx
+        stores = ctx.stores()
+        ctx.report(stores)
+        recorded = {n.casefold(): n for _s, rec in stores for n, run in rec.entries.items() if run == ctx.run_id}
+        rows: t.List[t.Dict[str, t.Any]] = []
+        ctx.result["targets"] = rows
+        if ctx.options.check_mode:
+            for name in targets:
+                rows.append({"name": name, "changed": True, "operations": [], "state_before": "Unknown", "flush": flush,
+                             "msg": "check mode: it would be %ssuspended" % ("flushed and " if flush else "")})
+            ctx.result["msg"] = "Check mode: %s would be suspended" % (", ".join(targets) or "nothing")
+            return ctx.result
+        ctx.store_of_hold(stores)
+        missing = [n for n in targets if n.casefold() not in recorded]
+        if missing:
+            raise HpcCacheError("The storage targets %s are not recorded for run %s on the cache %s: nothing was "
+                                "suspended (the record must name a target before its suspend is sent)"
+                                % (", ".join(missing), ctx.run_id, ctx.ref.name))
+        with self.hold.fenced():
+            for name in targets:
+                task = TargetTask(ctx.ops, TargetRef(ctx.ref, recorded[name.casefold()]), options=ctx.action_options(),
+                                  deadline=ctx.deadline, state="suspended", flush=flush, dns_refresh=False)
+                try:
+                    outcome = task.run()
+                except HpcCacheError as exc:
+                    rows.append(dict(task.result, name=name, failed=True, msg=failure_of(exc)[0]))
+                    ctx.result["changed"] = ctx.result["changed"] or bool(task.result.get("operations"))
+                    raise HpcCacheError("Suspending the storage target %s of cache %s failed: %s. Nothing more was "
+                                        "suspended; the release resumes every target this run recorded"
+                                        % (name, ctx.ref.name, failure_of(exc)[0]), targets=rows) from None
+                rows.append(dict(outcome, name=name))
+                ctx.result["changed"] = ctx.result["changed"] or bool(outcome.get("changed"))
+        ctx.result["msg"] = "Suspended: %s" % (", ".join(r["name"] for r in rows) or "none")
+        return ctx.result
