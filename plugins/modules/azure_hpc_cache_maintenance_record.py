@@ -37,13 +37,11 @@ author:
   - azure_hpc.cache contributors (@azure-hpc)
 options:
   cache_name:
-    description:
-      - The name of the cache.
+    description: The name of the cache.
     type: str
     required: true
   resource_group:
-    description:
-      - The resource group of the cache.
+    description: The resource group of the cache.
     type: str
     required: true
   state:
@@ -88,8 +86,7 @@ options:
     type: int
     default: 7200
   take_over:
-    description:
-      - Recover a record whose holder is still within its bound, on the operator's word that it is gone.
+    description: Recover a record whose holder is still within its bound, on the operator's word that it is gone.
     type: bool
     default: false
   storage_targets:
@@ -121,39 +118,31 @@ options:
   suspend_results:
     description:
       - With V(state=released), what this run's suspend step reported (RV(targets) of the V(state=suspended)
-        call, or a registered loop's C(results) of M(azure_hpc.cache.azure_hpc_cache_storage_target) tasks), for
-        the summary lines. A target one of them shows a C(suspend) was sent to is resumed even if its entry is
-        missing; every target recorded for the run is resumed whatever they show.
+        call, or a registered loop's C(results) of M(azure_hpc.cache.azure_hpc_cache_storage_target) tasks). A
+        target one of them shows a C(suspend) was sent to is resumed even if its entry is missing; every target
+        recorded for the run is resumed whatever they show.
     type: list
     elements: dict
     default: []
   flush:
-    description:
-      - With V(state=suspended), flush each target before its suspend.
+    description: With V(state=suspended), flush each target before its suspend.
     type: bool
     default: true
     version_added: 0.5.1
   flush_results:
-    description:
-      - With V(state=released), the results of this run's storage-target flush tasks, for the summary lines.
+    description: B(Deprecated) and ignored (the module returns no summary lines); removed in azure_hpc.cache 1.0.0.
     type: list
     elements: dict
-    default: []
   not_ours:
-    description:
-      - With V(state=released), the RV(not_ours) of this run's V(state=held) call, for the summary lines.
+    description: B(Deprecated) and ignored (the module returns no summary lines); removed in azure_hpc.cache 1.0.0.
     type: list
     elements: dict
-    default: []
   recovered:
-    description:
-      - With V(state=released), the RV(recovered) of this run's V(state=held) call, for the summary lines.
+    description: B(Deprecated) and ignored (the module returns no summary lines); removed in azure_hpc.cache 1.0.0.
     type: list
     elements: dict
-    default: []
   dns_refresh:
-    description:
-      - With V(state=released), refresh the DNS of each target after its resume.
+    description: With V(state=released), refresh the DNS of each target after its resume.
     type: bool
     default: false
   local_record_dir:
@@ -164,23 +153,19 @@ options:
         neither wait for this run nor recover what it suspended.
     type: path
   api_version:
-    description:
-      - The Microsoft.StorageCache API version of the cache and storage-target calls.
+    description: The Microsoft.StorageCache API version of the cache and storage-target calls.
     type: str
     default: '2026-01-01'
   wait_timeout:
-    description:
-      - Seconds the task may take, every wait and resume included. Must be greater than 0.
+    description: Seconds the task may take, every wait and resume included. Must be greater than 0.
     type: int
     default: 3600
   poll_interval:
-    description:
-      - Seconds between status reads when the service sends no C(Retry-After). Must be greater than 0.
+    description: Seconds between status reads when the service sends no C(Retry-After). Must be greater than 0.
     type: int
     default: 10
   confirm_timeout:
-    description:
-      - Seconds a resumed target may take to read C(Ready) once its resume operation succeeded.
+    description: Seconds a resumed target may take to read C(Ready) once its resume operation succeeded.
     type: int
     default: 120
 extends_documentation_fragment:
@@ -272,13 +257,6 @@ resumed:
   returned: with state=released
   type: list
   elements: dict
-storage_targets:
-  description:
-    - With V(state=released), one summary line per storage target (recovered, left to its owner, or this run's),
-      with C(name), C(state_before), C(state_after), C(seconds) and C(done), what was sent and how it ended.
-  returned: with state=released
-  type: list
-  elements: dict
 health_state:
   description: With V(state=checked) and V(state=held), the cache's health state as read before anything else.
   returned: with state=checked or state=held, when the cache was read
@@ -307,43 +285,16 @@ import re
 import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, ValidationError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ValidationError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._ansible.module import HpcCacheModule
-from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.record import (
-    MAX_HOLD,
-    MaintenanceRecord,
-    controller_name,
-    suspended_by,
-    target_rows,
-)
-from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import (
-    DEFAULT_API_VERSION,
-    CacheOperations,
-    CacheRef,
-)
-
-ARGUMENT_SPEC = dict(
-    cache_name={"type": "str", "required": True},
-    resource_group={"type": "str", "required": True},
-    state={"type": "str", "required": True, "choices": ["checked", "held", "suspended", "renewed", "released"]},
-    run_id={"type": "str"},
-    controller={"type": "str"},
-    hold={"type": "int", "default": 7200},
-    take_over={"type": "bool", "default": False},
-    storage_targets={"type": "list", "elements": "str", "default": []},
-    allowed_states={"type": "list", "elements": "str", "default": ["Healthy", "Degraded"]},
-    suspend_results={"type": "list", "elements": "dict", "default": []},
-    flush={"type": "bool", "default": True},
-    flush_results={"type": "list", "elements": "dict", "default": []},
-    not_ours={"type": "list", "elements": "dict", "default": []},
-    recovered={"type": "list", "elements": "dict", "default": []},
-    dns_refresh={"type": "bool", "default": False},
-    local_record_dir={"type": "path"},
-    api_version={"type": "str", "default": DEFAULT_API_VERSION},
-    wait_timeout={"type": "int", "default": 3600},
-    poll_interval={"type": "int", "default": 10},
-    confirm_timeout={"type": "int", "default": 120},
-)
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS, ActionOptions
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.identity import Identity, controller_name
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.protocol import MaintenanceRecord
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.release import suspended_by
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import MAX_HOLD
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
 
 def run_id(value: t.Any, option: str) -> t.Optional[str]:
@@ -375,29 +326,52 @@ def target_names(value: t.Any, option: str) -> t.List[str]:
     return [rules.storage_target_name(name, "%s[%d]" % (option, i)) for i, name in enumerate(value or [])]
 
 
+# Options that gave the summary lines the module no longer returns: accepted, ignored, and to be removed.
+DEPRECATED = Option("list", elements="dict", removed_in_version="1.0.0", removed_from_collection="azure_hpc.cache")
+# Each declared once; the rules run in this order, before any request.
+OPTIONS = Options(
+    cache_name=Option("str", required=True, rule=rules.cache_name),
+    resource_group=Option("str", required=True, rule=rules.resource_group),
+    api_version=ACTION_OPTIONS["api_version"],
+    run_id=Option("str", rule=run_id),
+    controller=Option("str", rule=controller),
+    hold=Option("int", 7200, hold_seconds),
+    storage_targets=Option("list", [], target_names, elements="str"),
+    wait_timeout=ACTION_OPTIONS["wait_timeout"],
+    allowed_states=Option("list", ["Healthy", "Degraded"], rules.state_names, elements="str"),
+    poll_interval=ACTION_OPTIONS["poll_interval"],
+    confirm_timeout=ACTION_OPTIONS["confirm_timeout"],
+    state=Option("str", required=True, choices=("checked", "held", "suspended", "renewed", "released")),
+    take_over=Option("bool", False),
+    suspend_results=Option("list", [], elements="dict"),
+    flush=Option("bool", True),
+    flush_results=DEPRECATED, not_ours=DEPRECATED, recovered=DEPRECATED,
+    dns_refresh=Option("bool", False),
+    local_record_dir=Option("path"),
+)
+
+
 def main() -> None:
-    module = HpcCacheModule(ARGUMENT_SPEC, supports_check_mode=True)
+    module = HpcCacheModule(OPTIONS, supports_check_mode=True)
 
     def body() -> t.Dict[str, t.Any]:
-        values = module.validate(dict(
-            cache_name=rules.cache_name, resource_group=rules.resource_group, api_version=rules.api_version,
-            run_id=run_id, controller=controller, hold=hold_seconds, storage_targets=target_names, wait_timeout=rules.positive_int,
-            allowed_states=rules.state_names,
-            poll_interval=rules.positive_int, confirm_timeout=rules.positive_int))
+        values = module.validate()
         state = module.params["state"]
         if state != "checked" and not values["run_id"]:
             raise ValidationError("run_id", "is required with state=%s" % state)
         import time  # pylint: disable=import-outside-toplevel
 
+        # Its own setup, not setup_action: every wait must watch the playbook (I4) before the one Deadline is made.
         client = module.client(timeout=values["wait_timeout"])
+        identity = Identity.here(values["controller"] or controller_name())
+        client.sleep = identity.watching(client.sleep)  # every wait stops once the playbook is gone (I4)
+        deadline = Deadline.after(values["wait_timeout"], clock=client.clock, sleep=client.sleep)
         record = MaintenanceRecord(
             CacheOperations(client, values["api_version"]),
             CacheRef(values["subscription_id"], values["resource_group"], values["cache_name"]),
-            run=values["run_id"] or "check", controller=values["controller"] or controller_name(),
-            hold_seconds=values["hold"], take_over=module.params["take_over"],
-            local_record=module.params["local_record_dir"], wait_timeout=values["wait_timeout"],
-            poll_interval=values["poll_interval"], confirm_timeout=values["confirm_timeout"],
-            check_mode=module.check_mode, wall_clock=time.time)
+            run=values["run_id"] or "check", identity=identity, hold_seconds=values["hold"],
+            take_over=module.params["take_over"], local_record=module.params["local_record_dir"],
+            options=ActionOptions.of(values, check_mode=module.check_mode), deadline=deadline, wall_clock=time.time)
         if state in ("checked", "held"):
             record.gate(values["allowed_states"])
         if state == "checked":
@@ -409,19 +383,8 @@ def main() -> None:
             return record.suspend(names or record.recorded(), module.params["flush"])
         if state == "renewed":
             return record.renew()
-        results = module.params["suspend_results"]
-        names = suspended_by(results) + [n for n in values["storage_targets"] if n != "*"]
-        try:
-            released = record.release(names, module.params["dns_refresh"])
-        except HpcCacheError as exc:
-            exc.result["storage_targets"] = target_rows(results, module.params["not_ours"],
-                                                        exc.result.get("resumed") or [], module.params["recovered"],
-                                                        module.check_mode, module.params["flush_results"])
-            raise
-        released["storage_targets"] = target_rows(results, module.params["not_ours"], released["resumed"],
-                                                  module.params["recovered"], module.check_mode,
-                                                  module.params["flush_results"])
-        return released
+        names = suspended_by(module.params["suspend_results"]) + [n for n in values["storage_targets"] if n != "*"]
+        return record.release(names, module.params["dns_refresh"])
 
     module.run(body)
 

@@ -40,7 +40,7 @@ def task_file(tmp_path, name, tasks):
 
 
 def cache_hash(name="c1", resource_group="rg"):
-    """How the record names its cache: a hash of the cache's id without case (plugins/module_utils/_record.py)."""
+    """How the record names its cache: a hash of the cache's id without case (plugins/module_utils/_maintenance/tags.py)."""
     ident = "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.StorageCache/caches/%s" % (
         SUB, resource_group, name)
     return hashlib.sha256(ident.lower().encode("utf-8")).hexdigest()[:16]

@@ -41,7 +41,7 @@ import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision as Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.following import Follower
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.sending import RequestSender
@@ -50,7 +50,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options i
 
 if t.TYPE_CHECKING:  # types only: a module's target Python need not have typing.Literal
     from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import (
-        ActionResult as ActionResult,
+        ActionResult,
         StateAfterKey,
         StateKey,
     )

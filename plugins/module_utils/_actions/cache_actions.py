@@ -19,7 +19,8 @@ from __future__ import annotations
 import typing as t
 from dataclasses import dataclass, replace
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import firmware, health_state, summarize

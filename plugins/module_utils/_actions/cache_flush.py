@@ -13,7 +13,8 @@ import typing as t
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Option, Options
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ACTION_OPTIONS, ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import (
     STOPPED_STATES,

@@ -16,14 +16,14 @@ from __future__ import annotations
 import typing as t
 from dataclasses import replace
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, Decision, task_deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import ActionTask, task_deadline
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller, Reading
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import (
-    BUSY,
     FLUSHING,
     READY,
     SUSPENDED,

@@ -21,7 +21,7 @@ from ansible.module_utils.basic import AnsibleModule, env_fallback, missing_requ
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base import validation as rules
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Options, Rule
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options import Options
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.client import ArmClient
 from ansible_collections.azure_hpc.cache.plugins.module_utils._transport.connect import connect
@@ -67,14 +67,11 @@ class ActionSetup(t.Generic[B]):
 class HpcCacheModule:
     """An AnsibleModule with the shared options, validation and one place to fail."""
 
-    def __init__(self, options: t.Union[Options, t.Mapping[str, t.Any]], **kwargs: t.Any) -> None:
-        """options: the module's own, each declared once with its rule; the auth options are added.
-
-        A plain argument spec (its rules then given to validate()) serves a module that declares no Options yet.
-        """
-        self.options = options if isinstance(options, Options) else None
+    def __init__(self, options: Options, **kwargs: t.Any) -> None:
+        """options: the module's own, each declared once with its rule; the auth options are added."""
+        self.options = options
         spec: t.Dict[str, t.Any] = auth_argument_spec()
-        spec.update(options.argument_spec() if isinstance(options, Options) else options)
+        spec.update(options.argument_spec())
         self.module = AnsibleModule(argument_spec=spec, **kwargs)
         self.params = self.module.params
         self.check_mode = self.module.check_mode
@@ -82,11 +79,9 @@ class HpcCacheModule:
         self._secrets: t.Tuple[str, ...] = ()
         self._client: t.Optional[ArmClient] = None
 
-    def validate(self, checks: t.Optional[t.Mapping[str, Rule]] = None,
-                 subscription_required: bool = True) -> t.Dict[str, t.Any]:
+    def validate(self, subscription_required: bool = True) -> t.Dict[str, t.Any]:
         """The subscription (from options, env or the credential file), then each option checked by its rule
-        in the order declared: the values a task uses. checks: the rules of a module declared by a plain
-        argument spec (only the options they name are in the values).
+        in the order declared: the values a task uses.
 
         Without subscription_required, a missing subscription is None (the module's items carry their own).
         """
@@ -96,12 +91,7 @@ class HpcCacheModule:
         subscription = settings.subscription_id
         values = {"subscription_id": rules.subscription_id(subscription)
                   if subscription_required or subscription not in (None, "") else None}
-        if checks is None:
-            if self.options is None:
-                raise TypeError("a module declared by a plain argument spec gives validate() its rules")
-            values.update(self.options.validate(self.params))
-        else:
-            values.update((option, check(self.params.get(option), option)) for option, check in checks.items())
+        values.update(self.options.validate(self.params))
         return values
 
     def setup_action(self, bundle: t.Callable[..., B], *, cache: str = "name") -> ActionSetup[B]:

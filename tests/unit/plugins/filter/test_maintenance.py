@@ -1,28 +1,29 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The cache_maintenance role's decisions (plugins/filter/maintenance.py), rule by rule."""
+"""The cache_maintenance role's decisions (plugins/filter/_maintenance.py), rule by rule, through the role's one
+entry point (the filter _maintenance, a step and its named values)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.filter.maintenance import (
-    FilterModule,
-    maintenance_batch,
-    maintenance_batch_entry,
-    maintenance_needs_healthy,
-    maintenance_plan,
-    maintenance_result,
-    maintenance_summary,
-    maintenance_upgrade_ready,
-)
+from ansible.errors import AnsibleFilterError
+
+from ansible_collections.azure_hpc.cache.plugins.filter._maintenance import STEPS, FilterModule, target_rows
 
 SKIPPED = {"skipped": True, "changed": False}
 
 
+def step(which, **values):
+    """What the role gets from {{ values | azure_hpc.cache._maintenance(which) }}."""
+    return FilterModule().filters()["_maintenance"](values, which)
+
+
 def result(**steps):
-    return maintenance_result("c1", resource_group="rg", **steps)
+    return step("result", name="c1", resource_group="rg", **steps)
 
 
 # The plan -------------------------------------------------------------------------------------------
@@ -37,31 +38,32 @@ def result(**steps):
 ])
 def test_the_plan_reads_first_only_where_something_needs_it(targets, pre_tasks, run_tags, skip_tags,
                                                             backend, read_before):
-    plan = maintenance_plan(targets, pre_tasks, run_tags, skip_tags)
+    plan = step("plan", storage_targets=targets, pre_tasks=pre_tasks, run_tags=run_tags, skip_tags=skip_tags)
     assert (plan["backend"], plan["read_before"]) == (backend, read_before)
 
 
 @pytest.mark.parametrize("timeout, delay, retries, used_delay", [
     (600, 10, 60, 10), (5, 10, 1, 10), (600, 0, 600, 1), ("30", "3", 10, 3)])
 def test_the_wait_for_healthy_is_bounded_by_its_timeout(timeout, delay, retries, used_delay):
-    plan = maintenance_plan([], healthy_timeout=timeout, healthy_delay=delay)
+    plan = step("plan", storage_targets=[], healthy_timeout=timeout, healthy_delay=delay)
     assert (plan["healthy_retries"], plan["healthy_delay"]) == (retries, used_delay)
 
 
 # The batch ------------------------------------------------------------------------------------------
 def test_the_batch_is_every_host_that_named_its_cache_in_play_order():
-    hostvars = {"a": {"__cache_maintenance_batch_item": {"name": "a"}}, "b": {},
-                "c": {"__cache_maintenance_batch_item": {"name": "c"}}}
-    assert maintenance_batch({"name": "a"}, hostvars, ["c", "b", "a", "gone"]) == [{"name": "c"}, {"name": "a"}]
-    assert maintenance_batch({"name": "a"}, hostvars, ["a", "c"], False) == [{"name": "a"}]
+    # the role passes each batch host's item, in play order; a host that named none gives {} (or nothing)
+    items = [{"name": "c"}, {}, {"name": "a"}, None]
+    assert step("batch", item={"name": "a"}, items=items) == [{"name": "c"}, {"name": "a"}]
+    assert step("batch", item={"name": "a"}, items=items, batch=False) == [{"name": "a"}]
 
 
 def test_each_host_takes_its_own_entry_or_the_modules_failure():
     flush_all = {"caches": [{"label": "a", "status": "Succeeded"}, {"label": "b", "status": "Refused"}]}
-    assert maintenance_batch_entry(flush_all, "b") == {"label": "b", "status": "Refused"}
-    assert maintenance_batch_entry({"failed": True, "msg": "no token"}, "a") == {"failed": True, "msg": "no token"}
-    assert maintenance_batch_entry({"caches": []}, "a")["msg"] == "The flush task returned no result"
-    assert maintenance_batch_entry(SKIPPED, "a") == {} and maintenance_batch_entry(None, "a") == {}
+    assert step("batch_entry", flush_all=flush_all, label="b") == {"label": "b", "status": "Refused"}
+    assert step("batch_entry", flush_all={"failed": True, "msg": "no token"}, label="a") == \
+        {"failed": True, "msg": "no token"}
+    assert step("batch_entry", flush_all={"caches": []}, label="a")["msg"] == "The flush task returned no result"
+    assert step("batch_entry", flush_all=SKIPPED, label="a") == {} and step("batch_entry", flush_all=None, label="a") == {}
 
 
 # The outcome ----------------------------------------------------------------------------------------
@@ -144,10 +146,61 @@ def test_seconds_and_operation_of_a_flush():
 
 def test_backend_seconds_are_the_sum_of_the_target_rows():
     rows = [{"name": "a", "seconds": 1.25}, {"name": "b", "seconds": "2.5"}, {"name": "c"}]
-    got = result(backend=True, suspend={"results": []}, released={"storage_targets": rows})
+    got = result(backend=True, suspend={"results": []}, storage_targets=rows)
     assert got["seconds"] == 3.8 and got["storage_targets"] == rows
-    # a failed release keeps its rows in the failure
-    assert result(backend=True, failure={"msg": "x", "storage_targets": rows})["storage_targets"] == rows
+    # a failed release keeps its rows (target_rows reads a failed release's result too)
+    assert result(backend=True, failure={"msg": "x"}, storage_targets=rows)["storage_targets"] == rows
+
+
+# The rows of storage targets ------------------------------------------------------------------------
+def test_summary_rows_say_what_was_sent_to_each_target_and_why_others_were_left():
+    flush = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "elapsed": 4.0,
+              "operations": [{"action": "flush"}]}]
+    suspend = [{"ansible_loop_var": "t", "t": "filer-01", "state_before": "Ready", "state_after": "Suspended",
+                "elapsed": 1.0, "operations": [{"action": "suspend"}]}]
+    resumed = [{"name": "filer-01", "outcome": "resumed", "sent": True, "state_after": "Ready", "seconds": 1.5}]
+    recovered = [{"name": "old-01", "run": "r0", "outcome": "resumed", "state_before": "Suspended",
+                  "state_after": "Ready", "msg": "resumed"}]
+    not_ours = [{"name": "blob-01", "state": "Suspended", "why": "it was Suspended before the run"}]
+    rows = target_rows(suspend, not_ours, resumed, recovered, False, flush)
+    assert [r["name"] for r in rows] == ["old-01", "filer-01", "blob-01"]
+    assert rows[0]["done"].startswith("recovered from interrupted run r0: resumed")
+    assert rows[1] == {"name": "filer-01", "state_before": "Ready", "state_after": "Ready", "seconds": 6.5,
+                       "done": "flush, suspend, resume"}
+    assert rows[2]["done"] == "left suspended: it was Suspended before the run"
+    assert target_rows(suspend, [], [], [], True, flush)[0]["done"] == "would be flushed, suspended and resumed"
+
+
+HELD = {"to_suspend": ["filer-01"], "not_ours": [{"name": "blob-01", "state": "Suspended", "why": "it was Suspended"}],
+        "recovered": [{"name": "old-01", "run": "r0", "outcome": "resumed", "state_before": "Suspended",
+                       "state_after": "Ready", "msg": "resumed"}]}
+SUSPENDED = {"targets": [{"name": "filer-01", "state_before": "Ready", "state_after": "Suspended", "elapsed": 5.0,
+                          "operations": [{"action": "flush"}, {"action": "suspend"}]}]}
+
+
+def test_the_role_gets_the_rows_from_what_the_record_module_returned():
+    released = {"resumed": [{"name": "filer-01", "outcome": "resumed", "sent": True, "state_after": "Ready",
+                             "seconds": 1.5, "dns_refresh": "done"}]}
+    rows = step("target_rows", held=HELD, suspend=SUSPENDED, released=released, check_mode=False)
+    assert [(r["name"], r["done"]) for r in rows] == [
+        ("old-01", "recovered from interrupted run r0: resumed (resumed)"),
+        ("filer-01", "flush, suspend, resume, dns_refresh"), ("blob-01", "left suspended: it was Suspended")]
+    assert rows[1]["seconds"] == 6.5 and rows[1]["state_after"] == "Ready"
+    # a failed release is registered too: what it resumed, and what it did not
+    failed = {"failed": True, "msg": "x", "resumed": [{"name": "filer-01", "outcome": "failed", "sent": True,
+                                                       "msg": "409"}]}
+    rows = step("target_rows", held=HELD, suspend=SUSPENDED, released=failed, check_mode=False)
+    assert rows[1]["done"] == "flush, suspend, resume (failed: 409)"
+    # a suspend step skipped (nothing to suspend) still reports the hold's rows
+    rows = step("target_rows", held=HELD, suspend=SKIPPED, released={"resumed": []}, check_mode=False)
+    assert [r["name"] for r in rows] == ["old-01", "blob-01"]
+
+
+def test_no_rows_until_the_release_ran():
+    # the hold failed (refused, held by another run): nothing was suspended, no release ran
+    assert step("target_rows", held={"failed": True, "not_ours": []}, suspend={}, released={}, check_mode=False) == []
+    assert step("target_rows", held=HELD, suspend=SUSPENDED, released=SKIPPED, check_mode=False) == []
+    assert step("target_rows", held=None, suspend=None, released=None, check_mode=False) == []
 
 
 # The wait for Healthy -------------------------------------------------------------------------------
@@ -161,20 +214,19 @@ def test_backend_seconds_are_the_sum_of_the_target_rows():
     ({"backend": True, "suspend": {"results": []}, "check_mode": True}, False),
 ])
 def test_the_post_step_waits_only_after_work_that_leaves_the_cache_busy(kwargs, wait):
-    assert maintenance_needs_healthy(**kwargs) is wait
+    assert step("needs_healthy", **kwargs) is wait
 
 
 # The summary ----------------------------------------------------------------------------------------
 def test_the_summary_has_a_line_per_cache_then_per_storage_target():
     one = result(flush={"status": "Succeeded", "health_state": "Healthy", "health_state_after": "Healthy",
                         "elapsed": 6.1, "operation_url": "https://h/ascOperations/op-1"})
-    two = maintenance_result("c2", failure={"msg": "Refusing: Down", "status": "Refused", "health_state": "Down"})
-    three = maintenance_result("c3", backend=True, suspend={"results": []}, released={"storage_targets": [
+    two = step("result", name="c2", failure={"msg": "Refusing: Down", "status": "Refused", "health_state": "Down"})
+    three = step("result", name="c3", backend=True, suspend={"results": []}, storage_targets=[
         {"name": "filer-01", "done": "flush, suspend, resume", "state_before": "Ready", "state_after": "Ready",
-         "seconds": 3.0}]})
-    hostvars = {"h1": {"cache_maintenance_result": one}, "h2": {"cache_maintenance_result": two},
-                "h3": {"cache_maintenance_result": three}, "h4": {}}
-    summary = maintenance_summary(hostvars, ["h1", "h2", "h3", "h4"])
+         "seconds": 3.0}])
+    # each host's cache_maintenance_result, in play order; a host without one gives {}
+    summary = step("summary", results=[one, two, three, {}])
     assert [c["cache"] for c in summary["caches"]] == ["c1", "c2", "c3"]
     assert [line["msg"] for line in summary["lines"]] == [
         "c1: flushed (state Healthy -> Healthy, 6.1 s, operation op-1)",
@@ -185,10 +237,22 @@ def test_the_summary_has_a_line_per_cache_then_per_storage_target():
     assert summary["lines"][3]["label"] == "c3/filer-01"
 
 
-def test_every_filter_is_exported():
-    assert set(FilterModule().filters()) == {"maintenance_plan", "maintenance_batch", "maintenance_batch_entry",
-                                             "maintenance_upgrade_ready",
-                                             "maintenance_result", "maintenance_needs_healthy", "maintenance_summary"}
+def test_one_private_filter_is_exported_with_every_step():
+    assert set(FilterModule().filters()) == {"_maintenance"}
+    assert set(STEPS) == {"plan", "batch", "batch_entry", "upgrade_ready", "target_rows", "result",
+                          "needs_healthy", "summary"}
+
+
+@pytest.mark.parametrize("which, values, fragment", [
+    ("flush", {}, "unknown step 'flush'"),
+    ("plan", {"storage_targets": [], "pre_task": []}, "_maintenance(plan): got an unexpected keyword argument 'pre_task'"),
+    ("batch_entry", {"flush_all": {}}, "_maintenance(batch_entry): missing a required argument: 'label'"),
+])
+def test_an_unknown_step_or_value_fails_the_task(which, values, fragment):
+    with pytest.raises(AnsibleFilterError, match=re.escape(fragment)):
+        step(which, **values)
+    with pytest.raises(AnsibleFilterError, match="must be a mapping"):
+        FilterModule().filters()["_maintenance"](["plan"], "plan")
 
 
 def test_of_the_reads_before_maintenance_the_one_that_ran_counts():
@@ -210,7 +274,7 @@ def test_of_the_reads_before_maintenance_the_one_that_ran_counts():
     (None, "if_available", False),
 ])
 def test_the_upgrade_follows_only_a_flush_that_is_over(flush, asked, ready):
-    assert maintenance_upgrade_ready(flush, asked) is ready
+    assert step("upgrade_ready", flush=flush, upgrade=asked) is ready
 
 
 @pytest.mark.parametrize("upgrade, check_mode, done", [
@@ -233,7 +297,7 @@ def test_the_summary_line_says_the_software_before_and_after():
     one = result(flush={"status": "Succeeded", "health_state": "Healthy", "health_state_after": "Healthy",
                         "elapsed": 6.1}, upgrade={"status": "Succeeded", "changed": True,
                                                   "firmware_before": "6.1.0", "firmware_after": "6.2.1"})
-    lines = maintenance_summary({"h": {"cache_maintenance_result": one}}, ["h"])["lines"]
+    lines = step("summary", results=[one])["lines"]
     assert lines[0]["msg"] == "c1: flushed (state Healthy -> Healthy, 6.1 s, software upgraded: 6.1.0 -> 6.2.1)"
 
 
@@ -260,8 +324,7 @@ def test_an_upgrade_on_the_operations_word_with_the_same_software_is_not_called_
 
 
 def test_the_summary_counts_only_this_runs_results():
-    ours = maintenance_result("c1", run="role-2", flush={"status": "Succeeded"})
-    earlier = maintenance_result("c2", run="role-1", flush={"status": "Succeeded"})
-    hostvars = {"h1": {"cache_maintenance_result": ours}, "h2": {"cache_maintenance_result": earlier}}
-    assert [c["cache"] for c in maintenance_summary(hostvars, ["h1", "h2"], "role-2")["caches"]] == ["c1"]
+    ours = step("result", name="c1", run="role-2", flush={"status": "Succeeded"})
+    earlier = step("result", name="c2", run="role-1", flush={"status": "Succeeded"})
+    assert [c["cache"] for c in step("summary", results=[ours, earlier], run="role-2")["caches"]] == ["c1"]
     assert ours["run"] == "role-2"

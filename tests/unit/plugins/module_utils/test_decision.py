@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.action import Decision
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.decision import Decision
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.cache_flush import FlushTask
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError

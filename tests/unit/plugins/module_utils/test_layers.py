@@ -82,9 +82,9 @@ def room_files():
 FILES = room_files()
 
 
-@pytest.mark.parametrize("room, path", FILES, ids=[str(p.relative_to(PLUGINS)) for _, p in FILES])
+@pytest.mark.parametrize("room, path", FILES, ids=[str(f[1].relative_to(PLUGINS)) for f in FILES])
 def test_a_file_imports_only_its_room_and_the_rooms_its_row_allows(room, path):
-    rows = {name: allowed for _, name, allowed in layer_table()}
+    rows = {row[1]: row[2] for row in layer_table()}
     assert room in rows, "docs/design.md's layer table has no row for %s" % room
     rooms = {room_of(m) for m in imports_of(path)} - {room, None}
     extra = rooms - rows[room]
@@ -94,10 +94,10 @@ def test_a_file_imports_only_its_room_and_the_rooms_its_row_allows(room, path):
 def test_no_row_allows_a_room_of_its_own_layer_or_above():
     table = layer_table()
     layers = []
-    for layer, _, _ in table:
+    for layer in (row[0] for row in table):
         if layer not in layers:
             layers.append(layer)
-    level = {room: layers.index(layer) for layer, room, _ in table}
+    level = {row[1]: layers.index(row[0]) for row in table}
     for layer, room, allowed in table:
         unknown = allowed - set(level)
         assert not unknown, "%s may import %s, which has no row" % (room, sorted(unknown))
@@ -145,7 +145,7 @@ def test_what_only_reads_loads_no_action_and_no_poller(reader):
 
 
 def test_the_table_is_read():
-    rows = {name: allowed for _, name, allowed in layer_table()}
+    rows = {row[1]: row[2] for row in layer_table()}
     assert "_actions" not in rows["inventory"]  # the inventory reads caches: no action code
     assert rows["_base"] == set()
     assert {"modules", "inventory", "filter", "_maintenance", "_transport"} <= set(rows)

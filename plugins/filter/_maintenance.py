@@ -1,33 +1,37 @@
 # -*- coding: utf-8 -*-
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The decisions of the cache_maintenance role, in Python.
+"""The cache_maintenance role's decisions, in Python: internal to the role, not part of the collection's
+public interface (its steps, their values and what they return change with the role, in any release).
 
-The role's YAML says what runs in what order; these filters say what it means. Each takes what
-the role's inputs and the modules returned, and gives a value the role sets once (set_fact), so
-it does not change as the play goes on:
+The role's YAML says what runs in what order; this says what it means. The role calls one filter,
 
-- maintenance_plan: which path (a flush of the whole cache, or backend maintenance on storage
-  targets), whether the cache is read before the flush, how often its health is read after;
-- maintenance_batch: the caches of the play batch for the one flush_many run;
-- maintenance_batch_entry: this host's entry of that run's result;
-- maintenance_upgrade_ready: whether the software upgrade runs after the flush;
-- maintenance_result: this host's result (outcome, states, seconds, message, one row per target);
-- maintenance_summary: every host's result, and the lines the summary shows.
+    {{ {'name': value, ...} | azure_hpc.cache._maintenance('step') }}
 
-Only the modules' own words are read: a flush is "flushed" only on the module's Succeeded, which
-it gives only when the service says the flush is over.
+with a mapping of named values (what the role's inputs and the modules returned; an unknown or missing
+name fails the task), and sets the answer once (set_fact), so it does not change as the play goes on:
+
+- plan: which path (a flush of the whole cache, or backend maintenance on storage targets), whether the
+  cache is read before the flush, how often its health is read after;
+- batch: the caches of the play batch for the one flush_many run;
+- batch_entry: this host's entry of that run's result;
+- upgrade_ready: whether the software upgrade runs after the flush;
+- needs_healthy: whether the post step waits for the cache to read Healthy;
+- target_rows: one row per storage target, for the summary, from what the record module returned;
+- result: this host's result (outcome, states, seconds, message, the rows);
+- summary: every host's result, and the lines the summary shows.
+
+Only the modules' own words are read: a flush is "flushed" only on the module's Succeeded, which it gives only
+when the service says the flush is over. No step reads a variable by name: the role passes the values.
 """
 
 from __future__ import annotations
 
+import inspect
 import typing as t
 from urllib.parse import urlsplit
 
 from ansible.errors import AnsibleFilterError
-
-BATCH_VAR = "__cache_maintenance_batch_item"
-RESULT_VAR = "cache_maintenance_result"  # the role's documented output, one per host
 
 # A host's outcome from the flush module's status, and whether the cache was already flushing.
 FLUSH_OUTCOMES = {
@@ -59,7 +63,11 @@ def _seconds(value: t.Any) -> float:
         return 0.0
 
 
-def maintenance_plan(storage_targets: t.Any, pre_tasks: t.Any = (), run_tags: t.Any = (), skip_tags: t.Any = (),
+def _list(value: t.Any) -> t.List[t.Any]:
+    return list(value) if isinstance(value, (list, tuple)) else []
+
+
+def maintenance_plan(*, storage_targets: t.Any, pre_tasks: t.Any = (), run_tags: t.Any = (), skip_tags: t.Any = (),
                      healthy_timeout: t.Any = 600, healthy_delay: t.Any = 10) -> t.Dict[str, t.Any]:
     """The run's path and reads, from the role's inputs and the run's tags.
 
@@ -80,20 +88,16 @@ def maintenance_plan(storage_targets: t.Any, pre_tasks: t.Any = (), run_tags: t.
     }
 
 
-def maintenance_batch(item: t.Any, hostvars: t.Any = None, hosts: t.Any = (), batch: t.Any = True) -> t.List[t.Any]:
-    """The caches the one flush_many run of the batch flushes: every host of the batch that named its cache
-    (hosts refused or failed earlier did not), or this host's alone when the role does not batch."""
-    if not batch or hostvars is None:
+def maintenance_batch(*, item: t.Any, items: t.Any = None, batch: t.Any = True) -> t.List[t.Any]:
+    """The caches the one flush_many run of the batch flushes: the item of every host of the batch that named
+    its cache, in the batch's order (hosts refused or failed earlier named none), or this host's alone when the
+    role does not batch."""
+    if not batch or items is None:
         return [item] if item else []
-    caches = []
-    for host in hosts or ():
-        cache = hostvars[host].get(BATCH_VAR) if host in hostvars else None
-        if cache:
-            caches.append(cache)
-    return caches
+    return [cache for cache in _list(items) if isinstance(cache, t.Mapping) and cache]
 
 
-def maintenance_batch_entry(flush_all: t.Any, label: str) -> t.Dict[str, t.Any]:
+def maintenance_batch_entry(*, flush_all: t.Any, label: str) -> t.Dict[str, t.Any]:
     """This host's entry of the batch flush's result (by its label); when the module itself failed (no token,
     bad input) and gave no entry, a failure carrying the module's message; {} when the flush did not run."""
     result = _ran(flush_all)
@@ -131,21 +135,90 @@ def _outcome(backend: bool, check_mode: bool, failed: bool, refused: bool,
     return FLUSH_OUTCOMES.get((str(flush.get("status") or ""), attached), "unknown")
 
 
-def maintenance_result(name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
+def _loop_name(result: t.Any) -> t.Optional[str]:
+    if not isinstance(result, t.Mapping):
+        return None
+    loop_var = result.get("ansible_loop_var")
+    name = result.get(loop_var) if isinstance(loop_var, str) else result.get("name")
+    return name if isinstance(name, str) else None
+
+
+def target_rows(suspend_results: t.Sequence[t.Any], skipped: t.Sequence[t.Any], resumed: t.Sequence[t.Any],
+                recovered: t.Sequence[t.Any], check_mode: bool,
+                flush_results: t.Sequence[t.Any] = ()) -> t.List[t.Dict[str, t.Any]]:
+    """One summary line per storage target: what an interrupted run's recovery did, what was sent to each
+    target of this run and what it read after, and what was left to its owner."""
+    rows: t.List[t.Dict[str, t.Any]] = []
+    for item in recovered:
+        if isinstance(item, t.Mapping):
+            rows.append({"name": item.get("name"), "state_before": item.get("state_before", "Unknown"),
+                         "state_after": item.get("state_after"), "seconds": item.get("seconds", 0.0),
+                         "done": "recovered from interrupted run %s: %s (%s)" % (item.get("run"), item.get("outcome"),
+                                                                                 item.get("msg"))})
+    flushed = {(_loop_name(r) or "").casefold(): r for r in flush_results
+               if isinstance(r, t.Mapping) and not r.get("skipped")}
+    back = {str(r.get("name", "")).casefold(): r for r in resumed if isinstance(r, t.Mapping)}
+    for result in suspend_results:
+        name = _loop_name(result)
+        if name is None:
+            continue
+        flush = flushed.get(name.casefold(), {})
+        sent = [str(op.get("action")) for res in (flush, result) for op in res.get("operations") or []
+                if isinstance(op, t.Mapping)]
+        release = back.pop(name.casefold(), {})
+        if release.get("sent"):
+            sent.append("resume")
+        if release.get("dns_refresh") == "done":
+            sent.append("dns_refresh")
+        failures = [str(m) for m in (flush.get("msg") if flush.get("failed") else None,
+                                     result.get("msg") if result.get("failed") else None,
+                                     release.get("msg") if release.get("outcome") == "failed" else None) if m]
+        if check_mode:
+            done = "would be %ssuspended and resumed" % ("flushed, " if flush or result.get("flush") else "")
+        else:
+            done = (", ".join(sent) or "nothing sent") + (" (failed: %s)" % "; ".join(failures) if failures else "")
+        seconds = sum(float(r.get("elapsed") or r.get("seconds") or 0.0) for r in (flush, result, release))
+        rows.append({"name": name, "state_before": flush.get("state_before") or result.get("state_before", "Unknown"),
+                     "state_after": release.get("state_after") or result.get("state_after"),
+                     "seconds": round(seconds, 1), "done": done})
+    for name, release in sorted(back.items()):
+        rows.append({"name": release.get("name"), "state_before": "Unknown", "state_after": release.get("state_after"),
+                     "seconds": float(release.get("seconds") or 0.0), "done": str(release.get("msg"))})
+    for item in skipped:
+        if isinstance(item, t.Mapping):
+            rows.append({"name": item.get("name"), "state_before": item.get("state"), "state_after": item.get("state"),
+                         "seconds": 0.0, "done": "left %s: %s" % (str(item.get("state", "")).lower(), item.get("why"))})
+    return rows
+
+
+def maintenance_target_rows(*, held: t.Any = None, suspend: t.Any = None, released: t.Any = None,
+                            check_mode: bool = False) -> t.List[t.Dict[str, t.Any]]:
+    """The rows of a backend run, from what the record module returned: the hold (not_ours, recovered), the
+    suspend step (targets) and the release (resumed, failed or not). None until the release ran."""
+    released = _ran(released)
+    if not released:
+        return []
+    held, suspend = _ran(held), _ran(suspend)
+    return target_rows(_list(suspend.get("targets")), _list(held.get("not_ours")), _list(released.get("resumed")),
+                       _list(held.get("recovered")), bool(check_mode))
+
+
+def maintenance_result(*, name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
                        checked: t.Any = None, flush: t.Any = None, held: t.Any = None, suspend: t.Any = None,
-                       released: t.Any = None, after: t.Any = None, failure: t.Any = None,
+                       storage_targets: t.Any = None, after: t.Any = None, failure: t.Any = None,
                        upgrade: t.Any = None, upgrade_asked: str = "never", run: t.Any = None) -> t.Dict[str, t.Any]:
     """This host's result, from what each step returned (a step that did not run is None or skipped).
 
     checked: the read before maintenance (the flush module in check mode, or the record module's
-    state=checked), or a list of such reads, the first that ran counting; flush: this host's entry of the batch flush; held, suspend, released: the backend
-    path's hold, suspend loop and release; after: the read after maintenance; failure: the failed
-    task's result, when a task failed; upgrade: the software upgrade after the flush; run: what this run
-    of the role is (role_uuid: one per play, the same in every serial batch), stamped on the result.
+    state=checked), or a list of such reads, the first that ran counting; flush: this host's entry of the batch
+    flush; held, suspend: the backend path's hold and suspend step; storage_targets: the rows (target_rows);
+    after: the read after maintenance; failure: the failed task's result, when a task failed; upgrade: the
+    software upgrade after the flush; run: what this run of the role is (role_uuid: one per play, the same in
+    every serial batch), stamped on the result.
     """
     if isinstance(checked, (list, tuple)):  # one read per path: the first that ran
         checked = next((c for c in checked if _ran(c)), None)
-    checked, flush, held, released, after = _ran(checked), _ran(flush), _ran(held), _ran(released), _ran(after)
+    checked, flush, held, after = _ran(checked), _ran(flush), _ran(held), _ran(after)
     upgraded = _ran(upgrade)
     failed = isinstance(failure, t.Mapping)
     failure = dict(failure) if isinstance(failure, t.Mapping) else {}
@@ -156,7 +229,7 @@ def maintenance_result(name: str, resource_group: str = "", backend: bool = Fals
     caches = after.get("caches") or []
     state_after = caches[0].get("health_state") if caches and isinstance(caches[0], t.Mapping) else (
         upgraded.get("health_state_after") or (None if upgraded.get("failed") else flush.get("health_state_after")))
-    rows = list(released.get("storage_targets") or failure.get("storage_targets") or [])
+    rows = _list(storage_targets)
     if flush:
         seconds = _seconds(flush.get("elapsed"))
     else:
@@ -209,14 +282,14 @@ def _upgrade_of(upgrade: t.Mapping[str, t.Any], check_mode: bool) -> t.Optional[
             "firmware_update_deadline": upgrade.get("firmware_update_deadline")}
 
 
-def maintenance_upgrade_ready(flush: t.Any, upgrade: t.Any = "never") -> bool:
+def maintenance_upgrade_ready(*, flush: t.Any, upgrade: t.Any = "never") -> bool:
     """Whether the software upgrade runs after the flush: asked for (if_available), and only once the flush is
     over (Succeeded: flushed or attached to). A cache whose flush did not finish, was skipped (stopped) or
     failed gets no upgrade."""
     return str(upgrade) == "if_available" and _ran(flush).get("status") == "Succeeded"
 
 
-def maintenance_needs_healthy(flush: t.Any = None, suspend: t.Any = None, backend: bool = False,
+def maintenance_needs_healthy(*, flush: t.Any = None, suspend: t.Any = None, backend: bool = False,
                               check_mode: bool = False) -> bool:
     """Whether the post step waits for the cache to read Healthy: after backend maintenance that suspended, or
     after a flush the service said is over while the cache did not read Healthy yet. Never in check mode."""
@@ -246,20 +319,15 @@ def _target_line(cache: t.Any, row: t.Mapping[str, t.Any]) -> str:
         row.get("seconds"))
 
 
-def maintenance_summary(hostvars: t.Any, hosts: t.Any = (), run: t.Any = None) -> t.Dict[str, t.Any]:
-    """Every host's result of this run (in the play's host order), and the summary's lines: one per cache,
-    then one per storage target of each.
+def maintenance_summary(*, results: t.Any, run: t.Any = None) -> t.Dict[str, t.Any]:
+    """Every host's result of this run (results: each host's, in the play's host order; a host without one
+    gives none or {}), and the summary's lines: one per cache, then one per storage target of each.
 
     Facts outlive a play: a host that has not run the role in this play (a later serial batch, a host that
     failed before the role) may carry an earlier play's result. With run (role_uuid), only results stamped
     with it count."""
-    if hostvars is None:
-        raise AnsibleFilterError("maintenance_summary needs hostvars")
-    caches: t.List[t.Dict[str, t.Any]] = []
-    for host in hosts or ():
-        result = hostvars[host].get(RESULT_VAR) if host in hostvars else None
-        if isinstance(result, t.Mapping) and (run is None or result.get("run") == run):
-            caches.append(dict(result))
+    caches = [dict(r) for r in _list(results)
+              if isinstance(r, t.Mapping) and r and (run is None or r.get("run") == run)]
     lines = [{"label": c.get("cache"), "msg": _cache_line(c)} for c in caches]
     for cache in caches:
         for row in cache.get("storage_targets") or ():
@@ -269,14 +337,34 @@ def maintenance_summary(hostvars: t.Any, hosts: t.Any = (), run: t.Any = None) -
     return {"caches": caches, "lines": lines}
 
 
+STEPS: t.Dict[str, t.Callable[..., t.Any]] = {
+    "plan": maintenance_plan,
+    "batch": maintenance_batch,
+    "batch_entry": maintenance_batch_entry,
+    "upgrade_ready": maintenance_upgrade_ready,
+    "needs_healthy": maintenance_needs_healthy,
+    "target_rows": maintenance_target_rows,
+    "result": maintenance_result,
+    "summary": maintenance_summary,
+}
+
+
+def maintenance(values: t.Any, step: str) -> t.Any:
+    """The role's one entry point: the decision of `step`, from a mapping of its named values."""
+    decide = STEPS.get(step)
+    if decide is None:
+        raise AnsibleFilterError("_maintenance: unknown step %r (one of %s)" % (step, ", ".join(STEPS)))
+    if not isinstance(values, t.Mapping):
+        raise AnsibleFilterError("_maintenance(%s): the input must be a mapping of named values, not %s"
+                                 % (step, type(values).__name__))
+    values = {str(k): v for k, v in values.items()}
+    try:
+        inspect.signature(decide).bind(**values)
+    except TypeError as exc:
+        raise AnsibleFilterError("_maintenance(%s): %s" % (step, exc)) from None
+    return decide(**values)
+
+
 class FilterModule:
     def filters(self) -> t.Dict[str, t.Callable[..., t.Any]]:
-        return {
-            "maintenance_plan": maintenance_plan,
-            "maintenance_batch": maintenance_batch,
-            "maintenance_batch_entry": maintenance_batch_entry,
-            "maintenance_result": maintenance_result,
-            "maintenance_needs_healthy": maintenance_needs_healthy,
-            "maintenance_upgrade_ready": maintenance_upgrade_ready,
-            "maintenance_summary": maintenance_summary,
-        }
+        return {"_maintenance": maintenance}
