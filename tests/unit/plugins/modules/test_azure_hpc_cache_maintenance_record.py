@@ -69,5 +69,5 @@ def test_the_options_that_gave_summary_lines_are_accepted_ignored_and_deprecated
                                      recovered=[], flush_results=[]), arm)
     assert [r["outcome"] for r in result["resumed"]] == ["resumed"] and "storage_targets" not in result
     for name in ("flush_results", "not_ours", "recovered"):  # Ansible warns when one is given
-        spec = azure_hpc_cache_maintenance_record.ARGUMENT_SPEC[name]
+        spec = azure_hpc_cache_maintenance_record.OPTIONS.argument_spec()[name]
         assert (spec["removed_in_version"], spec["removed_from_collection"]) == ("1.0.0", "azure_hpc.cache")
