@@ -111,7 +111,7 @@ class Follower:
             left = window["end"] - clock()
             if left <= 0:
                 return Reading(True, status=reading.status)  # the window is over: nothing more to wait for
-            return Reading(False, reading.retry_after, reading.status, most=left)
+            return Reading(False, min(reading.retry_after or float(task.poll_interval), left), reading.status)
 
         if operation_over:  # the aftermath is read at once; failed reads count against the window
             try:
@@ -122,7 +122,7 @@ class Follower:
                 return True
         try:
             poll = task.poller.wait_until(read, deadline=task.deadline if not operation_over else limit(),
-                                          poll_interval=task.poll_interval,
+                                          poll_interval=task.poll_interval, first_delay=min(float(task.poll_interval), task.confirm_timeout),
                                           subject="the %s of %s" % (task.action, task.name))
             task.result["polls"] += poll.polls
         except HpcCacheError as exc:  # the window (or the task) ran out, or every read in it failed

@@ -6,11 +6,9 @@
 The poller knows ARM's async-operation contract (Azure-AsyncOperation status
 bodies, Location 202/200/204), not what a cache is. Every wait is bounded by
 a Deadline (the one clock and sleep of a task, injected once), sleeps Retry-After when the
-service sends it; otherwise the pauses follow the operation (follow_pause): the first read
-comes after MIN_POLL_DELAY, and each pause is as long as the wait so far, up to poll_interval.
-Never less than MIN_POLL_DELAY (so one wait
-sends at most wait_timeout / MIN_POLL_DELAY + 1 status requests, whatever the service's
-hints), and never past the deadline.
+service sends it and poll_interval otherwise, never less than MIN_POLL_DELAY
+(so one wait sends at most wait_timeout / MIN_POLL_DELAY + 1 status requests,
+whatever the service's hints), and never sleeps past the deadline.
 """
 
 from __future__ import annotations
@@ -55,21 +53,12 @@ def _location_failure(response: Response) -> bool:
 
 @dataclass
 class Reading:
-    """One look at the thing waited for: finished or not, how long the service asks us to wait, and the
-    longest the next pause may be (``most``: a window of the reader's own that closes sooner)."""
+    """One look at the thing waited for: finished or not, and how long the service asks us to wait."""
 
     done: bool
     retry_after: t.Optional[float] = None
     status: str = "InProgress"
     body: t.Any = None
-    most: t.Optional[float] = None
-
-
-def follow_pause(waited: float, poll_interval: float) -> float:
-    """The pause before the next read when the service names none: as long as the wait has lasted so far,
-    at least MIN_POLL_DELAY and at most poll_interval (reads after 1, 2, 4, 8 s ... then every poll_interval).
-    An action the service ends in a second is seen ended within two; an hour's flush costs a few reads more."""
-    return min(max(waited, MIN_POLL_DELAY), max(float(poll_interval), MIN_POLL_DELAY))
 
 
 @dataclass
@@ -102,8 +91,7 @@ class Poller:
         """
         clock, sleep = deadline.clock, deadline.sleep
         reads = 0  # this wait's own status reads: a client shared by threads counts theirs too
-        started = clock()
-        delay = follow_pause(0.0, poll_interval) if first_delay is None else first_delay
+        delay = poll_interval if first_delay is None else first_delay
         failures = 0
         last_error: t.Optional[HpcCacheError] = None
         last_status: t.Optional[str] = None
@@ -139,12 +127,7 @@ class Poller:
             last_status = reading.status
             if reading.done:
                 return PollResult(reading.status, reads, reading.body)
-            if reading.retry_after is None:
-                delay = follow_pause(clock() - started, poll_interval)
-            else:
-                delay = reading.retry_after
-            if reading.most is not None:
-                delay = min(delay, reading.most)
+            delay = poll_interval if reading.retry_after is None else reading.retry_after
 
     # ARM's async-operation contract --------------------------------------
     def read_async_operation(self, url: str, *, deadline: Deadline) -> Reading:
