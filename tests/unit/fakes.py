@@ -273,6 +273,7 @@ class RecordArm:  # pylint: disable=too-few-public-methods
         self.deny_tags = deny_tags
         self.posts = []
         self.patches = []
+        self.in_progress = 0  # how many status reads of an operation answer InProgress first (a slow operation)
 
     def __call__(self, method, url):
         path = url.split("?")[0].replace(ARM, "")
@@ -294,6 +295,9 @@ class RecordArm:  # pylint: disable=too-few-public-methods
             return FakeRaw(200, {"id": "/" + CACHE_PATH + "/providers/Microsoft.Resources/tags/default",
                                  "name": "default", "properties": {"tags": dict(self.tags)}})
         if "ascOperations" in url:
+            if self.in_progress > 0:
+                self.in_progress -= 1
+                return FakeRaw(200, {"status": "InProgress"})
             return FakeRaw(200, {"status": "Succeeded"})
         if path == CACHE_PATH:
             headers = {"Date": email.utils.formatdate(int(self.date()), usegmt=True)} if self.date else None

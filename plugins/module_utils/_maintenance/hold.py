@@ -14,6 +14,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.conte
     RunContext,
     Stores,
 )
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.identity import PlaybookWatch
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import FenceFailed, HoldLost, Stopped
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stores import Store
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import (
@@ -32,6 +33,11 @@ RIVAL_WRITE_SECONDS = 2.0
 # A state-changing request leaves only while the hold has at least this long to run (I2): the request's own
 # bound (connect and read timeouts) with room to spare; the hold is renewed first when it has less.
 FENCE_COVER = 120
+# While a fenced step waits on the service (a slow suspend or resume), its hold is renewed once it has less than
+# FENCE_COVER + KEEP_MARGIN seconds left, so a live run's hold never runs out under one of its waits; a look that
+# failed (the record unreadable) is tried again after KEEP_RETRY seconds.
+KEEP_MARGIN = 60
+KEEP_RETRY = 30.0
 
 
 class Hold:
@@ -40,6 +46,9 @@ class Hold:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
         self.writes = RecordWrites(ctx)
+        self.kept_until: t.Optional[int] = None  # the hold's bound as last read by keep(); None: read it
+        self.keep_retry: t.Optional[float] = None
+        self.keeping = False
 
     # Taking -------------------------------------------------------------------------------------
     def check_room(self, targets: int) -> None:
@@ -153,6 +162,33 @@ class Hold:
                               "(%s): the request was not sent" % (ctx.ref.name, failure_of(exc)[0])) from None
         ctx.alive()
 
+    def keep(self) -> None:
+        """Called at every step of a fenced step's waits (PlaybookWatch.keep, at least every 2 s): once the hold,
+        as last read, has less than FENCE_COVER + KEEP_MARGIN left, the record is read and the hold renewed as
+        the fence does. A hold lost stops the wait (HoldLost); a record that cannot be read is looked at again
+        after KEEP_RETRY seconds (the fence before the next request still stops it)."""
+        ctx = self.ctx
+        if self.keeping or (self.keep_retry is not None and ctx.deadline.clock() < self.keep_retry):
+            return
+        if self.kept_until is not None and self.kept_until - ctx.wall_clock() > FENCE_COVER + KEEP_MARGIN:
+            return
+        self.keeping = True  # the reads and writes below wait too: no look inside a look
+        try:
+            store, holder = ctx.store_of_hold(ctx.stores())
+            self.kept_until = holder.until
+            if holder.until - ctx.wall_clock() <= FENCE_COVER + KEEP_MARGIN:
+                ctx.hold_seconds = max(ctx.hold_seconds, 2 * (FENCE_COVER + KEEP_MARGIN))
+                ctx.alive()
+                self.renew(store)
+                self.kept_until = None  # read the new bound at the next look
+            self.keep_retry = None
+        except Stopped:
+            raise
+        except HpcCacheError:
+            self.keep_retry = ctx.deadline.clock() + KEEP_RETRY
+        finally:
+            self.keeping = False
+
     def fenced(self) -> "Fenced":
         return Fenced(self)
 
@@ -195,17 +231,25 @@ class Hold:
 
 
 class Fenced:
-    """While in effect, every action (POST) the client sends first passes the hold's fence."""
+    """While in effect, every action (POST) the client sends first passes the hold's fence, and every wait keeps
+    the hold (Hold.keep)."""
 
     def __init__(self, hold: Hold) -> None:
         self.hold = hold
         self.saved: t.Optional[t.Callable[[str, str], None]] = None
+        self.saved_keep: t.Optional[t.Callable[[], None]] = None
 
     def __enter__(self) -> "Fenced":
         client = self.hold.ctx.ops.client
         self.saved = client.guard
         client.guard = self.hold.fence
+        watch = self.hold.ctx.deadline.sleep
+        if isinstance(watch, PlaybookWatch):
+            self.saved_keep, watch.keep = watch.keep, self.hold.keep
         return self
 
     def __exit__(self, *exc: t.Any) -> None:
         self.hold.ctx.ops.client.guard = self.saved
+        watch = self.hold.ctx.deadline.sleep
+        if isinstance(watch, PlaybookWatch):
+            watch.keep = self.saved_keep

@@ -128,10 +128,12 @@ class Identity:
 
 
 class PlaybookWatch:
-    """A sleep in steps of at most WATCH_STEP, raising RunGone once the playbook is gone."""
+    """A sleep in steps of at most WATCH_STEP, raising RunGone once the playbook is gone; while ``keep`` is set
+    (a fenced step: Hold.keep), it is called at every step, so a step that waits long keeps its hold."""
 
     def __init__(self, sleep: t.Callable[[float], None], identity: Identity) -> None:
         self.sleep, self.identity = sleep, identity
+        self.keep: t.Optional[t.Callable[[], None]] = None
 
     def __call__(self, seconds: float) -> None:
         left = seconds
@@ -139,6 +141,8 @@ class PlaybookWatch:
             if not self.identity.run_alive():
                 raise RunGone("The playbook of this maintenance run has ended (a canceled job or a killed run): this "
                               "module stops waiting and sends nothing more; the next run resumes what was recorded")
+            if self.keep is not None:
+                self.keep()
             if left <= 0:
                 return
             step = min(left, WATCH_STEP)

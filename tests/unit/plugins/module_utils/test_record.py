@@ -575,3 +575,24 @@ def test_an_unreadable_local_record_fails_and_is_kept(make_client, tmp_path):
         record.release([])
     assert arm.posts == [] and "torn" not in open(record.local.path, encoding="utf-8").read()
     assert open(record.local.path, encoding="utf-8").read().endswith("run=run1")
+
+
+def test_a_step_that_waits_longer_than_its_hold_keeps_the_hold(make_client, clock):
+    # A release waits on a resume (a slow operation of the service) longer than the hold has left:
+    # the wait keeps the hold (renewed as the fence does), so no other run judges this live run's hold stale, and
+    # the resume's end is waited for, and the record given back. Wall time passes five times as fast as the task's clock here.
+    start = clock.now
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, process=(4242, 7), running={(4242, 7)},
+                       clock=lambda: NOW + 5 * (clock.now - start))
+    record.hold(["filer-01"])
+    record.suspend(["filer-01"], flush=False)
+    until = read_record(arm.tags, HASH).holder.until
+    arm.in_progress = 700  # the resume's operation runs on for about 3000 s of the task's clock
+    renewals = len(arm.patches)
+    result = record.release(["filer-01"])
+    assert NOW + 5 * (clock.now - start) > until  # the wait outlasted the hold as it was before the release
+    assert [r["outcome"] for r in result["resumed"]] == ["resumed"]
+    assert arm.posts == [("suspend", "filer-01"), ("resume", "filer-01")]
+    held = [p for p in arm.patches[renewals:] if p["operation"] == "Merge" and HOLD_TAG in p["properties"]["tags"]]
+    assert held, "the hold was never renewed while the release waited"
+    assert ours(arm) == (None, {})  # given back at the end
