@@ -175,5 +175,11 @@ $(VENV_PEER)/.ready:
 bench: collection $(SRC_TREE) $(VENV_PEER)/.ready
 	$(VENV)/bin/python benchmarks/bench.py --peer-python $(CURDIR)/$(VENV_PEER)/bin/python $(BENCH_ARGS)
 
+# A measurement, not a test: what a maintenance run costs (wall time, storage-target outage, module processes,
+# ARM requests), 0.5.1 (565c2a8) against the working tree, in one run: bench-report-maintenance.md.
+.PHONY: bench-maintenance
+bench-maintenance: collection
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python benchmarks/maintenance.py $(BENCH_MAINTENANCE_ARGS)
+
 clean:
 	rm -rf $(BUILD) $(VENV) $(VENV_OLDEST) $(VENV_SANITY) $(VENV_PEER) tests/output
