@@ -194,9 +194,11 @@ def target_rows(suspend_results: t.Sequence[t.Any], skipped: t.Sequence[t.Any], 
 def maintenance_target_rows(*, held: t.Any = None, suspend: t.Any = None, released: t.Any = None,
                             check_mode: bool = False) -> t.List[t.Dict[str, t.Any]]:
     """The rows of a backend run, from what the record module returned: the hold (not_ours, recovered), the
-    suspend step (targets) and the release (resumed, failed or not). None until the release ran."""
+    suspend step (targets) and the release (resumed, failed or not). None until the release ran, and none when
+    it failed before it released anything (no ``resumed``: a connection or configuration error, a killed task),
+    as the record module gave none then."""
     released = _ran(released)
-    if not released:
+    if not released or (released.get("failed") and "resumed" not in released):
         return []
     held, suspend = _ran(held), _ran(suspend)
     return target_rows(_list(suspend.get("targets")), _list(held.get("not_ours")), _list(released.get("resumed")),

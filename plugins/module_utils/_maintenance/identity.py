@@ -93,8 +93,8 @@ def controller_name() -> str:
 @dataclass(frozen=True)
 class Identity:
     """Who a run is: its controller, boot, PID namespace and playbook process. ``alive`` answers whether a
-    process still runs (on this controller, in this namespace); ``parent`` is the process whose end ends this
-    module's run (its playbook), checked before every state-changing request (I4)."""
+    process still runs (on this controller, in this namespace); ``pid`` and ``pstart`` are the playbook process
+    whose end ends this module's run, checked before every state-changing request and in every wait (I4)."""
 
     host: str
     boot: str

@@ -1,6 +1,6 @@
 # Copyright (c) azure_hpc.cache contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""The cache's stop, start and software upgrade (plugins/module_utils/_lifecycle.py), on a scripted ARM."""
+"""The cache's stop, start and software upgrade (plugins/module_utils/_actions/cache_actions.py), on a scripted ARM."""
 
 from __future__ import annotations
 
