@@ -147,6 +147,7 @@ class Hold:
         fails stops the request (FenceFailed): it is never taken for the request's own answer."""
         ctx = self.ctx
         ctx.alive()
+        keeping, self.keeping = self.keeping, True  # the fence renews for itself: no keep inside its waits
         try:
             stores = ctx.stores()
             ctx.still_ours(stores)
@@ -160,6 +161,8 @@ class Hold:
         except HpcCacheError as exc:
             raise FenceFailed("The record on %s could not be read before a request that changes a storage target "
                               "(%s): the request was not sent" % (ctx.ref.name, failure_of(exc)[0])) from None
+        finally:
+            self.keeping = keeping
         ctx.alive()
 
     def keep(self) -> None:
