@@ -274,6 +274,7 @@ class RecordArm:  # pylint: disable=too-few-public-methods
         self.posts = []
         self.patches = []
         self.in_progress = 0  # how many status reads of an operation answer InProgress first (a slow operation)
+        self.log = []  # every POST to a target ("suspend filer-01") and every status read ("status"), in order
 
     def __call__(self, method, url):
         path = url.split("?")[0].replace(ARM, "")
@@ -295,6 +296,7 @@ class RecordArm:  # pylint: disable=too-few-public-methods
             return FakeRaw(200, {"id": "/" + CACHE_PATH + "/providers/Microsoft.Resources/tags/default",
                                  "name": "default", "properties": {"tags": dict(self.tags)}})
         if "ascOperations" in url:
+            self.log.append("status")
             if self.in_progress > 0:
                 self.in_progress -= 1
                 return FakeRaw(200, {"status": "InProgress"})
@@ -311,6 +313,7 @@ class RecordArm:  # pylint: disable=too-few-public-methods
         if method == "POST":
             action = path.rsplit("/", 1)[1]
             self.posts.append((action, name))
+            self.log.append("%s %s" % (action, name))
             answers = self.resume.get(name)
             if answers:
                 return answers.pop(0)

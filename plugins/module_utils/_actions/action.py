@@ -93,6 +93,8 @@ class ActionTask:
         self.state: t.Optional[str] = None
         # True once the action's request went out (whatever came back).
         self.sent = False
+        # Without wait: what following the action to its end still takes (finish() does it), or None.
+        self.pending: t.Optional[t.Callable[[], None]] = None
 
     # What a subclass says -------------------------------------------------
     @property
@@ -136,6 +138,26 @@ class ActionTask:
             self.result[self.state_key] = state
             self.act(self.decide(body, state), state)
         except HpcCacheError as exc:  # a failed wait's own reads add to what the task had read before it
+            if isinstance(exc.result.get("polls"), int):
+                exc.result["polls"] += self.result["polls"]
+            raise
+        finally:
+            self.result["elapsed"] = self.elapsed()
+        return self.result
+
+    def finish(self) -> ActionResult:
+        """Follow an action run without wait to its end, as run() with wait would have: the operation its
+        answer named (the first read counts from the answer), or the resource. Several actions are begun
+        this way and then finished one after the other, so the service runs them side by side."""
+        pending, self.pending = self.pending, None
+        if pending is None:
+            return self.result
+        self.wait = True
+        for said in ("status", "msg"):  # what the run without wait concluded ("it runs on") is concluded again
+            self.result.pop(said, None)  # type: ignore[misc]
+        try:
+            pending()
+        except HpcCacheError as exc:
             if isinstance(exc.result.get("polls"), int):
                 exc.result["polls"] += self.result["polls"]
             raise

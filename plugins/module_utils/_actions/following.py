@@ -35,9 +35,11 @@ class Follower:
     def __init__(self, task: ActionTask) -> None:
         self.task = task
 
-    def follow_answer(self, response: Response) -> None:
-        """The request was answered: follow the operation it names, or (with none) the resource."""
+    def follow_answer(self, response: Response, answered: t.Optional[float] = None) -> None:
+        """The request was answered: follow the operation it names, or (with none) the resource. Without
+        wait, the task's finish() follows it later (answered: when the answer came, on the task's clock)."""
         task = self.task
+        answered = task.deadline.now() if answered is None else answered
         task.result["status_code"] = response.status
         how = "The %s of %s was accepted (HTTP %d)" % (task.action, task.name, response.status)
         async_url = response.headers.get("Azure-AsyncOperation")
@@ -52,12 +54,13 @@ class Follower:
         task.result["operation_url"] = operation_url
         task.operation_status = "InProgress"
         if not task.wait:
+            task.pending = lambda: self.follow_answer(response, answered)
             task.conclude(how)
             return
         subject = "the %s operation" % task.action
         poll = task.poller.wait_operation(async_url=async_url, location_url=location, deadline=task.deadline,
                                           poll_interval=task.poll_interval, first_delay=response.retry_after(),
-                                          subject=subject)
+                                          subject=subject, since=answered)
         task.result["polls"] += poll.polls
         task.operation_status = poll.status
         task.state = None  # what the resource reads now corroborates the operation's word (follow_resource)
@@ -76,8 +79,10 @@ class Follower:
         operation_over = task.operation_status == "Succeeded"
         if task.state is None and not operation_over:
             task.state = task._read_state()
-        if task.wait and not task.check_mode and (task.state is None or not task.settled(task.state)):
-            if not self._corroborate(how, operation_over):
+        if not task.check_mode and (task.state is None or not task.settled(task.state)):
+            if not task.wait:
+                task.pending = lambda: self.follow_resource(how)
+            elif not self._corroborate(how, operation_over):
                 return
         task.conclude(how)
 
@@ -111,7 +116,7 @@ class Follower:
             left = window["end"] - clock()
             if left <= 0:
                 return Reading(True, status=reading.status)  # the window is over: nothing more to wait for
-            return Reading(False, min(reading.retry_after or float(task.poll_interval), left), reading.status)
+            return Reading(False, reading.retry_after, reading.status, most=left)
 
         if operation_over:  # the aftermath is read at once; failed reads count against the window
             try:
@@ -122,7 +127,7 @@ class Follower:
                 return True
         try:
             poll = task.poller.wait_until(read, deadline=task.deadline if not operation_over else limit(),
-                                          poll_interval=task.poll_interval, first_delay=min(float(task.poll_interval), task.confirm_timeout),
+                                          poll_interval=task.poll_interval,
                                           subject="the %s of %s" % (task.action, task.name))
             task.result["polls"] += poll.polls
         except HpcCacheError as exc:  # the window (or the task) ran out, or every read in it failed

@@ -6,9 +6,11 @@
 The poller knows ARM's async-operation contract (Azure-AsyncOperation status
 bodies, Location 202/200/204), not what a cache is. Every wait is bounded by
 a Deadline (the one clock and sleep of a task, injected once), sleeps Retry-After when the
-service sends it and poll_interval otherwise, never less than MIN_POLL_DELAY
-(so one wait sends at most wait_timeout / MIN_POLL_DELAY + 1 status requests,
-whatever the service's hints), and never sleeps past the deadline.
+service sends it; otherwise the pauses follow the operation (follow_pause): the first read
+comes after MIN_POLL_DELAY, and each pause is as long as the wait so far, up to poll_interval.
+Never less than MIN_POLL_DELAY (so one wait
+sends at most wait_timeout / MIN_POLL_DELAY + 1 status requests, whatever the service's
+hints), and never past the deadline.
 """
 
 from __future__ import annotations
@@ -53,12 +55,21 @@ def _location_failure(response: Response) -> bool:
 
 @dataclass
 class Reading:
-    """One look at the thing waited for: finished or not, and how long the service asks us to wait."""
+    """One look at the thing waited for: finished or not, how long the service asks us to wait, and the
+    longest the next pause may be (``most``: a window of the reader's own that closes sooner)."""
 
     done: bool
     retry_after: t.Optional[float] = None
     status: str = "InProgress"
     body: t.Any = None
+    most: t.Optional[float] = None
+
+
+def follow_pause(waited: float, poll_interval: float) -> float:
+    """The pause before the next read when the service names none: as long as the wait has lasted so far,
+    at least MIN_POLL_DELAY and at most poll_interval (reads after 1, 2, 4, 8 s ... then every poll_interval).
+    An action the service ends in a second is seen ended within two; an hour's flush costs a few reads more."""
+    return min(max(waited, MIN_POLL_DELAY), max(float(poll_interval), MIN_POLL_DELAY))
 
 
 @dataclass
@@ -82,8 +93,12 @@ class Poller:
         first_delay: t.Optional[float] = None,
         operation_url: t.Optional[str] = None,
         subject: str = "the operation",
+        since: t.Optional[float] = None,
     ) -> PollResult:
         """Call read() until it reports done; raise OperationTimeout at the deadline.
+
+        since: when (on the deadline's clock) the thing waited for was last read or answered, if before
+        this call (an action begun, then followed later with others): the first pause counts from then.
 
         A read that fails (HTTP error, no answer, unreadable body) is a failed
         read, not a failed operation: it is tried again, up to
@@ -91,7 +106,9 @@ class Poller:
         """
         clock, sleep = deadline.clock, deadline.sleep
         reads = 0  # this wait's own status reads: a client shared by threads counts theirs too
-        delay = poll_interval if first_delay is None else first_delay
+        started = clock() if since is None else min(since, clock())
+        delay = follow_pause(clock() - started, poll_interval) if first_delay is None else first_delay
+        ahead = clock() - started  # already waited before this call: taken off the first pause
         failures = 0
         last_error: t.Optional[HpcCacheError] = None
         last_status: t.Optional[str] = None
@@ -106,7 +123,8 @@ class Poller:
                 if operation_url:
                     text += "; rerun the task (it attaches to a running operation) or look at operation_url"
                 raise OperationTimeout(text, operation_url=operation_url, polls=reads, status="InProgress")
-            sleep(min(max(delay, MIN_POLL_DELAY), remaining))
+            sleep(max(min(max(delay, MIN_POLL_DELAY) - ahead, remaining), 0.0))
+            ahead = 0.0
             reads += 1
             try:
                 reading = read()
@@ -127,7 +145,12 @@ class Poller:
             last_status = reading.status
             if reading.done:
                 return PollResult(reading.status, reads, reading.body)
-            delay = poll_interval if reading.retry_after is None else reading.retry_after
+            if reading.retry_after is None:
+                delay = follow_pause(clock() - started, poll_interval)
+            else:
+                delay = reading.retry_after
+            if reading.most is not None:
+                delay = min(delay, reading.most)
 
     # ARM's async-operation contract --------------------------------------
     def read_async_operation(self, url: str, *, deadline: Deadline) -> Reading:
@@ -158,18 +181,20 @@ class Poller:
         poll_interval: float,
         first_delay: t.Optional[float] = None,
         subject: str = "the operation",
+        since: t.Optional[float] = None,
     ) -> PollResult:
-        """Poll Azure-AsyncOperation when given, else Location; Failed/Canceled raise OperationFailed."""
+        """Poll Azure-AsyncOperation when given, else Location; Failed/Canceled raise OperationFailed.
+        since: when the operation was answered, if before this call (Poller.wait_until)."""
         if async_url:
             url = self.client.absolute(async_url)
             result = self.wait_until(lambda: self.read_async_operation(url, deadline=deadline), deadline=deadline,
                                      poll_interval=poll_interval, first_delay=first_delay, operation_url=async_url,
-                                     subject=subject)
+                                     subject=subject, since=since)
         elif location_url:
             url = self.client.absolute(location_url)
             result = self.wait_until(lambda: self.read_location(url, deadline=deadline), deadline=deadline,
                                      poll_interval=poll_interval, first_delay=first_delay,
-                                     operation_url=location_url, subject=subject)
+                                     operation_url=location_url, subject=subject, since=since)
         else:
             raise HpcCacheError("The service gave no status URL to follow for %s" % subject)
         if result.status != "Succeeded":

@@ -183,6 +183,10 @@ class TargetTask:
         self.deadline = task_deadline(ops.client, deadline, options.wait_timeout)
         self.started = self.deadline.now()
         self.result: TargetResult = {"changed": False, "operations": [], "polls": 0}
+        self.steps: t.List[str] = []  # the actions still to send (start() plans them)
+        self._done: t.List[str] = []
+        self._body: t.Optional[t.Mapping[str, t.Any]] = None  # the target as start() read it, for the first action
+        self._step: t.Optional[TargetAction] = None  # the action begun, until it is finished
 
     def plan(self, state: str) -> t.List[str]:
         """The actions to send, in order, for a target read in this state."""
@@ -198,7 +202,10 @@ class TargetTask:
 
     def run(self) -> TargetResult:
         try:
-            self._run()
+            if self.start():
+                while self.steps:
+                    self.begin()
+                    self.finish()
         finally:
             self.result["elapsed"] = round(self.deadline.now() - self.started, 3)
         return self.result
@@ -227,7 +234,9 @@ class TargetTask:
         self.result["polls"] += poll.polls
         return last["body"], poll.status
 
-    def _run(self) -> None:
+    def start(self) -> bool:
+        """Read the target (waiting while it is busy with another change) and plan the actions. False when
+        nothing is to be sent: the result is final."""
         body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline.at)
         before = target_state(body)
         self.result.update({"state_before": before, "state_after": before})
@@ -238,38 +247,54 @@ class TargetTask:
                     "msg": "The storage target %s of cache %s reads %s, busy with another change: nothing was sent (%s)"
                            % (self.ref.name, self.ref.cache.name, before,
                               "check mode does not wait" if self.options.check_mode else "wait=false")})
-                return
+                return False
             body, now = self._wait_while_busy(before)
             self.result["state_after"] = now
             before = now
-        steps = self.plan(before)
-        if not steps:
+        self.steps = self.plan(before)
+        self._body = body
+        if not self.steps:
             self.result.update({"status": "Succeeded",
                                 "msg": "The storage target %s of cache %s is %s: nothing to do for state=%s"
                                        % (self.ref.name, self.ref.cache.name, before, self.desired)})
-            return
-        done: t.List[str] = []
-        for index, action in enumerate(steps):
-            last = index == len(steps) - 1
-            if index:  # later steps read the target afresh, and wait while it is busy or flushing
-                body = self._read_for(action)
-            # every step but the last is waited for, even without wait
-            options = replace(self.options, wait=self.options.wait or not last)
-            step = TargetAction(self.ops, self.ref, action, options=options, deadline=self.deadline)
-            try:
-                outcome = step.run(body)
-            except Exception as exc:  # pylint: disable=broad-exception-caught  # the request it sent is reported
-                learnt = exc.result if isinstance(exc, HpcCacheError) else {}
-                self._add_step(action, dict(step.result, **learnt), sent=step.sent, failed=True)
-                if step.result.get("status"):
-                    self.result["status"] = step.result["status"]
-                raise
-            self._add_step(action, outcome, sent=step.sent)
-            done.append(outcome["msg"])
-            if outcome.get("status") != "Succeeded":
-                break  # only the last step may end unfinished (wait=false): the sequence stops there
+        return bool(self.steps)
+
+    def begin(self) -> None:
+        """Send the next action's request (a later action reads the target afresh, and waits while it is busy
+        or flushing), without following it: finish() does."""
+        action = self.steps[0]
+        body, self._body = self._body, None
+        if body is None:
+            body = self._read_for(action)
+        step = self._step = TargetAction(self.ops, self.ref, action, options=replace(self.options, wait=False),
+                                         deadline=self.deadline)
+        self._follow(action, lambda: step.run(body))
+
+    def finish(self) -> None:
+        """Follow the action begun to its end (every action but the last even without wait); the sequence
+        stops at an action that did not end Succeeded (only the last may: wait=false)."""
+        action = self.steps.pop(0)
+        step = self._step
+        assert step is not None, "finish() without begin()"
+        outcome = self._follow(action, step.finish) if self.options.wait or self.steps else step.result
+        self._add_step(action, outcome, sent=step.sent)
+        self._done.append(outcome["msg"])
+        if outcome.get("status") != "Succeeded":
+            self.steps = []
         self.result["status"] = outcome.get("status")
-        self.result["msg"] = ". ".join(done)
+        self.result["msg"] = ". ".join(self._done)
+
+    def _follow(self, action: str, call: t.Callable[[], t.Any]) -> t.Any:
+        try:
+            return call()
+        except Exception as exc:  # pylint: disable=broad-exception-caught  # the request it sent is reported
+            step = self._step
+            assert step is not None
+            learnt = exc.result if isinstance(exc, HpcCacheError) else {}
+            self._add_step(action, dict(step.result, **learnt), sent=step.sent, failed=True)
+            if step.result.get("status"):
+                self.result["status"] = step.result["status"]
+            raise
 
     def _read_for(self, action: str) -> t.Mapping[str, t.Any]:
         body: t.Mapping[str, t.Any] = self.ops.get_target(self.ref, self.deadline.at)
@@ -291,3 +316,34 @@ class TargetTask:
                 "operation_url": outcome.get("operation_url"),
                 "status": outcome.get("status") or ("Failed" if failed else None),
             })
+
+
+class Together:
+    """Several targets of one cache brought to their desired states at once: in each round every task's next
+    action is sent before any is followed (the service runs them side by side, so a round lasts about its
+    longest action, not their sum), and the rounds are aligned on the last action, so every target's last
+    action (its suspend, its resume) goes out with the others' and no target waits out another's flush in
+    that state. The first failure stops the rest: nothing more is sent, it is raised, and `failed` is its task
+    (its result, like every task's, says what was sent)."""
+
+    def __init__(self, tasks: t.Sequence[TargetTask]) -> None:
+        self.tasks = list(tasks)
+        self.failed: t.Optional[TargetTask] = None
+
+    def run(self) -> None:
+        started = [task for task in self.tasks if self._call(task, task.start)]
+        for left in range(max((len(task.steps) for task in started), default=0), 0, -1):
+            now = [task for task in started if len(task.steps) == left]
+            for task in now:
+                self._call(task, task.begin)
+            for task in now:
+                self._call(task, task.finish)
+
+    def _call(self, task: TargetTask, call: t.Callable[[], t.Any]) -> t.Any:
+        try:
+            return call()
+        except BaseException:
+            self.failed = task
+            raise
+        finally:
+            task.result["elapsed"] = round(task.deadline.now() - task.started, 3)

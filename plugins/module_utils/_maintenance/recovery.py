@@ -7,6 +7,7 @@ resume (409s waited out, a bounded number of times), the gone-confirmation and t
 from __future__ import annotations
 
 import typing as t
+from dataclasses import replace
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetAction
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
@@ -98,17 +99,46 @@ class Recovery:
         return not any(isinstance(t_, dict) and str(t_.get("name", "")).casefold() == ref.name.casefold()
                        for t_ in listed)
 
-    def resume(self, ref: TargetRef) -> t.Dict[str, t.Any]:
+    def resume_all(self, refs: t.Sequence[TargetRef]) -> t.List[t.Dict[str, t.Any]]:
+        """Resume several targets at once: every resume is sent before any is followed (the service runs them
+        side by side), then each is followed to its end as resume() does; one failure stops no other (I6)."""
+        begun = [self._begin(ref) for ref in refs]
+        return [self.resume(ref, begun=first) for ref, first in zip(refs, begun)]
+
+    def _begin(self, ref: TargetRef) -> t.Tuple[TargetAction, t.Optional[HpcCacheError]]:
+        """Send a resume without following it; a failure is kept for resume() to judge."""
+        ctx = self.ctx
+        action = TargetAction(ctx.ops, ref, "resume", options=replace(ctx.action_options(), wait=False),
+                              deadline=ctx.deadline, force=True)
+        try:
+            action.run()
+        except Stopped:
+            raise
+        except HpcCacheError as exc:
+            return action, exc
+        return action, None
+
+    def resume(self, ref: TargetRef,
+               begun: t.Optional[t.Tuple[TargetAction, t.Optional[HpcCacheError]]] = None) -> t.Dict[str, t.Any]:
         """Resume a target whatever it reads (the state is no proof, and the service accepts a resume of a
         target that is not suspended); a 409 (another operation on it) is waited for and sent again, at most
-        MAX_RESUME_CONFLICTS times."""
+        MAX_RESUME_CONFLICTS times. begun: a resume already sent without following (_begin), and how it
+        failed: followed (or judged) first."""
         ctx = self.ctx
         sent = False
         for _conflict in range(MAX_RESUME_CONFLICTS):
-            action = TargetAction(ctx.ops, ref, "resume", options=ctx.action_options(), deadline=ctx.deadline,
-                                  force=True)
+            error: t.Optional[HpcCacheError] = None
+            if begun is not None:
+                (action, error), begun = begun, None
+                follow = action.finish
+            else:
+                action = TargetAction(ctx.ops, ref, "resume", options=ctx.action_options(), deadline=ctx.deadline,
+                                      force=True)
+                follow = action.run
             try:
-                outcome = action.run()
+                if error is not None:
+                    raise error
+                outcome = follow()
             except Stopped:
                 raise
             except ArmError as exc:

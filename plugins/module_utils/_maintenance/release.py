@@ -86,7 +86,8 @@ class Release:
                     spelled.setdefault(name.casefold(), name)
                 continue
             with self.hold.fenced():
-                batch = [dict(name=spelled[f], **self.recovery.resume(TargetRef(ctx.ref, spelled[f]))) for f in todo]
+                refs = [TargetRef(ctx.ref, spelled[f]) for f in todo]
+                batch = [dict(name=ref.name, **row) for ref, row in zip(refs, self.recovery.resume_all(refs))]
                 for row in batch:  # cleanup only once every resume was sent (I6)
                     if row["outcome"] == "resumed" and dns_refresh:
                         row.update(self._dns_refresh(TargetRef(ctx.ref, row["name"])))

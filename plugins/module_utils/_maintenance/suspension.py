@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import typing as t
 
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import Together, TargetTask
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import SUSPENDED, target_state
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, failure_of
@@ -46,8 +46,9 @@ class Suspension:
         return sorted({n for _s, rec in ctx.stores() for n, run in rec.entries.items() if run == ctx.run_id})
 
     def suspend(self, targets: t.Sequence[str], flush: bool) -> t.Dict[str, t.Any]:
-        """Flush (when asked) and suspend each target recorded for this run, one after the other, every
-        request behind the fence. The first failure stops the rest; release resumes whatever was recorded."""
+        """Flush (when asked) and suspend every target recorded for this run, together (Together: every flush
+        sent, then followed; then every suspend), every request behind the fence. The first failure stops the
+        rest; release resumes whatever was recorded."""
         ctx = self.ctx
         stores = ctx.stores()
         ctx.report(stores)
@@ -66,19 +67,27 @@ class Suspension:
             raise HpcCacheError("The storage targets %s are not recorded for run %s on the cache %s: nothing was "
                                 "suspended (the record must name a target before its suspend is sent)"
                                 % (", ".join(missing), ctx.run_id, ctx.ref.name))
-        with self.hold.fenced():
-            for name in targets:
-                task = TargetTask(ctx.ops, TargetRef(ctx.ref, recorded[name.casefold()]), options=ctx.action_options(),
-                                  deadline=ctx.deadline, state="suspended", flush=flush, dns_refresh=False)
-                try:
-                    outcome = task.run()
-                except HpcCacheError as exc:
+        tasks = [TargetTask(ctx.ops, TargetRef(ctx.ref, recorded[name.casefold()]), options=ctx.action_options(),
+                            deadline=ctx.deadline, state="suspended", flush=flush, dns_refresh=False)
+                 for name in targets]
+        together = Together(tasks)
+        try:
+            with self.hold.fenced():
+                together.run()
+        except HpcCacheError as exc:
+            for name, task in zip(targets, tasks):
+                if task is together.failed:
                     rows.append(dict(task.result, name=name, failed=True, msg=failure_of(exc)[0]))
-                    ctx.result["changed"] = ctx.result["changed"] or bool(task.result.get("operations"))
-                    raise HpcCacheError("Suspending the storage target %s of cache %s failed: %s. Nothing more was "
-                                        "suspended; the release resumes every target this run recorded"
-                                        % (name, ctx.ref.name, failure_of(exc)[0]), targets=rows) from None
-                rows.append(dict(outcome, name=name))
-                ctx.result["changed"] = ctx.result["changed"] or bool(outcome.get("changed"))
+                elif "state_before" in task.result:
+                    rows.append(dict(task.result, name=name))
+            ctx.result["changed"] = any(task.result.get("operations") for task in tasks)
+            failed = next(("the storage target %s" % name for name, task in zip(targets, tasks)
+                           if task is together.failed), "the storage targets")
+            raise HpcCacheError("Suspending %s of cache %s failed: %s. Nothing more was suspended; the release "
+                                "resumes every target this run recorded" % (failed, ctx.ref.name, failure_of(exc)[0]),
+                                targets=rows) from None
+        for name, task in zip(targets, tasks):
+            rows.append(dict(task.result, name=name))
+            ctx.result["changed"] = ctx.result["changed"] or bool(task.result.get("changed"))
         ctx.result["msg"] = "Suspended: %s" % (", ".join(r["name"] for r in rows) or "none")
         return ctx.result

@@ -103,15 +103,17 @@ class RecordWrites:
         other = Holder.parse(value)
         who = other.run if other else "another"
         outcome = "this run's hold could not be put right (the cache refused every write): it ends at its bound"
+        landed = True  # this run's write landed (its operation said so): a read without it may be behind
         for attempt in range(MAX_WRITES):
             if attempt and not ctx.deadline.pause(min(2.0 ** attempt, 10.0)):
                 break
             try:
-                rec = read_record(ctx.tags.read(), ctx.cache)
+                rec = self._read_mine(landed)
                 if rec.holder is None or rec.holder.run != ctx.run_id:
                     outcome = "its hold is back"
                     break  # this run's hold is not there (any more): nothing to put back
                 ctx.tags.merge({HOLD_TAG: value})
+                landed = False  # the other run's hold is written back: a read without this run's is the truth
             except (WriteRefused, ArmError, TransportError):
                 continue
         else:
@@ -126,6 +128,20 @@ class RecordWrites:
                 pass
         raise HoldLost("run %s took the hold while this run's write of its own was pending; %s, and this run sends "
                        "nothing more" % (who, outcome))
+
+    def _read_mine(self, landed: bool) -> Record:
+        """The record, as _put_back judges it. Once this run's write of its hold has landed, a read that does not
+        show it may show the tags as they were before it (a read behind): it is read again, for up to
+        STALE_READ_SECONDS, before it is believed."""
+        ctx = self.ctx
+        waited, delay = 0.0, 1.0
+        while True:
+            rec = read_record(ctx.tags.read(), ctx.cache)
+            if not landed or (rec.holder is not None and rec.holder.run == ctx.run_id) \
+                    or waited >= STALE_READ_SECONDS or not ctx.deadline.pause(delay):
+                return rec
+            waited += delay
+            delay = min(delay * 2, 5.0)
 
     def _write_locally(self, exc: ArmError, operation: str, tags: t.Mapping[str, str], what: str, decide: Decide,
                        shows: Shows, lost: t.Optional[Shows]) -> Store:

@@ -36,7 +36,8 @@ def test_async_in_progress_then_succeeded(make_client, clock):
     client, session = make_client([status("InProgress", "3"), status("Running"), status("succeeded")])
     result = Poller(client).wait_operation(async_url=OP, location_url=LOC, poll_interval=10, deadline=until(clock, clock.now + 100), first_delay=2)
     assert result.status == "Succeeded" and result.polls == 3
-    assert clock.sleeps == [2, 3.0, 10]  # first Retry-After of the POST, then the status's, then poll_interval
+    # first Retry-After of the POST, then the status's, then as long as the wait so far (5 s, under poll_interval)
+    assert clock.sleeps == [2, 3.0, 5.0]
     assert all(c["url"] == OP for c in session.calls)  # Azure-AsyncOperation wins over Location
 
 
@@ -44,7 +45,7 @@ def test_location_only(make_client, clock):
     client, session = make_client([FakeRaw(202, None, {"Retry-After": "1"}), FakeRaw(202, None), FakeRaw(204, None)])
     result = Poller(client).wait_operation(async_url=None, location_url=LOC, poll_interval=5, deadline=until(clock, clock.now + 100))
     assert result.status == "Succeeded" and result.polls == 3
-    assert clock.sleeps == [5, 1.0, 5]
+    assert clock.sleeps == [1.0, 1.0, 2.0]  # 1 s first; Retry-After 1; then as long as the wait so far
     assert session.calls[0]["url"] == LOC
 
 
@@ -79,8 +80,8 @@ def test_timeout_carries_operation_url_and_never_sleeps_past_deadline(make_clien
     assert err.value.result["operation_url"] == OP
     assert err.value.result["status"] == "InProgress"
     assert clock.now == start + 20
-    assert clock.sleeps == [7, 7.0, 6.0]
-    assert err.value.result["polls"] == len(session.calls) == 3
+    assert clock.sleeps == [1.0, 7.0, 7.0, 5.0]  # 1 s first, then the status's Retry-After, cut at the deadline
+    assert err.value.result["polls"] == len(session.calls) == 4
 
 
 def test_unknown_status_is_running(make_client, clock):

@@ -5,6 +5,8 @@ what this run suspended, recovery of an interrupted run's record, and a forged r
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
@@ -545,6 +547,41 @@ def test_a_stale_read_after_the_hold_write_is_read_again_not_taken_for_a_rival(m
     lagging.receive = arm.receive
     record.ops.client.session.script = lagging
     assert record.hold(["filer-01"])["to_suspend"] == ["filer-01"] and stale[0] == 0
+
+
+def test_a_late_hold_write_over_another_runs_hold_is_put_right_whatever_a_read_behind_shows(make_client):
+    # this run's write of its hold is accepted (202) and lands late, over the hold another run took meanwhile;
+    # the reads just after it lands still show the tags as they were (the other run's hold): they are read
+    # again, not believed, and the other run's hold is written back before this run stops
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]})
+    other = holder(run="rival")
+    real = record.ops.client.session.script
+    state = {"ours": None, "status_reads": 0, "behind": 0}
+
+    def late(method, url):
+        if method == "PATCH" and state["ours"] is None:
+            body = json.loads(arm.data)
+            state["ours"] = body["properties"]["tags"][HOLD_TAG]
+            return FakeRaw(202, None, {"Location": "https://management.example.test/tagsop/1?api-version=x"})
+        if "/tagsop/" in url:
+            state["status_reads"] += 1
+            if state["status_reads"] == 1:
+                arm.tags[HOLD_TAG] = other  # the rival takes the free cache while this run's write is pending
+                return FakeRaw(202, None, {"Location": "https://management.example.test/tagsop/1?api-version=x"})
+            arm.tags[HOLD_TAG] = state["ours"]  # this run's write lands over it
+            state["behind"] = 2
+            return FakeRaw(200, {"properties": {"tags": dict(arm.tags)}})
+        if method == "GET" and url.split("?")[0].endswith("/caches/c1") and state["behind"] > 0:
+            state["behind"] -= 1  # a read behind: the tags as they were before this run's write landed
+            return FakeRaw(200, {"id": "/c1", "name": "c1", "tags": dict(arm.tags, **{HOLD_TAG: other}),
+                                 "properties": {"health": {"state": "Healthy"}}})
+        return real(method, url)
+
+    late.receive = arm.receive
+    record.ops.client.session.script = late
+    with pytest.raises(HpcCacheError, match="run rival took the hold while this run's write of its own was pending"):
+        record.hold(["filer-01"])
+    assert arm.tags[HOLD_TAG] == other and state["behind"] == 0 and arm.posts == []
 
 
 def test_a_controller_clock_far_from_azures_refuses_before_writing(make_client):

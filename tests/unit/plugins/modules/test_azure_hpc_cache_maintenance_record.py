@@ -46,19 +46,22 @@ def test_a_held_and_released_run_leaves_no_record(run_record):
     assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
 
 
-def test_held_suspended_and_released_in_three_module_runs(run_record):
+def test_held_suspended_and_released_in_three_module_runs_every_target_together(run_record):
     arm = RecordArm(targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
     held, unused = run_record(dict(BASE, state="held", run_id="r1", storage_targets=["*"]), arm)
     assert held["to_suspend"] == ["filer-01", "filer-02"], held
     suspended, unused = run_record(dict(BASE, state="suspended", run_id="r1", flush=True), arm)
     assert [(r["name"], [o["action"] for o in r["operations"]]) for r in suspended["targets"]] == [
         ("filer-01", ["flush", "suspend"]), ("filer-02", ["flush", "suspend"])], suspended
-    assert arm.posts == [("flush", "filer-01"), ("suspend", "filer-01"), ("flush", "filer-02"),
-                         ("suspend", "filer-02")]
+    assert [r["status"] for r in suspended["targets"]] == ["Succeeded", "Succeeded"]
+    # every flush goes out before any is followed, then every suspend: the service runs them side by side,
+    # and each target is out of service from its own suspend, not from the first one's
+    assert arm.log == ["flush filer-01", "flush filer-02", "status", "status",
+                       "suspend filer-01", "suspend filer-02", "status", "status"]
     # the release is told nothing (a killed suspend module reports nothing): every recorded target is resumed
     result, unused = run_record(dict(BASE, state="released", run_id="r1"), arm)
     assert [r["outcome"] for r in result["resumed"]] == ["resumed", "resumed"]
-    assert arm.posts[4:] == [("resume", "filer-01"), ("resume", "filer-02")]
+    assert arm.log[8:] == ["resume filer-01", "resume filer-02", "status", "status"]
     assert not [k for k in arm.tags if k.startswith("hpc-maintenance")]
 
 
