@@ -71,10 +71,10 @@ def maintenance_plan(*, storage_targets: t.Any, pre_tasks: t.Any = (), run_tags:
                      healthy_timeout: t.Any = 600, healthy_delay: t.Any = 10) -> t.Dict[str, t.Any]:
     """The run's path and reads, from the role's inputs and the run's tags.
 
-    The flush module checks the health state itself in the read it needs anyway, so the cache is read
-    before the flush only when something happens between the check and the flush (pre-maintenance
-    task files), when the flush does not run (--tags pre, --skip-tags flush), or on the backend path,
-    whose read also checks that no other run holds the cache.
+    The flush module checks the health state itself in the read it needs anyway, and so does the record
+    module's state=held (with the check that no other run holds the cache), so the cache is read before
+    the maintenance only when something happens between the check and it (pre-maintenance task files),
+    or when the maintenance does not run (--tags pre, --skip-tags flush).
     """
     backend = bool(storage_targets)
     run_tags, skip_tags = list(run_tags or ()), list(skip_tags or ())
@@ -82,7 +82,7 @@ def maintenance_plan(*, storage_targets: t.Any, pre_tasks: t.Any = (), run_tags:
     delay = max(int(healthy_delay), 1)
     return {
         "backend": backend,
-        "read_before": backend or bool(pre_tasks) or not flush_runs,
+        "read_before": bool(pre_tasks) or not flush_runs,
         "healthy_delay": delay,
         "healthy_retries": max(int(healthy_timeout) // delay, 1),
     }
@@ -207,14 +207,16 @@ def maintenance_target_rows(*, held: t.Any = None, suspend: t.Any = None, releas
 
 def maintenance_result(*, name: str, resource_group: str = "", backend: bool = False, check_mode: bool = False,
                        checked: t.Any = None, flush: t.Any = None, held: t.Any = None, suspend: t.Any = None,
-                       storage_targets: t.Any = None, after: t.Any = None, failure: t.Any = None,
+                       storage_targets: t.Any = None, after: t.Any = None, released: t.Any = None,
+                       failure: t.Any = None,
                        upgrade: t.Any = None, upgrade_asked: str = "never", run: t.Any = None) -> t.Dict[str, t.Any]:
     """This host's result, from what each step returned (a step that did not run is None or skipped).
 
     checked: the read before maintenance (the flush module in check mode, or the record module's
     state=checked), or a list of such reads, the first that ran counting; flush: this host's entry of the batch
     flush; held, suspend: the backend path's hold and suspend step; storage_targets: the rows (target_rows);
-    after: the read after maintenance; failure: the failed task's result, when a task failed; upgrade: the
+    after: the read after maintenance (skipped when the release's own last read showed the cache Healthy:
+    released); failure: the failed task's result, when a task failed; upgrade: the
     software upgrade after the flush; run: what this run of the role is (role_uuid: one per play, the same in
     every serial batch), stamped on the result.
     """
@@ -230,7 +232,8 @@ def maintenance_result(*, name: str, resource_group: str = "", backend: bool = F
     before = next((r.get("health_state") for r in (checked, held, failure, flush) if r.get("health_state")), "Unknown")
     caches = after.get("caches") or []
     state_after = caches[0].get("health_state") if caches and isinstance(caches[0], t.Mapping) else (
-        upgraded.get("health_state_after") or (None if upgraded.get("failed") else flush.get("health_state_after")))
+        _ran(released).get("health_state_after") or upgraded.get("health_state_after")
+        or (None if upgraded.get("failed") else flush.get("health_state_after")))
     rows = _list(storage_targets)
     if flush:
         seconds = _seconds(flush.get("elapsed"))
@@ -291,14 +294,15 @@ def maintenance_upgrade_ready(*, flush: t.Any, upgrade: t.Any = "never") -> bool
     return str(upgrade) == "if_available" and _ran(flush).get("status") == "Succeeded"
 
 
-def maintenance_needs_healthy(*, flush: t.Any = None, suspend: t.Any = None, backend: bool = False,
-                              check_mode: bool = False) -> bool:
-    """Whether the post step waits for the cache to read Healthy: after backend maintenance that suspended, or
-    after a flush the service said is over while the cache did not read Healthy yet. Never in check mode."""
+def maintenance_needs_healthy(*, flush: t.Any = None, suspend: t.Any = None, released: t.Any = None,
+                              backend: bool = False, check_mode: bool = False) -> bool:
+    """Whether the post step waits for the cache to read Healthy: after backend maintenance that suspended, unless
+    the release's last read of the cache (after every resume ended) showed it Healthy; after a flush the service
+    said is over while the cache did not read Healthy yet. Never in check mode."""
     if check_mode:
         return False
     if backend:
-        return _suspend_ran(suspend)
+        return _suspend_ran(suspend) and _folded(_ran(released).get("health_state_after")) != "healthy"
     flush = _ran(flush)
     return flush.get("status") == "Succeeded" and _folded(flush.get("health_state_after")) != "healthy"
 

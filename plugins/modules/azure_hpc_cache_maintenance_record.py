@@ -266,6 +266,23 @@ health_description:
   description: The service's description of that health state, when it gives one.
   returned: with state=checked or state=held, when the cache was read
   type: str
+health_state_after:
+  description:
+    - With V(state=released), the cache's health state as the step's last read of the cache showed it, after every
+      resume ended. The role waits for C(Healthy) only when this is not C(Healthy).
+  returned: with state=released, when it succeeded and the cache's tags were read
+  type: str
+  sample: Healthy
+  version_added: 0.6.0
+hold_left:
+  description:
+    - With V(state=suspended), the seconds this run's hold has left once every target is suspended. The step renews
+      the hold when it has less than 90% of O(hold) left, so the role's first backend task file needs no renewal of
+      its own.
+  returned: with state=suspended, when it succeeded (not in check mode)
+  type: int
+  sample: 7190
+  version_added: 0.6.0
 status:
   description: V(Refused) when the cache's health state is not one of O(allowed_states); nothing was sent.
   returned: when refused

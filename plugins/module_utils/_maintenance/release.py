@@ -115,6 +115,8 @@ class Release:
                                    "; ".join("%s (it read %s): %s" % (r["name"], r.get("state_after") or "Unknown",
                                                                       r["msg"]) for r in left)),
                                 resumed=rows, record=ctx.result.get("record"))
+        if ctx.tags.health_state is not None:  # the last read of the cache, after every resume ended
+            ctx.result["health_state_after"] = ctx.tags.health_state
         ctx.result["msg"] = "The hold on %s is %s; resumed: %s" % (
             ctx.ref.name, {"given": "given back", "kept": "kept to its bound (see the warnings)",
                            "none": "not this run's (nothing to give back)"}[given],

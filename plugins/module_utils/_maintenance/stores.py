@@ -17,6 +17,7 @@ import typing as t
 from email.utils import parsedate_to_datetime
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller
+from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.cache import health_state
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, HpcCacheError, TransportError
@@ -43,11 +44,14 @@ class TagStore:
         self.ops, self.ref, self.deadline = ops, ref, deadline
         self.server_date: t.Optional[float] = None  # the Date of the last answer read, in seconds since 1970
         self.watch: t.Optional[t.Callable[[], None]] = None  # called while an accepted (202) write is pending
+        self.health_state: t.Optional[str] = None  # the cache's health state, as the last read showed it
 
     def read(self) -> t.Dict[str, str]:
         response = self.ops.client.get(self.ops.cache_url(self.ref), deadline=self.deadline.at)
         self.server_date = _date_of(response)
-        tags = response.json_object().get("tags")
+        body = response.json_object()
+        self.health_state = health_state(body)
+        tags = body.get("tags")
         return {str(k): str(v) for k, v in tags.items()} if isinstance(tags, dict) else {}
 
     def _patch(self, operation: str, tags: t.Mapping[str, str]) -> None:

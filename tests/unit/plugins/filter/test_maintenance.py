@@ -33,8 +33,10 @@ def result(**steps):
     ([], [], ["pre"], [], False, True),  # --tags pre: the flush does not run
     ([], [], ["all"], ["flush"], False, True),  # --skip-tags flush
     ([], [], ["flush"], [], False, False),
-    (["filer-01"], [], ["all"], [], True, True),  # backend: the read also checks the hold
-    (["*"], [], ["flush"], [], True, True),
+    (["filer-01"], [], ["all"], [], True, False),  # backend: the hold step checks health and holds in its read
+    (["filer-01"], ["pre.yml"], ["all"], [], True, True),  # refused before the pre-maintenance task files
+    (["*"], [], ["flush"], [], True, False),
+    (["*"], [], ["pre"], [], True, True),  # --tags pre: only the check runs
 ])
 def test_the_plan_reads_first_only_where_something_needs_it(targets, pre_tasks, run_tags, skip_tags,
                                                             backend, read_before):
@@ -135,6 +137,10 @@ def test_state_after_is_the_wait_for_healthy_or_the_flushs_last_read():
     assert result(flush={"health_state_after": "Flushing"},
                   after={"caches": [{"health_state": "Healthy"}]})["state_after"] == "Healthy"
     assert result(after=SKIPPED)["state_after"] is None
+    # backend: the release's own last read, when the wait did not run; the wait's read when it did
+    assert result(backend=True, after=SKIPPED, released={"health_state_after": "Healthy"})["state_after"] == "Healthy"
+    assert result(backend=True, after={"caches": [{"health_state": "Healthy"}]},
+                  released={"health_state_after": "Degraded"})["state_after"] == "Healthy"
 
 
 def test_seconds_and_operation_of_a_flush():
@@ -210,6 +216,10 @@ def test_no_rows_until_the_release_ran():
     ({"flush": {"status": "InProgress", "health_state_after": "Flushing"}}, False),  # wait false: not over
     ({"flush": {"status": "Succeeded", "health_state_after": "Degraded"}, "check_mode": True}, False),
     ({"backend": True, "suspend": {"results": []}}, True),
+    # the release's last read (after every resume ended) showed Healthy: no module run to read it again
+    ({"backend": True, "suspend": {"targets": []}, "released": {"health_state_after": "Healthy"}}, False),
+    ({"backend": True, "suspend": {"targets": []}, "released": {"health_state_after": "Degraded"}}, True),
+    ({"backend": True, "suspend": {"targets": []}, "released": {"failed": True}}, True),
     ({"backend": True, "suspend": None}, False),
     ({"backend": True, "suspend": {"results": []}, "check_mode": True}, False),
 ])
