@@ -49,6 +49,22 @@ def test_location_only(make_client, clock):
     assert session.calls[0]["url"] == LOC
 
 
+def test_an_operation_followed_later_counts_its_first_pause_from_its_answer(make_client, clock):
+    # begun with others, followed after them: the time since its answer is not waited again
+    client, session = make_client([status("InProgress"), status("Succeeded")])
+    answered = clock.now
+    clock.sleep(0.75)  # the other targets' requests
+    result = Poller(client).wait_operation(async_url=OP, location_url=None, poll_interval=10, since=answered,
+                                           deadline=until(clock, clock.now + 100))
+    assert result.polls == 2 and clock.sleeps == [0.75, 0.25, 1.0]  # 1 s after the answer; then 1 s waited so far
+    client, session = make_client([status("Succeeded")])
+    answered = clock.now
+    clock.sleep(4.0)
+    Poller(client).wait_operation(async_url=OP, location_url=None, poll_interval=10, since=answered,
+                                  deadline=until(clock, clock.now + 100))
+    assert clock.sleeps[-2:] == [4.0, 0.0]  # long since its answer: read at once
+
+
 def test_location_200_is_done(make_client, clock):
     client, unused = make_client([FakeRaw(200, {"done": True})])
     assert Poller(client).wait_operation(async_url=None, location_url=LOC, poll_interval=1, deadline=until(clock, clock.now + 10)).status == "Succeeded"

@@ -633,3 +633,44 @@ def test_a_step_that_waits_longer_than_its_hold_keeps_the_hold(make_client, cloc
     held = [p for p in arm.patches[renewals:] if p["operation"] == "Merge" and HOLD_TAG in p["properties"]["tags"]]
     assert held, "the hold was never renewed while the release waited"
     assert ours(arm) == (None, {})  # given back at the end
+
+
+# Several targets at once (issue: outages of their own) ------------------------------------------------
+def test_the_release_sends_every_resume_before_following_any_and_a_409_is_sent_again_after(make_client):
+    busy = FakeRaw(409, {"error": {"code": "Conflict", "message": "another operation runs"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]},
+                       resume={"filer-01": [busy]})
+    record.hold(["filer-01", "filer-02"])
+    result = record.release([])
+    # filer-02's resume is not held back by filer-01's conflict: it is sent and followed, then filer-01's again
+    assert arm.log == ["resume filer-01", "resume filer-02", "resume filer-01", "status", "status"]
+    assert [(r["name"], r["outcome"]) for r in result["resumed"]] == [("filer-01", "resumed"), ("filer-02", "resumed")]
+    assert result["health_state_after"] == "Healthy"  # read after every resume ended: the role waits no more
+    assert read_record(arm.tags, HASH).entries == {} and read_record(arm.tags, HASH).holder is None
+
+
+def test_one_failed_suspend_stops_the_others_before_they_are_sent(make_client):
+    refused = FakeRaw(400, {"error": {"code": "BadRequest", "message": "refused"}})
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]},
+                       resume={"filer-01": [refused]})
+    record.hold(["filer-01", "filer-02"])
+    with pytest.raises(HpcCacheError, match="Suspending the storage target filer-01 of cache c1 failed: .*BadRequest") \
+            as caught:
+        record.suspend(["filer-01", "filer-02"], flush=False)
+    assert arm.posts == [("suspend", "filer-01")]
+    assert [(r["name"], r.get("failed", False)) for r in caught.value.result["targets"]] == [
+        ("filer-01", True), ("filer-02", False)]
+    assert caught.value.result["targets"][1]["operations"] == []  # read, never sent to
+
+
+def test_the_suspend_step_leaves_nearly_a_full_hold_renewing_one_a_long_flush_used(make_client):
+    now = [NOW]
+    record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]}, clock=lambda: now[0])
+    record.hold(["filer-01"])
+    until = read_record(arm.tags, HASH).holder.until
+    assert record.suspend(["filer-01"], flush=False)["hold_left"] == until - NOW  # nearly full: left alone
+    assert read_record(arm.tags, HASH).holder.until == until
+    record, arm = make(make_client, tags=dict(arm.tags), targets={"filer-01": ["Suspended"]}, clock=lambda: now[0])
+    now[0] = until - 300  # a long flush used the hold: 300 s left, less than 90% of the 600 s asked for
+    result = record.suspend(["filer-01"], flush=False)
+    assert result["hold_left"] == 600 and read_record(arm.tags, HASH).holder.until == now[0] + 600

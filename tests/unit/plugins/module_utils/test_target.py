@@ -9,9 +9,13 @@ import pytest
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.options import ActionOptions
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, OperationFailed
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, TargetRef
-from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetTask
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import (
+    TargetAction,
+    TargetTask,
+    Together,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import summarize_target, target_state
-from ansible_collections.azure_hpc.cache.tests.unit.fakes import OP, REF, FakeRaw, TargetArm, reset
+from ansible_collections.azure_hpc.cache.tests.unit.fakes import OP, REF, FakeRaw, RecordArm, TargetArm, reset
 
 TARGET = TargetRef(REF, "filer-01")
 
@@ -261,3 +265,30 @@ def test_target_state_and_summary_from_hostile_bodies():
 def test_unknown_desired_state_is_refused(make_client):
     with pytest.raises(HpcCacheError, match="state"):
         run(make_client, TargetArm(["Ready"]), "gone")
+
+
+def test_together_aligns_on_the_last_action_and_sends_each_round_before_following_it(make_client):
+    # filer-02 is flushing (someone's flush): it is waited out first, alone; then both suspends go out together,
+    # so filer-01 is not suspended while filer-02's flush runs
+    arm = RecordArm(targets={"filer-01": ["Ready"], "filer-02": ["Flushing", "Flushing", "Ready"]})
+    client = make_client(arm)[0]
+    options = ActionOptions(wait_timeout=100, poll_interval=5)
+    tasks = [TargetTask(CacheOperations(client, "v"), TargetRef(REF, name), state="suspended", flush=False,
+                        dns_refresh=False, options=options) for name in ("filer-01", "filer-02")]
+    Together(tasks).run()
+    assert arm.log == ["suspend filer-01", "suspend filer-02", "status", "status"]
+    assert [t.result["status"] for t in tasks] == ["Succeeded", "Succeeded"]
+    assert [t.result["state_before"] for t in tasks] == ["Ready", "Flushing"]
+    assert [[o["action"] for o in t.result["operations"]] for t in tasks] == [["suspend"], ["suspend"]]
+
+
+def test_an_action_begun_without_wait_is_finished_as_a_waited_one(make_client):
+    arm = TargetArm(["Ready", "Suspended"], answers={"suspend": [op_202()]},
+                    ops=[FakeRaw(200, {"status": "InProgress"}), done()])
+    client = make_client(arm)[0]
+    action = TargetAction(CacheOperations(client, "v"), TARGET, "suspend",
+                          options=ActionOptions(wait=False, wait_timeout=100, poll_interval=5))
+    assert action.run()["status"] == "InProgress" and action.pending is not None
+    result = action.finish()
+    assert (result["status"], result["polls"], result["state_after"]) == ("Succeeded", 2, "Suspended")
+    assert action.pending is None and action.finish() is result and arm.posts == ["suspend"]
