@@ -120,8 +120,13 @@ def actions_of(emulator, target, action=None, start=0):
 
 def suspend_polled(emulator, target):
     """The suspend of target was answered and its operation read since (a first_read clock started)."""
+    return polled(emulator, "suspend", target)
+
+
+def polled(emulator, action, target):
+    """The action on target was answered and its operation read since (a first_read clock started)."""
     log = emulator.log()
-    posts = [e["seq"] for e in log if e["kind"] == "target_action" and e.get("action") == "suspend"
+    posts = [e["seq"] for e in log if e["kind"] == "target_action" and e.get("action") == action
              and e.get("target") == target]
     return bool(posts) and any(e["kind"] in ("operation", "location") and e.get("target") == target
                                and e["seq"] > posts[0] for e in log)
@@ -228,30 +233,29 @@ def test_a_killed_run_whose_suspend_lags_is_resumed_although_the_target_reads_re
 
 # b. A slow suspend, and a hold taken over meanwhile ---------------------------------------------------
 def test_a_run_whose_hold_was_taken_over_sends_no_further_suspend(runner, emulator, tmp_path, background):
-    """Finding 2 (the fence) and finding 1: while the first run's suspend of filer-01 runs, the operator takes
-    over (cache_maintenance_take_over, as for a hold past its bound). The second run waits for the busy
-    filer-01 and resumes it, and resumes filer-02 (recorded, never suspended: 0.5.0 dropped it as Ready). The
-    first run's fence then sees the hold is not its own: no suspend of filer-02 (0.5.0 sent it, and nothing
-    resumed it), and it fails saying so.
+    """Finding 2 (the fence) and finding 1: every target's flush is sent, then followed; while the flush of
+    filer-01 runs, the operator takes over (cache_maintenance_take_over, as for a hold past its bound). The second
+    run waits for the flushing filer-01 and resumes it, and resumes filer-02 (recorded, never suspended: 0.5.0
+    dropped it as Ready). The first run's fence before its round of suspends then sees the hold is not its own:
+    no suspend to either target (0.5.0 sent one, and nothing resumed it), and it fails saying so.
 
-    About 90 s (180 s seen once on a loaded machine): the first run reads the record again for STALE_READ_SECONDS
-    (30 s) in its fence, and again in its release, before it takes another run's hold for lost (a read may show
-    the tags as they were)."""
+    The first run reads the record again for STALE_READ_SECONDS (15 s) in its fence, and again in its release,
+    before it takes another run's hold for lost (a read may show the tags as they were)."""
     emulator.load(scenario(storage_targets=targets(
-        {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"duration": BOUND}}},
+        {"name": "filer-01", "action": {"duration": 1}, "actions": {"flush": {"duration": BOUND}}},
         "filer-02",
         # the second run's own suspend runs until the first run has ended: the second run holds the cache
         # all along, whatever the speed of either
         {"name": "other", "action": {"duration": 1}, "actions": {"suspend": {"duration": BOUND}}})))
-    # a short confirmation window: the first run's suspend of filer-01 may read its resume (by the second run)
     playbook = playbook_with_defaults(tmp_path, confirm_timeout=5)
     first = background(role_args(runner, role_vars(tmp_path / "first.json", ("filer-01", "filer-02")),
-                                 *NO_FLUSH, playbook=playbook), "first")
-    wait_until(lambda: suspend_polled(emulator, "filer-01") or first.proc.poll() is not None,
-               "the suspend of filer-01 to be sent and polled")
+                                 playbook=playbook), "first")
+    wait_until(lambda: polled(emulator, "flush", "filer-01") or first.proc.poll() is not None,
+               "the flush of filer-01 to be sent and polled")
     assert first.proc.poll() is None, first.output
     first_run = holder_run(emulator)
     assert set(record(emulator)) == {HOLD_TAG, ENTRY + "filer-01", ENTRY + "filer-02"}
+    assert sent(emulator, "filer-02") == dict(NOTHING, flush=1)  # both flushes went out before either is followed
 
     start = mark(emulator)
     second = background(role_args(runner, role_vars(tmp_path / "second.json", ("other",)), *NO_FLUSH,
@@ -261,11 +265,11 @@ def test_a_run_whose_hold_was_taken_over_sends_no_further_suspend(runner, emulat
     assert second.proc.poll() is None, second.output
     second_run = other_holder(emulator, first_run)
     taken = mark(emulator)
-    # the running suspend is followed by its operation; only the second run reads the target meanwhile
+    # the running flush is followed by its operation; only the second run reads the target meanwhile
     wait_until(lambda: second.proc.poll() is not None or len(target_reads(emulator, "filer-01", taken)) >= 2,
-               "the second run to wait while filer-01 reads Busy")
+               "the second run to wait while filer-01 reads Flushing")
     assert second.proc.poll() is None, second.output
-    assert actions_of(emulator, "filer-01", "resume") == [] and sent(emulator, "filer-02") == NOTHING
+    assert actions_of(emulator, "filer-01", "resume") == []
     assert emulator.finish("c1", "filer-01") == 1
 
     assert first.wait() != 0
@@ -273,10 +277,9 @@ def test_a_run_whose_hold_was_taken_over_sends_no_further_suspend(runner, emulat
     assert ("The hold on c1 is no longer this run's (run %s holds it)" % second_run in text
             or "The hold on c1 was taken by run %s while this run worked" % second_run in text), text
     no_traceback(first.output)
-    # the first run sent nothing to filer-02, ever; the second run resumed both of the first run's targets
-    assert [e["action"] for e in actions_of(emulator, "filer-02")] == ["resume"]
-    assert sent(emulator, "filer-02") == dict(NOTHING, resume=1)
-    assert sent(emulator, "filer-01") == dict(NOTHING, suspend=1, resume=1)
+    # the first run sent no suspend, ever; the second run resumed both of the first run's targets
+    assert sent(emulator, "filer-02") == dict(NOTHING, flush=1, resume=1)
+    assert sent(emulator, "filer-01") == dict(NOTHING, flush=1, resume=1)
     assert [e["action"] for e in since(emulator, start, "target_action", "POST")
             if e.get("status") in (200, 202)][:2] == ["resume", "resume"]
 

@@ -100,8 +100,10 @@ def test_galaxy_importer_accepts_the_tarball(tmp_path):
     tarball = [f for f in os.listdir(dist) if f.endswith(".tar.gz")]
     assert len(tarball) == 1
     config = tmp_path / "galaxy-importer.cfg"
-    # ansible-test runs in make test already (scripts/sanity); here the importer's own checks, no container.
-    config.write_text("[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = True\n"
+    # ansible-test runs in make test already (scripts/sanity), and so does ansible-lint with the production profile
+    # (make lint) on the repository, of which the tarball is a part (build_ignore): here the importer's own checks
+    # (the manifest, the docs of every plugin, the tarball's layout), no container.
+    config.write_text("[galaxy-importer]\nRUN_ANSIBLE_TEST = False\nRUN_ANSIBLE_LINT = False\n"
                       "RUN_ANSIBLE_DOC = True\nCHECK_REQUIRED_TAGS = False\nLOG_LEVEL_MAIN = INFO\n")
     out = subprocess.run([sys.executable, "-m", "galaxy_importer.main",
                           os.path.join(dist, tarball[0])],

@@ -292,6 +292,39 @@ class Role051(Role050):
         return 2 if failed or released.get("failed") else 0
 
 
+class Role060(Role051):
+    """The role as of 0.6.0: held; block: suspended (every target's flush, then every target's suspend, each round
+    sent before it is followed), per task file (renewed, but not before the first when the suspend step returned
+    hold_left: it left nearly a full hold), work; always: released (every resume sent before any is followed)."""
+
+    name = "role060"
+
+    def playbook(self, run: "RunHandle") -> int:
+        """backend.yml: held; block: suspended, per task file (renewed unless the first after hold_left, work);
+        always: released."""
+        hold = run.step("held", lambda proc: self.record_module(proc, "held", targets=run.targets))
+        if hold.get("failed"):
+            return 2  # outside the block: the host fails, no always section
+        to_suspend = list(hold.get("to_suspend") or [])
+        suspend: t.Dict[str, t.Any] = {}
+        failed = False
+        if to_suspend:
+            suspend = run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=to_suspend))
+            failed = bool(suspend.get("failed"))
+        if not failed:
+            for index, seconds in enumerate(run.params.work):
+                renew = index > 0 or "hold_left" not in suspend
+                if renew and run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
+                    failed = True
+                    break
+                if run.work(seconds).get("failed"):
+                    failed = True
+                    break
+        released = run.step("released", lambda proc: self.record_module(
+            proc, "released", suspend_results=list(suspend.get("targets") or [])))
+        return 2 if failed or released.get("failed") else 0
+
+
 class Forgetful(Role051):
     """A planted bug, for the harness's own test: release sends no resume (it is told nothing was suspended)
     but drops the record and reports success."""
@@ -322,5 +355,5 @@ class Forgetful(Role051):
 
 
 DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {
-    "role050": Role050, "role051": Role051, "forgetful": Forgetful}
-NEWEST = "role051"  # the default driver: the newest protocol a driver exists for
+    "role050": Role050, "role051": Role051, "role060": Role060, "forgetful": Forgetful}
+NEWEST = "role060"  # the default driver: the newest protocol a driver exists for

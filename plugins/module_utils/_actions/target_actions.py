@@ -281,8 +281,9 @@ class TargetTask:
         self._done.append(outcome["msg"])
         if outcome.get("status") != "Succeeded":
             self.steps = []
-        self.result["status"] = outcome.get("status")
-        self.result["msg"] = ". ".join(self._done)
+        if not self.steps:  # the sequence is over: its status and what each action said
+            self.result["status"] = outcome.get("status")
+            self.result["msg"] = ". ".join(self._done)
 
     def _follow(self, action: str, call: t.Callable[[], t.Any]) -> t.Any:
         try:

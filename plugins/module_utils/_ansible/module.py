@@ -145,14 +145,25 @@ class HpcCacheModule:
         try:
             result = body()
         except MissingLibraryError as exc:
-            self.fail(missing_required_lib(exc.library), **partial())
+            self.fail(missing_required_lib(exc.library), **_learnt(partial()))
         except HpcCacheError as exc:
             msg, learnt = failure_of(exc)
-            self.fail(msg, **dict(partial(), **learnt))
+            self.fail(msg, **_learnt(partial(), learnt))
         except Exception as exc:  # a bug: keep the traceback out of msg, at -vvv under 'exception'
-            self.fail(failure_of(exc, self.secrets())[0], exception=self.redact(traceback.format_exc()), **partial())
+            self.fail(failure_of(exc, self.secrets())[0], exception=self.redact(traceback.format_exc()),
+                      **_learnt(partial()))
         self._hide(self.secrets())  # every token the task got, wherever it might appear (an operation's error)
         for warning in result.pop("warnings", None) or []:
             self.module.warn(self.redact(str(warning)))  # passing warnings to exit_json is deprecated
         self.module.exit_json(**result)
         raise SystemExit(0)  # exit_json exits; said for the type checker
+
+
+def _learnt(*parts: t.Mapping[str, t.Any]) -> t.Dict[str, t.Any]:
+    """What a failed task had learnt, merged; its own msg (a step's) gives way to the failure's."""
+    merged: t.Dict[str, t.Any] = {}
+    for part in parts:
+        merged.update(part)
+    merged.pop("msg", None)
+    merged.pop("exception", None)
+    return merged
