@@ -51,16 +51,16 @@ options:
       - V(held) recovers an interrupted run's record, takes (or renews) the hold for O(run_id), and records
         which of O(storage_targets) the run will suspend (RV(to_suspend)), before any suspend.
       - V(suspended) flushes (with O(flush)) and suspends each of O(storage_targets) (by default every target
-        recorded for O(run_id)), all together: every flush is sent before any is followed to its end, then every
-        suspend, so each target is out of service from its own suspend, and the service runs the operations side
+        recorded for O(run_id)), all together (every flush is sent before any is followed to its end, then every
+        suspend), so each target is out of service from its own suspend, and the service runs the operations side
         by side. Just before every request that changes a target, the record is read again, and the request is
         sent only while the hold is this run's with time left to cover it (renewed first when it has less) and
-        while the playbook that runs the module still runs. The first failure stops the rest: no further request
-        is sent (RV(targets) says what was sent to each). At the end the hold is renewed when it has less than 90%
+        while the playbook that runs the module still runs. The first failure stops the rest (no further request
+        is sent; RV(targets) says what was sent to each). At the end the hold is renewed when it has less than 90%
         of O(hold) left (RV(hold_left)).
       - V(renewed) extends this run's hold, recovering nothing; it fails when the hold is no longer the run's.
-      - V(released) resumes, all together (every resume sent before any is followed), every target recorded for this run, and every target O(suspend_results) shows a
-        suspend was sent to, whatever it reads and whatever the suspend step reported (a killed module reports
+      - V(released) resumes, all together (every resume sent before any is followed), every target recorded for
+        this run, and every target O(suspend_results) shows a suspend was sent to, whatever it reads and whatever the suspend step reported (a killed module reports
         nothing), forgets each once its resume operation succeeded, and gives the hold back once nothing of the
         run is recorded. It fails while a target stays recorded. While another run holds the cache it sends
         nothing, and that run recovers what this run recorded.
