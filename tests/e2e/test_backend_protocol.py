@@ -149,13 +149,14 @@ def no_traceback(output):
     assert "Traceback" not in output, output
 
 
-def playbook_with_defaults(tmp_path, **defaults):
-    """The maintenance playbook, with module defaults of the record module (a short confirm_timeout)."""
+def playbook_with_defaults(tmp_path, confirm_timeout):
+    """The maintenance playbook, with a short confirmation window (cache_maintenance_confirm_timeout: module
+    defaults of the play would not reach the role's modules, which get the role's own)."""
     path = tmp_path / "play.yml"
     path.write_text(json.dumps([{
         "name": "Maintenance", "hosts": "hpc_caches", "gather_facts": False,
-        "module_defaults": {"azure_hpc.cache.azure_hpc_cache_maintenance_record": defaults},
-        "roles": [{"role": "azure_hpc.cache.cache_maintenance"}]}]))
+        "roles": [{"role": "azure_hpc.cache.cache_maintenance",
+                   "vars": {"cache_maintenance_confirm_timeout": confirm_timeout}}]}]))
     return str(path)
 
 

@@ -306,16 +306,15 @@ def test_targets_suspended_by_someone_else_are_left_alone(runner, emulator, tmp_
 def test_an_unconfirmed_suspend_is_still_resumed(runner, emulator, tmp_path):
     emulator.load(scenario(storage_targets=targets(
         {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"shows": False}}})))
-    # the same role, with a short confirmation window (the module's default is 120 s); the record module
+    # the same role, with a short confirmation window (the default is 120 s); the record module
     # (state=suspended) sends the suspend
     playbook = tmp_path / "play.yml"
     playbook.write_text(json.dumps([{
         "name": "Maintenance", "hosts": "hpc_caches", "gather_facts": False,
-        "module_defaults": {"azure_hpc.cache.azure_hpc_cache_maintenance_record": {"confirm_timeout": 5}},
-        "roles": [{"role": "azure_hpc.cache.cache_maintenance"}]}]))
+        "roles": [{"role": "azure_hpc.cache.cache_maintenance", "vars": {"cache_maintenance_confirm_timeout": 5}}]}]))
     run = run_role(runner, tmp_path / "summary.json", playbook=str(playbook))
     assert run.rc != 0
-    assert "Unconfirmed" in run.stdout
+    assert "Unconfirmed" in run.stdout and "still reads Ready after 5 s (confirm_timeout)" in run.stdout
     [row] = run.rows
     assert row["done"].startswith("flush, suspend, resume (failed:"), row
     assert [e["action"] for e in requests_of(emulator, "target_action", "POST")] == ["flush", "suspend", "resume"]
