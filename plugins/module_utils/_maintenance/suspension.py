@@ -85,7 +85,7 @@ class Suspension:
                     rows.append(dict(task.result, name=name, failed=True, msg=failure_of(exc)[0]))
                 elif "state_before" in task.result:
                     rows.append(dict(task.result, name=name))
-            ctx.result["changed"] = any(task.result.get("operations") for task in tasks)
+            ctx.result["changed"] = ctx.result["changed"] or any(task.result.get("operations") for task in tasks)
             failed = next(("the storage target %s" % name for name, task in zip(targets, tasks)
                            if task is together.failed), "the storage targets")
             raise HpcCacheError("Suspending %s of cache %s failed: %s. Nothing more was suspended; the release "
