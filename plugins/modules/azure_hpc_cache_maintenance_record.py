@@ -62,8 +62,8 @@ options:
       - V(released) resumes, all together (every resume sent before any is followed), every target recorded for
         this run, and every target O(suspend_results) shows a suspend was sent to, whatever it reads and whatever
         the suspend step reported (a killed module reports nothing), forgets each once its resume operation
-        succeeded, and gives the hold back once nothing of the run is recorded. It fails while a target stays recorded. While another run holds the cache it sends
-        nothing, and that run recovers what this run recorded.
+        succeeded, and gives the hold back once nothing of the run is recorded. It fails while a target stays
+        recorded. While another run holds the cache it sends nothing, and that run recovers what this run recorded.
     type: str
     required: true
     choices: [checked, held, suspended, renewed, released]
