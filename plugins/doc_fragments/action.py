@@ -31,7 +31,9 @@ options:
     default: 3600
   poll_interval:
     description:
-      - Seconds between status reads when the service sends no C(Retry-After). Must be greater than 0.
+      - The longest pause, in seconds, between status reads when the service sends no C(Retry-After). The first
+        read comes after a second, and each pause is a third of the wait so far (at least a second), up to this.
+        Must be greater than 0.
     type: int
     default: 10
   confirm_timeout:
