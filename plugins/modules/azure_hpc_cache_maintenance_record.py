@@ -56,8 +56,8 @@ options:
         by side. Just before every request that changes a target, the record is read again, and the request is
         sent only while the hold is this run's with time left to cover it (renewed first when it has less) and
         while the playbook that runs the module still runs. The first failure stops the rest (no further request
-        is sent; RV(targets) says what was sent to each). At the end the hold is renewed when it has less than 90%
-        of O(hold) left (RV(hold_left)).
+        is sent; RV(targets) says what was sent to each). At the end the hold is renewed when it has more than
+        a minute less than O(hold) left (RV(hold_until)).
       - V(renewed) extends this run's hold, recovering nothing; it fails when the hold is no longer the run's.
       - V(released) resumes, all together (every resume sent before any is followed), every target recorded for
         this run, and every target O(suspend_results) shows a suspend was sent to, whatever it reads and whatever
@@ -283,11 +283,17 @@ health_state_after:
 hold_left:
   description:
     - With V(state=suspended), the seconds this run's hold has left once every target is suspended. The step renews
-      the hold when it has less than 90% of O(hold) left, so the role's first backend task file needs no renewal of
-      its own.
+      the hold when it has more than a minute less than O(hold) left, so the role's first backend task file needs no
+      renewal of its own.
   returned: with state=suspended, when it succeeded (not in check mode)
   type: int
   sample: 7190
+  version_added: 0.6.0
+hold_until:
+  description: With V(state=suspended), when this run's hold ends (seconds since 1970, on this host's clock).
+  returned: with state=suspended, when it succeeded (not in check mode)
+  type: int
+  sample: 1796054400
   version_added: 0.6.0
 status:
   description: V(Refused) when the cache's health state is not one of O(allowed_states); nothing was sent.

@@ -128,10 +128,16 @@ def runner(tmp_path: t.Any, emulator: Emulator) -> Runner:
     return Runner(str(tmp_path), emulator)
 
 
+# The recorded durations (a storage-target flush 8 s, a suspend or resume 1 s), a quarter as long: a test that
+# needs an action to last gives its duration (which is not scaled), or a time_scale of its own.
+TIME_SCALE = 0.25
+
+
 def scenario(**cache: t.Any) -> t.Dict[str, t.Any]:
-    """One cache c1 in rg, with the given settings."""
+    """One cache c1 in rg, with the given settings (time_scale: TIME_SCALE unless given)."""
     spec = {"name": "c1", "resource_group": "rg"}
     faults = cache.pop("faults", [])
+    cache.setdefault("time_scale", TIME_SCALE)
     top = {k: cache.pop(k) for k in ("token_lifetime", "metadata", "clients", "users", "time_scale") if k in cache}
     spec.update(cache)
     return dict({"caches": [spec], "faults": faults}, **top)

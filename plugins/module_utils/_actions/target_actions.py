@@ -259,6 +259,11 @@ class TargetTask:
                                        % (self.ref.name, self.ref.cache.name, before, self.desired)})
         return bool(self.steps)
 
+    def stale(self) -> None:
+        """The target as start() read it may be old by the next begin() (other targets' waits came between):
+        every action is then decided on a fresh read."""
+        self._body = None
+
     def begin(self) -> None:
         """Send the next action's request (a later action reads the target afresh, and waits while it is busy
         or flushing), without following it: finish() does."""
@@ -324,21 +329,48 @@ class Together:
     action is sent before any is followed (the service runs them side by side, so a round lasts about its
     longest action, not their sum), and the rounds are aligned on the last action, so every target's last
     action (its suspend, its resume) goes out with the others' and no target waits out another's flush in
-    that state. The first failure stops the rest: nothing more is sent, it is raised, and `failed` is its task
-    (its result, like every task's, says what was sent)."""
+    that state. Each action is decided on a read of its target made just before it (a round may wait long).
+    The first failure stops the rest: nothing more is sent; the actions already sent are followed to their end
+    (reads only, so each task's result says what was sent and how it ended, and nothing of this step still runs
+    when the next one starts), unless the failure is one of `stop` (the caller's: the run must send and wait for
+    nothing more); then it is raised, and `failed` is its task."""
 
-    def __init__(self, tasks: t.Sequence[TargetTask]) -> None:
+    def __init__(self, tasks: t.Sequence[TargetTask],
+                 stop: t.Tuple[t.Type[BaseException], ...] = ()) -> None:
         self.tasks = list(tasks)
+        self.stop = stop
         self.failed: t.Optional[TargetTask] = None
 
     def run(self) -> None:
         started = [task for task in self.tasks if self._call(task, task.start)]
+        for task in started:
+            task.stale()
         for left in range(max((len(task.steps) for task in started), default=0), 0, -1):
             now = [task for task in started if len(task.steps) == left]
-            for task in now:
-                self._call(task, task.begin)
-            for task in now:
-                self._call(task, task.finish)
+            begun: t.List[TargetTask] = []
+            try:
+                for task in now:
+                    self._call(task, task.begin)
+                    begun.append(task)
+                for task in now:
+                    begun.remove(task)
+                    self._call(task, task.finish)
+            except Exception as exc:
+                if not isinstance(exc, self.stop):
+                    self._follow_sent(begun)
+                raise
+
+    def _follow_sent(self, begun: t.Sequence[TargetTask]) -> None:
+        """After a failure: follow every action already sent to its end, reads only; a failure of one is its own
+        task's (reported in its result), and stops no other's following."""
+        for task in begun:
+            try:
+                task.finish()
+            except Exception as exc:  # pylint: disable=broad-exception-caught  # its result says how it failed
+                if isinstance(exc, self.stop):
+                    raise
+            finally:
+                task.result["elapsed"] = round(task.deadline.now() - task.started, 3)
 
     def _call(self, task: TargetTask, call: t.Callable[[], t.Any]) -> t.Any:
         try:

@@ -13,7 +13,12 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_ac
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import target_state
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, HpcCacheError, failure_of
-from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import RunContext, Stores
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import (
+    BUSY_STATES,
+    KNOWN,
+    RunContext,
+    Stores,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.hold import Hold
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import Stopped
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stores import Store, WriteRefused
@@ -101,9 +106,37 @@ class Recovery:
 
     def resume_all(self, refs: t.Sequence[TargetRef]) -> t.List[t.Dict[str, t.Any]]:
         """Resume several targets at once: every resume is sent before any is followed (the service runs them
-        side by side), then each is followed to its end as resume() does; one failure stops no other (I6)."""
-        begun = [self._begin(ref) for ref in refs]
-        return [self.resume(ref, begun=first) for ref, first in zip(refs, begun)]
+        side by side), then each is followed to its end as resume() does; one failure stops no other (I6). A
+        target that reads Busy, Flushing or a state the API does not name (a suspend or flush of this run still
+        runs: a killed module's, or one a failure left) is waited for first, after the others' resumes are sent,
+        so its resume comes after that operation (I1)."""
+        begun = [None if self._busy(ref) else self._begin(ref) for ref in refs]
+        rows: t.List[t.Dict[str, t.Any]] = []
+        for ref, first in zip(refs, begun):
+            if first is None:
+                self._settle(ref)
+            rows.append(self.resume(ref, begun=first))
+        return rows
+
+    def _busy(self, ref: TargetRef) -> bool:
+        """The target reads a state that shows an operation running (a read that fails says nothing: the resume is
+        sent, and its answer judged)."""
+        try:
+            state = target_state(self.ctx.ops.get_target(ref, self.ctx.deadline.at))
+        except Stopped:
+            raise
+        except HpcCacheError:
+            return False
+        return state.strip().casefold() not in KNOWN - BUSY_STATES
+
+    def _settle(self, ref: TargetRef) -> None:
+        """Wait while the target is busy; a failed wait is left to the resume's own answer (409: waited again)."""
+        try:
+            self.ctx.wait_while_busy(ref, "Busy")
+        except Stopped:
+            raise
+        except HpcCacheError:
+            pass
 
     def _begin(self, ref: TargetRef) -> t.Tuple[TargetAction, t.Optional[HpcCacheError]]:
         """Send a resume without following it; a failure is kept for resume() to judge."""

@@ -13,11 +13,12 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, failure_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import RunContext
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.hold import Hold
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import Stopped
 
 
-# The suspend step leaves the hold with at least this share of the hold asked for (hold_left), renewing it when a
-# long flush used more: the role's first backend task file then starts without a renewal of its own.
-TOP_UP = 0.9
+# The suspend step leaves the hold with at most this many seconds less than the hold asked for, renewing it when a
+# long flush used more (hold_until): the role's first backend task file then starts without a renewal of its own.
+TOP_UP_SLACK = 60
 
 
 class Suspension:
@@ -75,7 +76,7 @@ class Suspension:
         tasks = [TargetTask(ctx.ops, TargetRef(ctx.ref, recorded[name.casefold()]), options=ctx.action_options(),
                             deadline=ctx.deadline, state="suspended", flush=flush, dns_refresh=False)
                  for name in targets]
-        together = Together(tasks)
+        together = Together(tasks, stop=(Stopped,))
         try:
             with self.hold.fenced():
                 together.run()
@@ -94,19 +95,21 @@ class Suspension:
         for name, task in zip(targets, tasks):
             rows.append(dict(task.result, name=name))
             ctx.result["changed"] = ctx.result["changed"] or bool(task.result.get("changed"))
-        ctx.result["hold_left"] = self._top_up()
+        ctx.result["hold_until"] = self._top_up()
+        ctx.result["hold_left"] = max(int(ctx.result["hold_until"] - ctx.wall_clock()), 0)
         ctx.result["msg"] = "Suspended: %s" % (", ".join(r["name"] for r in rows) or "none")
         return ctx.result
 
     def _top_up(self) -> int:
-        """Once every target is suspended: the hold is renewed when it has less than TOP_UP of the hold asked for
-        left (a long flush used it), so the first backend task file starts with nearly a full hold and needs no
-        renewal of its own (the role skips it). The seconds the hold has left."""
+        """Once every target is suspended: the hold is renewed when it has TOP_UP_SLACK seconds less than the hold
+        asked for left (a long flush used them), so the first backend task file starts with nearly a full hold and
+        needs no renewal of its own (the role skips it while the hold still has that much). The hold's bound."""
         ctx = self.ctx
         store, holder = ctx.store_of_hold(ctx.stores())
-        if holder.until - ctx.wall_clock() >= TOP_UP * ctx.hold_seconds:
-            return int(holder.until - ctx.wall_clock())
+        if holder.until - ctx.wall_clock() >= ctx.hold_seconds - TOP_UP_SLACK:
+            return holder.until
+        ctx.alive()
         until = ctx.until()
         self.hold.renew(store)
         ctx.result["changed"] = True
-        return int(until - ctx.wall_clock())
+        return until

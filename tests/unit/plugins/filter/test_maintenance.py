@@ -150,10 +150,12 @@ def test_seconds_and_operation_of_a_flush():
     assert (got["seconds"], got["operation_id"]) == (12.5, "op-1")
 
 
-def test_backend_seconds_are_the_sum_of_the_target_rows():
+def test_backend_seconds_are_the_longest_target_row():
+    # the targets go together (every suspend sent before any is followed): their rows' seconds overlap
     rows = [{"name": "a", "seconds": 1.25}, {"name": "b", "seconds": "2.5"}, {"name": "c"}]
     got = result(backend=True, suspend={"results": []}, storage_targets=rows)
-    assert got["seconds"] == 3.8 and got["storage_targets"] == rows
+    assert got["seconds"] == 2.5 and got["storage_targets"] == rows
+    assert result(backend=True, suspend={"results": []}, storage_targets=[])["seconds"] == 0.0
     # a failed release keeps its rows (target_rows reads a failed release's result too)
     assert result(backend=True, failure={"msg": "x"}, storage_targets=rows)["storage_targets"] == rows
 
