@@ -298,7 +298,8 @@ def test_a_run_whose_hold_was_taken_over_sends_no_further_suspend(runner, emulat
 def test_a_suspend_module_killed_after_its_post_is_resumed_by_the_release(
         runner, emulator, tmp_path, background):
     """Finding 4: a suspend module killed after its POST reports nothing; 0.5.0 took that for "nothing
-    sent" and left the target suspended. Now release resumes every target recorded for the run."""
+    sent" and left the target suspended. Now release resumes every target recorded for the run, once the
+    suspend it finds running is over."""
     emulator.load(scenario(storage_targets=targets(
         {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"duration": BOUND}}})))
     first = background(role_args(runner, role_vars(tmp_path / "summary.json"), *NO_FLUSH), "first")
@@ -307,10 +308,14 @@ def test_a_suspend_module_killed_after_its_post_is_resumed_by_the_release(
     assert first.proc.poll() is None, first.output
     # the module that sent it still runs (the suspend runs until the test ends it): kill it alone
     [module] = module_processes(first.proc.pid)
+    killed = mark(emulator)
     os.kill(module[0], signal.SIGKILL)
-    # the playbook goes on to its always section: the release's resume (409 while the suspend runs)
-    wait_until(lambda: actions_of(emulator, "filer-01", "resume") or first.proc.poll() is not None,
-               "the release to send a resume of filer-01")
+    # the playbook goes on to its always section: the release reads filer-01 Busy (the suspend still runs) and
+    # waits for it, so that its resume comes after the suspend (I1)
+    wait_until(lambda: len(target_reads(emulator, "filer-01", killed)) >= 2 or first.proc.poll() is not None,
+               "the release to wait while filer-01 reads Busy")
+    assert first.proc.poll() is None, first.output
+    assert actions_of(emulator, "filer-01", "resume") == []
     emulator.finish("c1", "filer-01")
     assert first.wait() != 0  # the suspend step failed
     no_traceback(first.output)
