@@ -294,8 +294,9 @@ class Role051(Role050):
 
 class Role060(Role051):
     """The role as of 0.6.0: held; block: suspended (every target's flush, then every target's suspend, each round
-    sent before it is followed), per task file (renewed, but not before the first when the suspend step returned
-    hold_left: it left nearly a full hold), work; always: released (every resume sent before any is followed)."""
+    sent before it is followed), per task file (renewed, but not before the first while the suspend step's
+    hold_until is within two minutes of a full hold: renew_before), work; always: released (every resume sent
+    before any is followed)."""
 
     name = "role060"
 
@@ -313,13 +314,51 @@ class Role060(Role051):
             failed = bool(suspend.get("failed"))
         if not failed:
             for index, seconds in enumerate(run.params.work):
-                renew = index > 0 or "hold_left" not in suspend
-                if renew and run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
+                if renew_before(run, index, suspend) and run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
                     failed = True
                     break
                 if run.work(seconds).get("failed"):
                     failed = True
                     break
+        released = run.step("released", lambda proc: self.record_module(
+            proc, "released", suspend_results=list(suspend.get("targets") or [])))
+        return 2 if failed or released.get("failed") else 0
+
+
+def renew_before(run: "RunHandle", index: int, suspend: t.Mapping[str, t.Any]) -> bool:
+    """backend_step.yml's `when`: renew before every task file but the first; before the first too unless the
+    suspend step's hold_until, on the controller's clock, is within two minutes of a full hold."""
+    until = suspend.get("hold_until")
+    if index > 0 or not isinstance(until, (int, float)):
+        return True
+    return int(until) - int(run.world.sim.wall() + run.info.skew) < int(run.params.hold) - 120
+
+
+class Lockstep060(Role060):
+    """Role060 in a play of many caches under the linear strategy: no host's first task file starts before every
+    host's suspend step is over, so the hold waits (hold/2 here, nothing renewing it) between this run's suspend
+    step and its first task file (0.9 x hold, inside what the role promises). The first renewal must not be
+    skipped then (renew_before: hold_until is judged when the task file starts)."""
+
+    name = "role060-lockstep"
+
+    def playbook(self, run: "RunHandle") -> int:
+        hold = run.step("held", lambda proc: self.record_module(proc, "held", targets=run.targets))
+        if hold.get("failed"):
+            return 2
+        to_suspend = list(hold.get("to_suspend") or [])
+        suspend: t.Dict[str, t.Any] = {}
+        failed = False
+        if to_suspend:
+            suspend = run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=to_suspend))
+            failed = bool(suspend.get("failed"))
+        if not failed:
+            run.work(run.params.hold / 2.0)  # the other hosts' suspend steps: the playbook idles, no module runs
+            if renew_before(run, 0, suspend) and \
+                    run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
+                failed = True
+            elif run.work(0.9 * run.params.hold).get("failed"):
+                failed = True
         released = run.step("released", lambda proc: self.record_module(
             proc, "released", suspend_results=list(suspend.get("targets") or [])))
         return 2 if failed or released.get("failed") else 0
@@ -355,5 +394,6 @@ class Forgetful(Role051):
 
 
 DRIVERS: t.Dict[str, t.Callable[[], Driver]] = {
-    "role050": Role050, "role051": Role051, "role060": Role060, "forgetful": Forgetful}
+    "role050": Role050, "role051": Role051, "role060": Role060, "role060-lockstep": Lockstep060,
+    "forgetful": Forgetful}
 NEWEST = "role060"  # the default driver: the newest protocol a driver exists for
