@@ -279,8 +279,7 @@ class TargetTask:
         """Follow the action begun to its end (every action but the last even without wait); the sequence
         stops at an action that did not end Succeeded (only the last may: wait=false)."""
         action = self.steps.pop(0)
-        step = self._step
-        assert step is not None, "finish() without begin()"
+        step = self._begun()
         outcome = self._follow(action, step.finish) if self.options.wait or self.steps else step.result
         self._add_step(action, outcome, sent=step.sent)
         self._done.append(outcome["msg"])
@@ -290,12 +289,16 @@ class TargetTask:
             self.result["status"] = outcome.get("status")
             self.result["msg"] = ". ".join(self._done)
 
+    def _begun(self) -> TargetAction:
+        if self._step is None:
+            raise HpcCacheError("A storage-target action was followed before it was begun (TargetTask.finish)")
+        return self._step
+
     def _follow(self, action: str, call: t.Callable[[], t.Any]) -> t.Any:
         try:
             return call()
         except Exception as exc:  # pylint: disable=broad-exception-caught  # the request it sent is reported
-            step = self._step
-            assert step is not None
+            step = self._begun()
             learnt = exc.result if isinstance(exc, HpcCacheError) else {}
             self._add_step(action, dict(step.result, **learnt), sent=step.sent, failed=True)
             if step.result.get("status"):
