@@ -280,17 +280,11 @@ health_state_after:
   type: str
   sample: Healthy
   version_added: 0.6.0
-hold_left:
-  description:
-    - With V(state=suspended), the seconds this run's hold has left once every target is suspended. The step renews
-      the hold when it has more than a minute less than O(hold) left, so the role's first backend task file needs no
-      renewal of its own.
-  returned: with state=suspended, when it succeeded (not in check mode)
-  type: int
-  sample: 7190
-  version_added: 0.6.0
 hold_until:
-  description: With V(state=suspended), when this run's hold ends (seconds since 1970, on this host's clock).
+  description:
+    - With V(state=suspended), when this run's hold ends once every target is suspended (seconds since 1970, on this
+      host's clock). The step renews the hold when it has more than a minute less than O(hold) left, so the role's
+      first backend task file needs no renewal of its own.
   returned: with state=suspended, when it succeeded (not in check mode)
   type: int
   sample: 1796054400

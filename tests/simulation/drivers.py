@@ -280,8 +280,10 @@ class Role051(Role050):
             suspend = run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=to_suspend))
             failed = bool(suspend.get("failed"))
         if not failed:
-            for seconds in run.params.work:
-                if run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
+            self.between(run)
+            for index, seconds in enumerate(self.task_files(run)):
+                if self.renews(run, index, suspend) and \
+                        run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
                     failed = True
                     break
                 if run.work(seconds).get("failed"):
@@ -290,6 +292,17 @@ class Role051(Role050):
         released = run.step("released", lambda proc: self.record_module(
             proc, "released", suspend_results=list(suspend.get("targets") or [])))
         return 2 if failed or released.get("failed") else 0
+
+    def between(self, run: "RunHandle") -> None:
+        """What the playbook does between the suspend step and the first task file: nothing."""
+
+    def task_files(self, run: "RunHandle") -> t.List[float]:
+        """The seconds each backend task file works."""
+        return list(run.params.work)
+
+    def renews(self, run: "RunHandle", index: int, suspend: t.Mapping[str, t.Any]) -> bool:
+        """The hold is renewed before every task file."""
+        return True
 
 
 class Role060(Role051):
@@ -300,29 +313,8 @@ class Role060(Role051):
 
     name = "role060"
 
-    def playbook(self, run: "RunHandle") -> int:
-        """backend.yml: held; block: suspended, per task file (renewed unless the first after hold_left, work);
-        always: released."""
-        hold = run.step("held", lambda proc: self.record_module(proc, "held", targets=run.targets))
-        if hold.get("failed"):
-            return 2  # outside the block: the host fails, no always section
-        to_suspend = list(hold.get("to_suspend") or [])
-        suspend: t.Dict[str, t.Any] = {}
-        failed = False
-        if to_suspend:
-            suspend = run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=to_suspend))
-            failed = bool(suspend.get("failed"))
-        if not failed:
-            for index, seconds in enumerate(run.params.work):
-                if renew_before(run, index, suspend) and run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
-                    failed = True
-                    break
-                if run.work(seconds).get("failed"):
-                    failed = True
-                    break
-        released = run.step("released", lambda proc: self.record_module(
-            proc, "released", suspend_results=list(suspend.get("targets") or [])))
-        return 2 if failed or released.get("failed") else 0
+    def renews(self, run: "RunHandle", index: int, suspend: t.Mapping[str, t.Any]) -> bool:
+        return renew_before(run, index, suspend)
 
 
 def renew_before(run: "RunHandle", index: int, suspend: t.Mapping[str, t.Any]) -> bool:
@@ -342,26 +334,11 @@ class Lockstep060(Role060):
 
     name = "role060-lockstep"
 
-    def playbook(self, run: "RunHandle") -> int:
-        hold = run.step("held", lambda proc: self.record_module(proc, "held", targets=run.targets))
-        if hold.get("failed"):
-            return 2
-        to_suspend = list(hold.get("to_suspend") or [])
-        suspend: t.Dict[str, t.Any] = {}
-        failed = False
-        if to_suspend:
-            suspend = run.step("suspended", lambda proc: self.record_module(proc, "suspended", targets=to_suspend))
-            failed = bool(suspend.get("failed"))
-        if not failed:
-            run.work(run.params.hold / 2.0)  # the other hosts' suspend steps: the playbook idles, no module runs
-            if renew_before(run, 0, suspend) and \
-                    run.step("renewed", lambda proc: self.record_module(proc, "renewed")).get("failed"):
-                failed = True
-            elif run.work(0.9 * run.params.hold).get("failed"):
-                failed = True
-        released = run.step("released", lambda proc: self.record_module(
-            proc, "released", suspend_results=list(suspend.get("targets") or [])))
-        return 2 if failed or released.get("failed") else 0
+    def between(self, run: "RunHandle") -> None:
+        run.work(run.params.hold / 2.0)  # the other hosts' suspend steps: the playbook idles, no module runs
+
+    def task_files(self, run: "RunHandle") -> t.List[float]:
+        return [0.9 * run.params.hold]
 
 
 class Forgetful(Role051):

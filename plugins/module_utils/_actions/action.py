@@ -131,19 +131,16 @@ class ActionTask:
 
     def run(self, body: t.Optional[t.Mapping[str, t.Any]] = None) -> ActionResult:
         """body: the resource as the caller has just read it, instead of a read of its own."""
-        try:
+
+        def first() -> None:
+            nonlocal body
             if body is None:
                 body = self.client.get(self.resource_url(), deadline=self.deadline.at).json_object()
             state = self.state_of(body)
             self.result[self.state_key] = state
             self.act(self.decide(body, state), state)
-        except HpcCacheError as exc:  # a failed wait's own reads add to what the task had read before it
-            if isinstance(exc.result.get("polls"), int):
-                exc.result["polls"] += self.result["polls"]
-            raise
-        finally:
-            self.result["elapsed"] = self.elapsed()
-        return self.result
+
+        return self._counted(first)
 
     def finish(self) -> ActionResult:
         """Follow an action run without wait to its end, as run() with wait would have: the operation its
@@ -155,8 +152,12 @@ class ActionTask:
         self.wait = True
         for said in ("status", "msg"):  # what the run without wait concluded ("it runs on") is concluded again
             self.result.pop(said, None)  # type: ignore[misc]
+        return self._counted(pending)
+
+    def _counted(self, call: t.Callable[[], None]) -> ActionResult:
+        """call(), then the result; a failed wait's own reads add to what the task had read before it."""
         try:
-            pending()
+            call()
         except HpcCacheError as exc:
             if isinstance(exc.result.get("polls"), int):
                 exc.result["polls"] += self.result["polls"]

@@ -368,18 +368,22 @@ class Together:
         task's (reported in its result), and stops no other's following."""
         for task in begun:
             try:
-                task.finish()
+                _timed(task, task.finish)
             except Exception as exc:  # pylint: disable=broad-exception-caught  # its result says how it failed
                 if isinstance(exc, self.stop):
                     raise
-            finally:
-                task.result["elapsed"] = round(task.deadline.now() - task.started, 3)
 
     def _call(self, task: TargetTask, call: t.Callable[[], t.Any]) -> t.Any:
         try:
-            return call()
+            return _timed(task, call)
         except BaseException:
             self.failed = task
             raise
-        finally:
-            task.result["elapsed"] = round(task.deadline.now() - task.started, 3)
+
+
+def _timed(task: TargetTask, call: t.Callable[[], t.Any]) -> t.Any:
+    """call(), the task's elapsed updated whatever happens."""
+    try:
+        return call()
+    finally:
+        task.result["elapsed"] = round(task.deadline.now() - task.started, 3)

@@ -110,41 +110,44 @@ class Recovery:
         target that reads Busy, Flushing or a state the API does not name (a suspend or flush of this run still
         runs: a killed module's, or one a failure left) is waited for first, after the others' resumes are sent,
         so its resume comes after that operation (I1)."""
-        begun = [None if self._busy(ref) else self._begin(ref) for ref in refs]
+        bodies = [self._read(ref) for ref in refs]
+        states = [None if body is None else target_state(body) for body in bodies]
+        begun = [None if _busy(state) else self._begin(ref, body) for ref, body, state in zip(refs, bodies, states)]
         rows: t.List[t.Dict[str, t.Any]] = []
-        for ref, first in zip(refs, begun):
-            if first is None:
-                self._settle(ref)
+        for ref, state, first in zip(refs, states, begun):
+            if first is None and state is not None:
+                self._settle(ref, state)
             rows.append(self.resume(ref, begun=first))
         return rows
 
-    def _busy(self, ref: TargetRef) -> bool:
-        """The target reads a state that shows an operation running (a read that fails says nothing: the resume is
-        sent, and its answer judged)."""
+    def _read(self, ref: TargetRef) -> t.Optional[t.Mapping[str, t.Any]]:
+        """The target as it reads now; None when the read failed (that says nothing: the resume is sent, reading
+        the target itself, and its answer judged)."""
         try:
-            state = target_state(self.ctx.ops.get_target(ref, self.ctx.deadline.at))
+            return self.ctx.ops.get_target(ref, self.ctx.deadline.at)
         except Stopped:
             raise
         except HpcCacheError:
-            return False
-        return state.strip().casefold() not in KNOWN - BUSY_STATES
+            return None
 
-    def _settle(self, ref: TargetRef) -> None:
+    def _settle(self, ref: TargetRef, state: str) -> None:
         """Wait while the target is busy; a failed wait is left to the resume's own answer (409: waited again)."""
         try:
-            self.ctx.wait_while_busy(ref, "Busy")
+            self.ctx.wait_while_busy(ref, state)
         except Stopped:
             raise
         except HpcCacheError:
             pass
 
-    def _begin(self, ref: TargetRef) -> t.Tuple[TargetAction, t.Optional[HpcCacheError]]:
-        """Send a resume without following it; a failure is kept for resume() to judge."""
+    def _begin(self, ref: TargetRef,
+               body: t.Optional[t.Mapping[str, t.Any]]) -> t.Tuple[TargetAction, t.Optional[HpcCacheError]]:
+        """Send a resume without following it (body: the target as just read, or None to read it); a failure is
+        kept for resume() to judge."""
         ctx = self.ctx
         action = TargetAction(ctx.ops, ref, "resume", options=replace(ctx.action_options(), wait=False),
                               deadline=ctx.deadline, force=True)
         try:
-            action.run()
+            action.run(body)
         except Stopped:
             raise
         except HpcCacheError as exc:
@@ -226,3 +229,8 @@ def last_state(action: TargetAction) -> t.Optional[str]:
     """What the target read last in an action that failed."""
     state = action.result.get("state_after") or action.result.get("state_before")
     return str(state) if state else None
+
+
+def _busy(state: t.Optional[str]) -> bool:
+    """A state read that shows an operation running (Busy, Flushing, or one the API does not name)."""
+    return state is not None and state.strip().casefold() not in KNOWN - BUSY_STATES

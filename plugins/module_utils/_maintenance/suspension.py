@@ -96,7 +96,6 @@ class Suspension:
             rows.append(dict(task.result, name=name))
             ctx.result["changed"] = ctx.result["changed"] or bool(task.result.get("changed"))
         ctx.result["hold_until"] = self._top_up()
-        ctx.result["hold_left"] = max(int(ctx.result["hold_until"] - ctx.wall_clock()), 0)
         ctx.result["msg"] = "Suspended: %s" % (", ".join(r["name"] for r in rows) or "none")
         return ctx.result
 

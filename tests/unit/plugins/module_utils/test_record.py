@@ -668,9 +668,9 @@ def test_the_suspend_step_leaves_nearly_a_full_hold_renewing_one_a_long_flush_us
     record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]}, clock=lambda: now[0])
     record.hold(["filer-01"])
     until = read_record(arm.tags, HASH).holder.until
-    assert record.suspend(["filer-01"], flush=False)["hold_left"] == until - NOW  # nearly full: left alone
+    assert record.suspend(["filer-01"], flush=False)["hold_until"] == until  # nearly full: left alone
     assert read_record(arm.tags, HASH).holder.until == until
     record, arm = make(make_client, tags=dict(arm.tags), targets={"filer-01": ["Suspended"]}, clock=lambda: now[0])
     now[0] = until - 300  # a long flush used the hold: 300 s left, less than 90% of the 600 s asked for
     result = record.suspend(["filer-01"], flush=False)
-    assert result["hold_left"] == 600 and read_record(arm.tags, HASH).holder.until == now[0] + 600
+    assert result["hold_until"] == now[0] + 600 == read_record(arm.tags, HASH).holder.until
