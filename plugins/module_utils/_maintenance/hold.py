@@ -90,8 +90,8 @@ class Hold:
 
         decide(ctx.stores())
         try:
-            return self.writes.write(ctx.tags, "Merge", {HOLD_TAG: ctx.holder().encode()}, "its hold", decide, shows,
-                                     lost=lost, read_back_after=RIVAL_WRITE_SECONDS)
+            return self.writes.write(ctx.tags, "Merge", lambda: {HOLD_TAG: ctx.holder().encode()}, "its hold", decide,
+                                     shows, lost=lost, read_back_after=RIVAL_WRITE_SECONDS)
         except HoldLost as exc:
             self._drop_hold_if_ours()
             raise HpcCacheError("Another maintenance run took the hold on %s at the same moment (%s); nothing was "
@@ -135,11 +135,19 @@ class Hold:
 
     # Keeping ------------------------------------------------------------------------------------
     def renew(self, store: Store) -> None:
+        """Write this run's hold with a new bound, counted from the try that is sent (a try after a long
+        Retry-After never writes the bound the first try would have: it could be past already), and read it back."""
         ctx = self.ctx
-        holder = ctx.holder()
-        self.writes.write(store, "Merge", {HOLD_TAG: holder.encode()}, "its hold", ctx.still_ours,
+        written: t.Dict[str, int] = {}
+
+        def hold() -> t.Dict[str, str]:
+            holder = ctx.holder()
+            written["until"] = holder.until
+            return {HOLD_TAG: holder.encode()}
+
+        self.writes.write(store, "Merge", hold, "its hold", ctx.still_ours,
                           lambda rec: rec.holder is not None and rec.holder.run == ctx.run_id
-                          and rec.holder.until >= holder.until)
+                          and rec.holder.until >= written["until"])
 
     def fence(self, _method: str = "POST", _url: str = "") -> None:
         """Just before a state-changing request: the playbook still runs, and the record, read now, shows

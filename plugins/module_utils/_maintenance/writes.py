@@ -29,6 +29,8 @@ MAX_WRITES = 8
 
 Decide = t.Callable[[Stores], None]  # the decision behind a write, made again on a fresh read; raises when wrong
 Shows = t.Callable[[Record], bool]  # the record read back shows the write
+# The tags a write sends, or what makes them afresh for each try (a hold's start and bound count from the try)
+Tags = t.Union[t.Mapping[str, str], t.Callable[[], t.Mapping[str, str]]]
 
 
 class RecordWrites:
@@ -38,13 +40,14 @@ class RecordWrites:
     def __init__(self, ctx: RunContext) -> None:
         self.ctx = ctx
 
-    def write(self, store: Store, operation: str, tags: t.Mapping[str, str], what: str, decide: Decide,
+    def write(self, store: Store, operation: str, tags: Tags, what: str, decide: Decide,
               shows: Shows, lost: t.Optional[Shows] = None, read_back_after: float = 0.0) -> Store:
         """Write to the record and read it back until it shows the write (I5).
 
         Before every try but the first the record is read again and decide() judges again (it raises when
         the write is no longer right). A write answered 409, 429, 5xx or not at all is tried again after the
-        service's Retry-After (or a growing pause), at most MAX_WRITES times. read_back_after: seconds to wait
+        service's Retry-After (or a growing pause), at most MAX_WRITES times. tags: a callable is called for every
+        try, so a hold written after a long Retry-After counts its bound from that try, not from the first. read_back_after: seconds to wait
         before the first read back. A read that shows the old record is read again for up to
         STALE_READ_SECONDS; lost(record) says another run's write won. Where the cache's tags refuse the
         write for good, the opt-in local record takes it."""
@@ -57,10 +60,11 @@ class RecordWrites:
                     break
                 decide(ctx.stores())
             foreign: t.List[str] = []
+            sent = tags() if callable(tags) else tags
             try:
-                if store is ctx.tags and operation == "Merge" and HOLD_TAG in tags:
+                if store is ctx.tags and operation == "Merge" and HOLD_TAG in sent:
                     ctx.tags.watch = self._watch_hold(foreign)
-                store.merge(tags) if operation == "Merge" else store.delete(tags)
+                store.merge(sent) if operation == "Merge" else store.delete(sent)
             except WriteRefused as exc:
                 refused = exc
                 continue
@@ -143,7 +147,7 @@ class RecordWrites:
             waited += delay
             delay = min(delay * 2, 5.0)
 
-    def _write_locally(self, exc: ArmError, operation: str, tags: t.Mapping[str, str], what: str, decide: Decide,
+    def _write_locally(self, exc: ArmError, operation: str, tags: Tags, what: str, decide: Decide,
                        shows: Shows, lost: t.Optional[Shows]) -> Store:
         ctx = self.ctx
         if ctx.local is None:

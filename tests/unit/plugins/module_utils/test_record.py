@@ -271,6 +271,35 @@ def test_a_throttled_hold_write_is_decided_again_after_its_retry_after(make_clie
     assert arm.patches == ["throttled"] and arm.posts == [] and ours(arm)[0] == "rival"
 
 
+def test_a_renewal_retried_after_a_long_retry_after_counts_its_bound_from_the_try_sent(make_client, clock):
+    # simulator seed 60229: a renewal answered 429 (Retry-After 120) twice was sent 240 s later with the bound it
+    # had made at the first try (hold 120: already past), so the next run judged the live run's hold stale
+    start = clock()
+
+    def wall():
+        return NOW + (clock() - start)
+
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, clock=wall)
+    record.hold(["filer-01"])
+    # the renewal is a module run of its own (state=renewed): its hold is the 600 s asked for
+    record, arm = make(make_client, tags=dict(arm.tags), targets={"filer-01": ["Ready"]}, clock=wall)
+    real = record.ops.client.session.script
+    throttled = [2]
+
+    def slow(method, url):
+        if method == "PATCH" and throttled[0] > 0:
+            throttled[0] -= 1
+            return FakeRaw(429, {"error": {"code": "TooManyRequests", "message": "slow down"}}, {"Retry-After": "120"})
+        return real(method, url)
+
+    slow.receive = arm.receive
+    record.ops.client.session.script = slow
+    record.renew()
+    assert throttled == [0] and clock() - start >= 240
+    # the bound written counts from the try that was sent: hold (600) from then, not from the first try
+    assert read_record(arm.tags, HASH).holder.until >= wall() + 600 - 1
+
+
 def test_a_target_deleted_since_counts_as_resolved_with_a_warning(make_client):
     record, arm = make(make_client, targets={"filer-01": ["Ready"]})
     record.hold(["filer-01"])
