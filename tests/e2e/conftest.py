@@ -26,6 +26,15 @@ PLAYBOOK_TIMEOUT = 300
 SCRUB = ("AZURE_", "IDENTITY_", "MSI_", "REQUESTS_CA_BUNDLE", "ANSIBLE_DEBUG", "ANSIBLE_VERBOSITY")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # make test-e2e runs every test on the newest stack; make test-e2e-oldest deselects these on the oldest
+    config.addinivalue_line(
+        "markers", "stack_independent: what the test shows is decided by the emulator or by the collection's own "
+        "Python (HTTP, the poller, the record's protocol), the same on every ansible-core the collection admits: "
+        "only the newest stack runs it. Whatever ansible-core takes part in (module and action plugin runs, check "
+        "mode, no_log, the role's blocks, tags and strategies, signals, a canceled job) runs on both stacks.")
+
+
 @pytest.fixture(scope="session")
 def emulator() -> t.Iterator[Emulator]:
     with Emulator() as emu:

@@ -182,6 +182,7 @@ def planted_hold(run, ns, pid):
 
 
 # a. A kill during a suspend whose state lags ----------------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_killed_run_whose_suspend_lags_is_resumed_although_the_target_reads_ready(
         runner, emulator, tmp_path, background):
     """Finding 1 (recovery): 0.5.0 dropped an entry whose target read Ready, without a resume; a suspend that
@@ -233,6 +234,7 @@ def test_a_killed_run_whose_suspend_lags_is_resumed_although_the_target_reads_re
 
 
 # b. A slow suspend, and a hold taken over meanwhile ---------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_run_whose_hold_was_taken_over_sends_no_further_suspend(runner, emulator, tmp_path, background):
     """Finding 2 (the fence) and finding 1: every target's flush is sent, then followed; while the flush of
     filer-01 runs, the operator takes over (cache_maintenance_take_over, as for a hold past its bound). The second
@@ -325,6 +327,7 @@ def test_a_suspend_module_killed_after_its_post_is_resumed_by_the_release(
 
 
 # d. A record delete refused during release -----------------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_refused_record_delete_never_stops_a_resume(runner, emulator, tmp_path):
     """Finding 6: release sends every resume first; a delete of an entry answered 409 is tried a few
     times, then warned about (the entry stays: the next run resumes it again). 0.5.0 deleted each entry
@@ -352,6 +355,7 @@ def test_a_refused_record_delete_never_stops_a_resume(runner, emulator, tmp_path
 
 
 # e. A hold write answered 429 -----------------------------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_throttled_hold_write_is_decided_again_after_reading_the_record(runner, emulator, tmp_path):
     """Finding 5: a record write is tried once; after a 429 the module waits (Retry-After), reads the record
     again, decides again, and writes again. 0.5.0 sent the PATCH again blindly."""
@@ -369,6 +373,7 @@ def test_a_throttled_hold_write_is_decided_again_after_reading_the_record(runner
 
 
 # f. Liveness: host, boot, PID namespace, pid and start time ------------------------------------------
+@pytest.mark.stack_independent
 def test_a_hold_from_another_pid_namespace_is_live(runner, emulator, tmp_path):
     """Finding 3: a hold written by this controller's name and boot, but in another PID namespace (another
     container on the host, or one whose name is the same), is live until its bound: its pid means nothing
@@ -386,6 +391,7 @@ def test_a_hold_from_another_pid_namespace_is_live(runner, emulator, tmp_path):
     assert record(emulator) == planted
 
 
+@pytest.mark.stack_independent
 def test_a_hold_from_this_namespace_whose_process_is_gone_is_recovered_at_once(runner, emulator, tmp_path):
     """Finding 3, the other side: the same controller, boot and PID namespace, and its process gone: dead,
     recovered at once (no take_over needed)."""
@@ -414,6 +420,7 @@ def unshare_refusal():
     return None
 
 
+@pytest.mark.stack_independent
 def test_a_run_in_another_pid_namespace_is_refused_while_the_holder_works(
         runner, emulator, tmp_path, background):
     """Finding 3 with real processes: a second run under unshare --pid --mount-proc, with the same controller
@@ -499,6 +506,7 @@ def test_a_canceled_job_whose_module_survives_sends_nothing_more(runner, emulato
 
 
 # h. A hold over 30 days ------------------------------------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_hold_over_30_days_is_refused_before_any_request(runner, emulator, tmp_path):
     """Finding 7: cache_maintenance_hold (the module's hold) over 30 days is refused before any request
     (0.5.0 took it, and wrote a hold no other run would take for a hold)."""

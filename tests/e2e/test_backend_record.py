@@ -175,6 +175,7 @@ def live_hold_refusal(output, run_id):
 
 
 # 1. An interrupted run, seen from another controller --------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_killed_run_is_refused_from_another_controller_until_take_over(runner, emulator, tmp_path, background):
     emulator.load(scenario(storage_targets=targets("filer-01")))
     inside = tmp_path / "inside"
@@ -218,6 +219,7 @@ def test_a_killed_run_is_refused_from_another_controller_until_take_over(runner,
 
 
 # 2. --tags pre while another run works -----------------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_check_run_during_maintenance_fails_and_sends_nothing(runner, emulator, tmp_path, background):
     emulator.load(scenario(storage_targets=targets("filer-01")))
     inside, go_on = tmp_path / "inside", tmp_path / "go-on"
@@ -243,6 +245,7 @@ def test_a_check_run_during_maintenance_fails_and_sends_nothing(runner, emulator
 
 
 # 3. Two runs at one moment -------------------------------------------------------------------------
+@pytest.mark.stack_independent
 def test_two_runs_started_together_only_one_suspends(runner, emulator, tmp_path, background):
     emulator.load(scenario(storage_targets=targets("filer-01")))
     go_on = tmp_path / "go-on"
@@ -270,6 +273,7 @@ def test_two_runs_started_together_only_one_suspends(runner, emulator, tmp_path,
 
 
 # 4. Targets another operator suspends, or suspended -----------------------------------------------
+@pytest.mark.stack_independent
 def test_targets_suspended_by_someone_else_are_left_alone(runner, emulator, tmp_path, background):
     emulator.load(scenario(storage_targets=targets(
         "filer-01",
@@ -303,6 +307,7 @@ def test_targets_suspended_by_someone_else_are_left_alone(runner, emulator, tmp_
 
 
 # 5. A suspend the target never shows -------------------------------------------------------------
+@pytest.mark.stack_independent
 def test_an_unconfirmed_suspend_is_still_resumed(runner, emulator, tmp_path):
     emulator.load(scenario(storage_targets=targets(
         {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"shows": False}}})))
@@ -325,10 +330,11 @@ def test_an_unconfirmed_suspend_is_still_resumed(runner, emulator, tmp_path):
 # 6. Ctrl-C while the suspend runs ----------------------------------------------------------------
 def test_ctrl_c_during_the_suspend_is_recovered_by_the_next_run(runner, emulator, tmp_path, background):
     emulator.load(scenario(storage_targets=targets(
-        {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"duration": 20}}}, "other")))
+        # the suspend runs until the test ends it, once the next run is seen waiting on it
+        {"name": "filer-01", "action": {"duration": 1}, "actions": {"suspend": {"duration": BOUND}}}, "other")))
 
     def suspend_polled():
-        """The suspend's operation is being polled: its clock (20 s) started at the first read after the POST."""
+        """The suspend's operation is being polled: the interrupt lands while the module waits on it."""
         log = emulator.log()
         posts = [e["seq"] for e in log if e["kind"] == "target_action" and e.get("action") == "suspend"]
         return bool(posts) and any(e["kind"] in ("operation", "location") and e.get("target") == "filer-01"
@@ -343,8 +349,17 @@ def test_ctrl_c_during_the_suspend_is_recovered_by_the_next_run(runner, emulator
     assert set(record(emulator)) == {HOLD_TAG, "hpc-maintenance-target-filer-01"}
     assert sent(emulator, "filer-01")["resume"] == 0  # no always section ran
 
-    run = run_role(runner, tmp_path / "next.json", storage_targets=["other"])
-    assert run.rc == 0, run.stdout
+    # the next run recovers filer-01: it reads Busy (the suspend still runs), so the run waits, then resumes it
+    start = mark(emulator)
+    following = background(role_args(runner, role_vars(tmp_path / "next.json", ["other"])), "next")
+    wait_until(lambda: following.proc.poll() is not None or len(
+        [e for e in since(emulator, start, "target", "GET") if e.get("target") == "filer-01"]) >= 2,
+        "the next run to wait while filer-01 reads Busy")
+    assert following.proc.poll() is None, following.output
+    assert sent(emulator, "filer-01")["resume"] == 0
+    assert emulator.finish("c1", "filer-01") == 1
+    assert following.wait() == 0, following.output
+    run = Result(0, following.output, tmp_path / "next.json")
     recovered = run.rows[0]
     assert recovered["name"] == "filer-01" and "resumed" in recovered["done"], recovered
     assert recovered["done"].startswith("recovered from interrupted run")
@@ -388,6 +403,7 @@ def test_tags_flush_on_an_upgrading_cache_is_refused(runner, emulator, tmp_path,
 
 
 # 9. Tags that cannot be written ------------------------------------------------------------------
+@pytest.mark.stack_independent
 def test_unwritable_tags_refuse_unless_the_record_is_kept_locally(runner, emulator, tmp_path):
     emulator.load(scenario(tags_write="denied_by_policy", storage_targets=targets("filer-01")))
     run = run_role(runner, tmp_path / "summary.json")
@@ -411,6 +427,7 @@ def test_unwritable_tags_refuse_unless_the_record_is_kept_locally(runner, emulat
 
 
 # 10. A forged record -----------------------------------------------------------------------------
+@pytest.mark.stack_independent
 def test_a_forged_record_is_data_not_an_order(runner, emulator, tmp_path):
     emulator.load(scenario(storage_targets=targets("filer-01", "filer-02", "filer-03")))
     ours = cache_hash()

@@ -115,8 +115,9 @@ def test_the_same_run_in_check_mode_sends_no_post(runner, emulator, tmp_path):
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path, sig):
     emulator.load(backend())
-    hold = task_file(tmp_path, "hold.yml", [{"name": "Hold", "ansible.builtin.command": "sleep %d" % BOUND,
-                                             "changed_when": False}])
+    inside = tmp_path / "inside"  # written by the user's task once it runs
+    hold = task_file(tmp_path, "hold.yml", [{"name": "Hold", "changed_when": False,
+                                             "ansible.builtin.shell": "touch %s && sleep %d" % (inside, BOUND)}])
     variables = {"cache_maintenance_storage_targets": ["filer-01"], "cache_maintenance_backend_tasks": [hold]}
     argv = ["-i", runner.inventory_file({}), "azure_hpc.cache.maintenance", "-e", json.dumps(variables),
             "-e", "cache_maintenance_poll_interval=1", "-e", "cache_maintenance_progress_interval=0"]
@@ -124,10 +125,10 @@ def test_an_interrupted_run_is_resumed_by_the_next(runner, emulator, tmp_path, s
                           stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL, start_new_session=True) as proc:
         try:
             deadline = time.monotonic() + BOUND
-            while emulator.target("c1", "filer-01")["state"] != "Suspended" and time.monotonic() < deadline:
-                time.sleep(0.5)
+            while not inside.exists() and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.3)
+            assert inside.exists(), "the user's task never ran"
             assert emulator.target("c1", "filer-01")["state"] == "Suspended"
-            time.sleep(1)  # into the user's task
             os.killpg(proc.pid, sig)
             proc.wait(timeout=BOUND)
         finally:

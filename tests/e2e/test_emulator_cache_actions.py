@@ -19,6 +19,8 @@ import pytest
 
 from conftest import SUB, requests_of  # pylint: disable=import-error
 
+pytestmark = pytest.mark.stack_independent  # only the newest stack runs it (conftest.py)
+
 CACHE = "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1" % SUB
 API = "?api-version=2026-01-01"
 OPERATION_HEADERS = {"location", "azure-asyncoperation", "retry-after"}

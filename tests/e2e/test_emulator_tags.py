@@ -18,6 +18,8 @@ import pytest
 
 from conftest import SUB, requests_of, scenario  # pylint: disable=import-error
 
+pytestmark = pytest.mark.stack_independent  # only the newest stack runs it (conftest.py)
+
 CACHE = "/subscriptions/%s/resourceGroups/rg/providers/Microsoft.StorageCache/caches/c1" % SUB
 TAGS = CACHE + "/providers/Microsoft.Resources/tags/default"
 API = "?api-version=2021-04-01"

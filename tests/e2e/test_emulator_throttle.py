@@ -20,6 +20,8 @@ import pytest
 
 from conftest import SUB  # pylint: disable=import-error
 
+pytestmark = pytest.mark.stack_independent  # only the newest stack runs it (conftest.py)
+
 OTHER = "11111111-1111-1111-1111-111111111111"
 API = "?api-version=2026-01-01"
 HEADER = "x-ms-ratelimit-remaining-resource"

@@ -34,6 +34,7 @@ def assert_clean_failure(result, *fragments):
     assert "Traceback" not in result["msg"]
 
 
+@pytest.mark.stack_independent
 @pytest.mark.parametrize("kind", ["get", "operation", "location"])
 def test_429_bursts_with_retry_after_on_reads(runner, emulator, kind):
     mode = "location" if kind == "location" else "async"
@@ -45,12 +46,14 @@ def test_429_bursts_with_retry_after_on_reads(runner, emulator, kind):
     assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
 
 
+@pytest.mark.stack_independent
 def test_ratelimit_headers_near_zero_are_harmless(runner, emulator):
     emulator.load(scenario(flush={"duration": 1}, faults=[{"on": "any", "kind": "headers", "count": -1,
                                                            "headers": RATE_HEADERS}]))
     assert runner.flush().result["status"] == "Succeeded"
 
 
+@pytest.mark.stack_independent
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 @pytest.mark.parametrize("kind", ["get", "operation", "location"])
 def test_5xx_on_reads_are_retried(runner, emulator, kind, status):
@@ -64,6 +67,7 @@ def test_5xx_on_reads_are_retried(runner, emulator, kind, status):
     assert emulator.flushes("c1") == 1
 
 
+@pytest.mark.stack_independent
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_5xx_with_retry_after_on_post_is_resent_once_taken(runner, emulator, status):
     emulator.load(scenario(flush={"duration": 1}, faults=[
@@ -74,6 +78,7 @@ def test_5xx_with_retry_after_on_post_is_resent_once_taken(runner, emulator, sta
     assert emulator.flushes("c1") == 1
 
 
+@pytest.mark.stack_independent
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_5xx_without_retry_after_on_post_not_taken_fails_clearly(runner, emulator, status):
     emulator.load(scenario(faults=[{"on": "flush", "kind": "status", "status": status}]))
@@ -82,6 +87,7 @@ def test_5xx_without_retry_after_on_post_not_taken_fails_clearly(runner, emulato
     assert len(posts(emulator)) == 1 and emulator.flushes("c1") == 0
 
 
+@pytest.mark.stack_independent
 def test_reset_before_post_was_taken_is_resent(runner, emulator):
     emulator.load(scenario(flush={"duration": 1}, faults=[{"on": "flush", "kind": "reset"}]))
     r = runner.flush().result
@@ -93,6 +99,7 @@ def test_reset_before_post_was_taken_is_resent(runner, emulator):
     assert kinds[:6] == ["get", "flush", "get", "get", "get", "flush"]
 
 
+@pytest.mark.stack_independent
 def test_slow_answer_after_post_was_taken_attaches(runner, emulator):
     emulator.load(scenario(flush={"duration": 2}, faults=[
         {"on": "flush", "kind": "reset", "processed": True, "delay": 1}]))
@@ -101,6 +108,7 @@ def test_slow_answer_after_post_was_taken_attaches(runner, emulator):
     assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
 
 
+@pytest.mark.stack_independent
 def test_server_that_never_answers_is_bounded(runner, emulator):
     emulator.load(scenario(faults=[{"on": "get", "kind": "delay", "delay": 120, "count": -1}]))
     start = time.monotonic()
@@ -112,6 +120,7 @@ def test_server_that_never_answers_is_bounded(runner, emulator):
     assert posts(emulator) == []
 
 
+@pytest.mark.stack_independent
 def test_slow_polls_past_the_timeout_fail_with_operation_url(runner, emulator):
     emulator.load(scenario(flush={"duration": 60}, faults=[
         {"on": "operation", "kind": "delay", "delay": 30, "count": -1}]))
@@ -129,6 +138,7 @@ def test_slow_polls_past_the_timeout_fail_with_operation_url(runner, emulator):
     {"kind": "status", "status": 200, "body": {"status": "Verifying"}},
     {"kind": "status", "status": 200, "body": ["not", "an", "object"]},
 ])
+@pytest.mark.stack_independent
 def test_odd_status_answers_mid_flush(runner, emulator, fault):
     emulator.load(scenario(flush={"duration": 2}, faults=[dict(fault, on="operation", count=2)]))
     r = runner.flush().result
@@ -136,6 +146,7 @@ def test_odd_status_answers_mid_flush(runner, emulator, fault):
     assert emulator.flushes("c1") == 1
 
 
+@pytest.mark.stack_independent
 def test_unknown_status_forever_is_bounded_by_timeout(runner, emulator):
     emulator.load(scenario(flush={"duration": 2}, faults=[
         {"on": "operation", "kind": "status", "status": 200, "body": {"status": "Verifying"}, "count": -1}]))
@@ -143,6 +154,7 @@ def test_unknown_status_forever_is_bounded_by_timeout(runner, emulator):
     assert_clean_failure(r, "Timed out")
 
 
+@pytest.mark.stack_independent
 def test_status_url_gone_for_good_fails_clearly(runner, emulator):
     emulator.load(scenario(flush={"duration": 30}, faults=[
         {"on": "operation", "kind": "status", "status": 404, "count": -1, "code": "OperationNotFound"}]))
@@ -151,6 +163,7 @@ def test_status_url_gone_for_good_fails_clearly(runner, emulator):
     assert r["operation_url"]
 
 
+@pytest.mark.stack_independent
 def test_token_endpoint_failing_once_is_retried(runner, emulator):
     emulator.load(scenario(flush={"mode": "sync204"}, faults=[{"on": "token", "kind": "status", "status": 500}]))
     r = runner.flush().result
@@ -158,6 +171,7 @@ def test_token_endpoint_failing_once_is_retried(runner, emulator):
     assert [e["status"] for e in requests_of(emulator, "token")][:2] == [500, 200]
 
 
+@pytest.mark.stack_independent
 def test_token_endpoint_failing_for_good_fails_clearly(runner, emulator):
     emulator.load(scenario(faults=[{"on": "token", "kind": "status", "status": 500, "count": -1}]))
     start = time.monotonic()
@@ -167,6 +181,7 @@ def test_token_endpoint_failing_for_good_fails_clearly(runner, emulator):
     assert requests_of(emulator, "get") == []
 
 
+@pytest.mark.stack_independent
 def test_401_once_refreshes_the_token(runner, emulator):
     emulator.load(scenario(flush={"mode": "sync204"}, faults=[
         {"on": "get", "kind": "status", "status": 401, "code": "ExpiredAuthenticationToken"}]))
@@ -175,6 +190,7 @@ def test_401_once_refreshes_the_token(runner, emulator):
     assert [e["status"] for e in requests_of(emulator, "get")][:2] == [401, 200]
 
 
+@pytest.mark.stack_independent
 def test_401_always_fails_clearly_after_one_refresh(runner, emulator):
     emulator.load(scenario(faults=[
         {"on": "get", "kind": "status", "status": 401, "count": -1, "code": "InvalidAuthenticationToken"}]))
@@ -229,6 +245,7 @@ def test_interrupted_wait_exits_promptly_and_rerun_attaches(runner, emulator, tm
     assert emulator.flushes("c1") == 1 and len(posts(emulator)) == 1
 
 
+@pytest.mark.stack_independent
 def test_many_caches_under_faults_each_flushed_once(runner, emulator):
     """One process, six caches, each with its own fault: every cache is flushed exactly once, or fails alone."""
     names = ["plain", "throttled", "taken-unanswered", "lost", "flaky-status", "slow-start"]

@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from conftest import requests_of  # pylint: disable=import-error
+
+pytestmark = pytest.mark.stack_independent  # only the newest stack runs it (conftest.py)
 
 BUCKET = "FlushCache5Min"
 

@@ -9,7 +9,10 @@ import json
 import os
 import urllib.request
 
+import pytest
 from conftest import ROOT, fleet, maintenance, requests_of, scenario  # pylint: disable=import-error
+
+pytestmark = pytest.mark.stack_independent  # only the newest stack runs it (conftest.py)
 
 
 with open(os.path.join(ROOT, "tests", "fixtures", "recorded", "hpc_cache_flush.json"), encoding="utf-8") as handle:

@@ -21,6 +21,8 @@ from hpc_cache_emulator.state import DEFAULT_TARGET_ACTION, RECORDED_TARGET_SECO
 
 from conftest import ROOT, requests_of, scenario  # pylint: disable=import-error
 
+pytestmark = pytest.mark.stack_independent  # only the newest stack runs it (conftest.py)
+
 FIXTURE = os.path.join(ROOT, "tests", "fixtures", "recorded", "storage_target_actions.json")
 with open(FIXTURE, encoding="utf-8") as handle:
     RECORDED = json.load(handle)
