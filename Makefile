@@ -68,11 +68,17 @@ $(SRC_TREE):
 demo: collection
 	$(VENV)/bin/python scripts/with_emulator.py emulator/scenarios/demo.yml -- scripts/demo $(VENV)
 
-# Every suite, TEST_JOBS at a time, the longest (end-to-end) first (the venvs install side by side, and a suite that waits on the
-# emulator leaves a core to another); each suite's output is printed whole when it ends.
+# First what the suites need (the venvs, side by side; the collection as users get it, once), then every suite,
+# TEST_JOBS at a time, the end-to-end suites first: they take longest, and make starts a suite whose prerequisites
+# are still being built only after the suites listed after it. A suite that waits on the emulator leaves a core
+# to another; each suite's output is printed whole when it ends.
 TEST_JOBS ?= 2
+# what a suite that runs the installed collection needs first; empty once `make test` has installed it
+INSTALLED ?= collection
 test:
-	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-suites
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) $(VENV)/.ready $(VENV_OLDEST)/.ready $(VENV_SANITY)/.ready $(SRC_TREE)
+	@$(MAKE) --no-print-directory collection
+	@$(MAKE) --no-print-directory -j$(TEST_JOBS) --output-sync=target test-suites INSTALLED=
 	@echo "make test: all suites passed"
 
 test-suites: test-e2e test-e2e-oldest test-units test-units-oldest typecheck test-simulation integration sanity lint docs changelog
@@ -97,13 +103,13 @@ simulate-050: $(VENV)/.ready
 	git archive 73ea42a plugins | tar -x -C $(SIM050_TREE)/ansible_collections/azure_hpc/cache
 	$(VENV)/bin/python -m tests.simulation.findings --schedules $(SIM_SCHEDULES) --seed 1 --tree $(SIM050_TREE)
 
-test-e2e: collection
-	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -n $(E2E_WORKERS) --durations=10 tests/e2e
+test-e2e: $(INSTALLED) $(VENV)/.ready
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/python -m pytest -q -n $(E2E_WORKERS) --durations=15 tests/e2e
 
 # The oldest stack runs what ansible-core takes part in; a test marked stack_independent (the emulator's behaviour,
 # or the collection's own Python: HTTP faults, the record's protocol) runs on the newest stack only.
-test-e2e-oldest: collection $(VENV_OLDEST)/.ready
-	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q -n $(E2E_WORKERS) --durations=5 \
+test-e2e-oldest: $(INSTALLED) $(VENV)/.ready $(VENV_OLDEST)/.ready
+	PATH=$(CURDIR)/$(VENV_OLDEST)/bin:$$PATH $(VENV_OLDEST)/bin/python -m pytest -q -n $(E2E_WORKERS) --durations=10 \
 	    -m "not stack_independent" tests/e2e
 
 # ansible-test's own runner on tests/integration/targets/azure_hpc_cache_flush: a playbook against the
@@ -139,13 +145,13 @@ sanity: $(VENV_SANITY)/.ready
 	scripts/sanity-canary $(VENV_SANITY)
 
 # The whole repository, as Galaxy's importer and contributors lint it (.ansible-lint: production profile).
-lint: collection
+lint: $(INSTALLED) $(VENV)/.ready
 	PATH=$(CURDIR)/$(VENV)/bin:$$PATH $(VENV)/bin/ansible-lint
 
 # Every plugin and role must render; ansible-doc exits non-zero when one does not.
 # ansible-doc exits 0 for a filter or role it cannot find: its JSON is then empty.
 DOC_FOUND := $(VENV)/bin/python -c 'import json, sys; sys.exit(0 if json.load(sys.stdin) else "ansible-doc found no documentation")'
-docs: collection
+docs: $(INSTALLED) $(VENV)/.ready
 	for plugin in $$(ls plugins/modules/*.py | xargs -n1 basename | sed 's/\.py$$//'); do \
 	    $(VENV)/bin/ansible-doc -t module azure_hpc.cache.$$plugin >/dev/null; echo "ansible-doc module azure_hpc.cache.$$plugin: ok"; \
 	done
