@@ -155,8 +155,14 @@ def main(argv: t.Optional[t.Sequence[str]] = None) -> int:
     parser.add_argument("--driver", default=None, help="default: the newest driver")
     parser.add_argument("--trace", action="store_true", help="print each schedule's description and trace")
     parser.add_argument("--profile", action="store_true")
+    parser.add_argument("--resume-busy-204", action="store_true",
+                        help="a resume sent while another operation runs may get a bare 204, as well as a 409")
     args = parser.parse_args(argv)
     use_tree(args.tree)
+    if args.resume_busy_204:
+        from . import world  # pylint: disable=import-outside-toplevel
+
+        world.RESUME_BUSY = ("409", "204")
     from .drivers import NEWEST  # pylint: disable=import-outside-toplevel
 
     driver = make_driver(args.driver or NEWEST)

@@ -55,6 +55,7 @@ class Knobs:
     stale: float = 0.0  # a GET of the cache shows its tags as they were this many seconds ago
     delete_ignores_values: bool = False  # a tags Delete removes the names whatever their values
     latency: float = 0.1  # the longest virtual latency of one request
+    resume_busy: str = "409"  # a resume sent while another operation runs: 409, or 204 (no operation, nothing done)
 
     @classmethod
     def draw(cls, rng: random.Random) -> "Knobs":
@@ -305,6 +306,8 @@ class Service:
         if self.knobs.action_429 and self.rng.random() < self.knobs.action_429:
             return error(429, "TooManyRequests", "throttled", {"Retry-After": str(self.knobs.retry_after)}), ""
         if target.op is not None:
+            if action == "resume" and self.knobs.resume_busy == "204":
+                return Answer(204, None), "bare 204 (nothing done): a %s runs" % target.op.action
             text = "the storage target %s is busy with a %s" % (target.name, target.op.action)
             return error(409, "Conflict", text), ""
         self._ids += 1

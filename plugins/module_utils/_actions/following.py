@@ -35,11 +35,14 @@ class Follower:
     def __init__(self, task: ActionTask) -> None:
         self.task = task
 
-    def follow_answer(self, response: Response, answered: t.Optional[float] = None) -> None:
+    def follow_answer(self, response: Response, answered: t.Optional[float] = None,
+                      hint: t.Optional[float] = None) -> None:
         """The request was answered: follow the operation it names, or (with none) the resource. Without
-        wait, the task's finish() follows it later (answered: when the answer came, on the task's clock)."""
+        wait, the task's finish() follows it later (answered: when the answer came, on the task's clock; hint:
+        the Retry-After it asked for then, counted from then, as an HTTP-date is counted from the moment read)."""
         task = self.task
-        answered = task.deadline.now() if answered is None else answered
+        if answered is None:
+            answered, hint = task.deadline.now(), response.retry_after()
         task.result["status_code"] = response.status
         how = "The %s of %s was accepted (HTTP %d)" % (task.action, task.name, response.status)
         async_url = response.headers.get("Azure-AsyncOperation")
@@ -54,12 +57,12 @@ class Follower:
         task.result["operation_url"] = operation_url
         task.operation_status = "InProgress"
         if not task.wait:
-            task.pending = lambda: self.follow_answer(response, answered)
+            task.pending = lambda: self.follow_answer(response, answered, hint)
             task.conclude(how)
             return
         subject = "the %s operation" % task.action
         poll = task.poller.wait_operation(async_url=async_url, location_url=location, deadline=task.deadline,
-                                          poll_interval=task.poll_interval, first_delay=response.retry_after(),
+                                          poll_interval=task.poll_interval, first_delay=hint,
                                           subject=subject, since=answered)
         task.result["polls"] += poll.polls
         task.operation_status = poll.status

@@ -187,6 +187,7 @@ class TargetTask:
         self._done: t.List[str] = []
         self._body: t.Optional[t.Mapping[str, t.Any]] = None  # the target as start() read it, for the first action
         self._step: t.Optional[TargetAction] = None  # the action begun, until it is finished
+        self._nothing_begun = False  # begin() dropped its action (a flush that had ended): finish() has nothing to do
 
     def plan(self, state: str) -> t.List[str]:
         """The actions to send, in order, for a target read in this state."""
@@ -271,6 +272,14 @@ class TargetTask:
         body, self._body = self._body, None
         if body is None:
             body = self._read_for(action)
+            if action == "flush" and not self.flush and not is_state(target_state(body), FLUSHING):
+                # planned only to wait out the flush start() read running (flush=false): it has ended since, and
+                # no flush was asked for, so none is sent; the next action is decided in its own round
+                self.steps.pop(0)
+                self._done.append("The flush the storage target %s read running has ended; no flush was sent"
+                                  % self.ref.name)
+                self._step, self._nothing_begun = None, True
+                return
         step = self._step = TargetAction(self.ops, self.ref, action, options=replace(self.options, wait=False),
                                          deadline=self.deadline)
         self._follow(action, lambda: step.run(body))
@@ -278,6 +287,9 @@ class TargetTask:
     def finish(self) -> None:
         """Follow the action begun to its end (every action but the last even without wait); the sequence
         stops at an action that did not end Succeeded (only the last may: wait=false)."""
+        if self._nothing_begun:
+            self._nothing_begun = False
+            return  # begin() sent nothing: the flush it would have waited for had ended
         action = self.steps.pop(0)
         step = self._begun()
         outcome = self._follow(action, step.finish) if self.options.wait or self.steps else step.result

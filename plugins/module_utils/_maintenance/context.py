@@ -169,6 +169,11 @@ class RunContext:
         """The decision behind a write of this run's record, made again: the hold is still this run's, and not
         so far past its bound that another run may be recovering it already."""
         _store, holder = self.store_of_hold(stores)
+        self.within_bound(holder)
+
+    def within_bound(self, holder: Holder) -> None:
+        """This run's hold, as read, still has more than RENEW_BOUND left on this run's clock: else HoldLost (it is
+        neither renewed nor acted under)."""
         if self.wall_clock() >= holder.until - RENEW_BOUND:
             raise HoldLost("The hold on %s ran out at %s (this run was paused or slow past its bound): another run "
                            "may be recovering it, so this run sends nothing more" % (self.ref.name, iso(holder.until)))

@@ -19,6 +19,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stores import Store
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import (
     HOLD_TAG,
+    Holder,
     MAX_TAGS,
     TARGET_TAG,
     Record,
@@ -134,10 +135,13 @@ class Hold:
                     pass  # the failure that brought us here is the one to report
 
     # Keeping ------------------------------------------------------------------------------------
-    def renew(self, store: Store) -> None:
-        """Write this run's hold with a new bound, counted from the try that is sent (a try after a long
-        Retry-After never writes the bound the first try would have: it could be past already), and read it back."""
+    def renew(self, store: Store, holder: Holder) -> None:
+        """Write this run's hold (holder: as just read) with a new bound, counted from the try that is sent (a try
+        after a long Retry-After never writes the bound the first try would have: it could be past already), and
+        read it back. A hold read with RENEW_BOUND or less left is not renewed (HoldLost): another run may be
+        recovering it already."""
         ctx = self.ctx
+        ctx.within_bound(holder)
         written: t.Dict[str, int] = {}
 
         def hold() -> t.Dict[str, str]:
@@ -163,7 +167,7 @@ class Hold:
             if holder.until - ctx.wall_clock() < FENCE_COVER:
                 ctx.hold_seconds = max(ctx.hold_seconds, 2 * FENCE_COVER)
                 ctx.alive()
-                self.renew(store)  # read back until it shows the new bound, or HoldLost
+                self.renew(store, holder)  # read back until it shows the new bound, or HoldLost
         except Stopped:
             raise
         except HpcCacheError as exc:
@@ -190,7 +194,7 @@ class Hold:
             if holder.until - ctx.wall_clock() <= FENCE_COVER + KEEP_MARGIN:
                 ctx.hold_seconds = max(ctx.hold_seconds, 2 * (FENCE_COVER + KEEP_MARGIN))
                 ctx.alive()
-                self.renew(store)
+                self.renew(store, holder)
                 self.kept_until = None  # read the new bound at the next look
             self.keep_retry = None
         except Stopped:

@@ -119,7 +119,7 @@ class MaintenanceRecord:
         if ctx.options.check_mode:  # check mode took no hold: there is nothing to renew
             ctx.result["msg"] = "Check mode: the hold on %s would be renewed" % ctx.ref.name
             return ctx.result
-        self._hold.renew(ctx.store_of_hold(stores)[0])
+        self._hold.renew(*ctx.store_of_hold(stores))
         ctx.result["changed"] = True
         ctx.result["msg"] = "The hold on %s is renewed until %s" % (ctx.ref.name, iso(ctx.until()))
         return ctx.result

@@ -20,7 +20,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.conte
     Stores,
 )
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.hold import Hold
-from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import Stopped
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import HoldLost, RunGone, Stopped
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stores import Store, WriteRefused
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import entry_value
 
@@ -113,12 +113,13 @@ class Recovery:
         bodies = [self._read(ref) for ref in refs]
         states = [None if body is None else target_state(body) for body in bodies]
         begun = [None if _busy(state) else self._begin(ref, body) for ref, body, state in zip(refs, bodies, states)]
-        rows: t.List[t.Dict[str, t.Any]] = []
-        for ref, state, first in zip(refs, states, begun):
-            if first is None and state is not None:
-                self._settle(ref, state)
-            rows.append(self.resume(ref, begun=first))
-        return rows
+        rows: t.Dict[int, t.Dict[str, t.Any]] = {}
+        # the resumes sent are followed first; only then is a busy target waited for (that wait may be long)
+        for index in sorted(range(len(refs)), key=lambda i: begun[i] is None):
+            if begun[index] is None and states[index] is not None:
+                self._settle(refs[index], str(states[index]))
+            rows[index] = self.resume(refs[index], begun=begun[index])
+        return [rows[index] for index in range(len(refs))]
 
     def _read(self, ref: TargetRef) -> t.Optional[t.Mapping[str, t.Any]]:
         """The target as it reads now; None when the read failed (that says nothing: the resume is sent, reading
@@ -148,9 +149,9 @@ class Recovery:
                               deadline=ctx.deadline, force=True)
         try:
             action.run(body)
-        except Stopped:
+        except (RunGone, HoldLost):
             raise
-        except HpcCacheError as exc:
+        except HpcCacheError as exc:  # FenceFailed too: this target's resume was not sent; the others' still are
             return action, exc
         return action, None
 
@@ -175,7 +176,7 @@ class Recovery:
                 if error is not None:
                     raise error
                 outcome = follow()
-            except Stopped:
+            except (RunGone, HoldLost):
                 raise
             except ArmError as exc:
                 sent = sent or action.sent

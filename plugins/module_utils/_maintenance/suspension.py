@@ -13,7 +13,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError, failure_of
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import RunContext
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.hold import Hold
-from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import Stopped
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.stops import HoldLost, RunGone
 
 
 # The suspend step leaves the hold with at most this many seconds less than the hold asked for, renewing it when a
@@ -56,6 +56,10 @@ class Suspension:
         sent, then followed; then every suspend), every request behind the fence. The first failure stops the
         rest; release resumes whatever was recorded."""
         ctx = self.ctx
+        once: t.Dict[str, str] = {}
+        for name in targets:  # each target once, however often (in any case) it is named
+            once.setdefault(name.casefold(), name)
+        targets = list(once.values())
         stores = ctx.stores()
         ctx.report(stores)
         recorded = {n.casefold(): n for _s, rec in stores for n, run in rec.entries.items() if run == ctx.run_id}
@@ -76,7 +80,10 @@ class Suspension:
         tasks = [TargetTask(ctx.ops, TargetRef(ctx.ref, recorded[name.casefold()]), options=ctx.action_options(),
                             deadline=ctx.deadline, state="suspended", flush=flush, dns_refresh=False)
                  for name in targets]
-        together = Together(tasks, stop=(Stopped,))
+        # a stop of the run (its playbook gone, its hold lost) ends the step at once; any other failure, a record
+        # that could not be read before a request (FenceFailed) included, sends nothing more but follows every
+        # action already sent to its end first, so no suspend of this step still runs when the release starts
+        together = Together(tasks, stop=(RunGone, HoldLost))
         try:
             with self.hold.fenced():
                 together.run()
@@ -109,6 +116,6 @@ class Suspension:
             return holder.until
         ctx.alive()
         until = ctx.until()
-        self.hold.renew(store)
+        self.hold.renew(store, holder)
         ctx.result["changed"] = True
         return until

@@ -530,6 +530,20 @@ def test_a_hold_past_its_bound_is_not_renewed_and_nothing_is_sent(make_client):
     assert arm.posts == []
 
 
+def test_a_renewal_of_a_hold_past_its_bound_writes_nothing(make_client):
+    # the role's renewal (state=renewed) of a run paused past its hold: less than RENEW_BOUND left on this
+    # controller's clock, so another run may be recovering it already; the holder never renews then
+    now = [NOW]
+    record, arm = make(make_client, targets={"filer-01": ["Ready"]}, clock=lambda: now[0])
+    record.hold(["filer-01"])
+    until = read_record(arm.tags, HASH).holder.until
+    record, arm = make(make_client, tags=dict(arm.tags), targets={"filer-01": ["Ready"]}, clock=lambda: now[0])
+    now[0] = until - 60
+    with pytest.raises(HpcCacheError, match="ran out"):
+        record.renew()
+    assert arm.patches == [] and read_record(arm.tags, HASH).holder.until == until
+
+
 def test_only_recorded_targets_are_suspended(make_client):
     record, arm = make(make_client, targets={"filer-01": ["Ready"], "filer-02": ["Ready"]})
     record.hold(["filer-01"])

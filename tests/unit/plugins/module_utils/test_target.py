@@ -282,6 +282,29 @@ def test_together_aligns_on_the_last_action_and_sends_each_round_before_followin
     assert [[o["action"] for o in t.result["operations"]] for t in tasks] == [["suspend"], ["suspend"]]
 
 
+def test_a_retry_after_date_of_an_action_finished_later_counts_from_its_answer(make_client, clock, monkeypatch):
+    # answered with Retry-After as an HTTP-date 10 s ahead, followed 6 s later (the other targets' requests): the
+    # first status read comes 4 s after the follow starts, 10 s after the answer, not at once (the date read again
+    # at the follow already counts those 6 s; taking them off a second time would read early)
+    from email.utils import formatdate  # pylint: disable=import-outside-toplevel
+
+    from ansible_collections.azure_hpc.cache.plugins.module_utils._transport import response as response_module  # pylint: disable=import-outside-toplevel
+
+    wall = 1_900_000_000.0
+    # the HTTP-date is read against the wall clock: here the fake clock's
+    monkeypatch.setattr(response_module.retry_after_seconds, "__defaults__", (lambda: wall + clock.now,))
+    answer = FakeRaw(202, None, {"Azure-AsyncOperation": OP, "Retry-After": formatdate(wall + clock.now + 10, usegmt=True)})
+    arm = TargetArm(["Ready", "Suspended"], answers={"suspend": [answer]}, ops=[done()])
+    client = make_client(arm)[0]
+    action = TargetAction(CacheOperations(client, "v"), TARGET, "suspend",
+                          options=ActionOptions(wait=False, wait_timeout=100, poll_interval=5))
+    action.run()
+    clock.sleep(6.0)
+    before = len(clock.sleeps)
+    assert action.finish()["status"] == "Succeeded"
+    assert clock.sleeps[before] == pytest.approx(4.0, abs=1.0)
+
+
 def test_an_action_begun_without_wait_is_finished_as_a_waited_one(make_client):
     arm = TargetArm(["Ready", "Suspended"], answers={"suspend": [op_202()]},
                     ops=[FakeRaw(200, {"status": "InProgress"}), done()])
