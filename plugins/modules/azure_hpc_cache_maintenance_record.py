@@ -123,7 +123,9 @@ options:
       - With V(state=released), what this run's suspend step reported (RV(targets) of the V(state=suspended)
         call, or a registered loop's C(results) of M(azure_hpc.cache.azure_hpc_cache_storage_target) tasks). A
         target one of them shows a C(suspend) was sent to is resumed even if its entry is missing; every target
-        recorded for the run is resumed whatever they show.
+        recorded for the run is resumed whatever they show. A flush or suspend they show still running (it
+        outlived O(wait_timeout)) is followed to its end, through its C(operation_url) in C(operations),
+        before its target's resume is sent.
     type: list
     elements: dict
     default: []
@@ -315,7 +317,7 @@ from ansible_collections.azure_hpc.cache.plugins.module_utils._base.options impo
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.deadline import Deadline
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.identity import Identity, controller_name
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.protocol import MaintenanceRecord
-from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.release import suspended_by
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.release import running_by, suspended_by
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import MAX_HOLD
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import CacheOperations, CacheRef
 
@@ -407,7 +409,7 @@ def main() -> None:
         if state == "renewed":
             return record.renew()
         names = suspended_by(module.params["suspend_results"]) + [n for n in values["storage_targets"] if n != "*"]
-        return record.release(names, module.params["dns_refresh"])
+        return record.release(names, module.params["dns_refresh"], running_by(module.params["suspend_results"]))
 
     module.run(body)
 

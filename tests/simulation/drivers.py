@@ -264,9 +264,14 @@ class Role051(Role050):
                 return dict(record.suspend(list(targets) or record.recorded(), p.flush))
             if state == "renewed":
                 return dict(record.renew())
-            return dict(record.release(self.m["_release"].suspended_by(list(suspend_results)), False))
+            return dict(record.release(self.m["_release"].suspended_by(list(suspend_results)), False,
+                                       **self.release_extra(suspend_results)))
         except self.m["_errors"].HpcCacheError as exc:
             return self.fail(exc, {})
+
+    def release_extra(self, suspend_results: t.Sequence[t.Any]) -> t.Dict[str, t.Any]:
+        """More arguments of the release, as the module's main() passes them: none in 0.5.1."""
+        return {}
 
     def playbook(self, run: "RunHandle") -> int:
         """backend.yml: held; block: suspended, per task file (renewed, work); always: released."""
@@ -309,7 +314,10 @@ class Role060(Role051):
     """The role as of 0.6.0: held; block: suspended (every target's flush, then every target's suspend, each round
     sent before it is followed), per task file (renewed, but not before the first while the suspend step's
     hold_until is within two minutes of a full hold: renew_before), work; always: released (every resume sent
-    before any is followed)."""
+    before any is followed, an operation the suspend step left running followed first)."""
+
+    def release_extra(self, suspend_results: t.Sequence[t.Any]) -> t.Dict[str, t.Any]:
+        return {"running": self.m["_release"].running_by(list(suspend_results))}
 
     name = "role060"
 

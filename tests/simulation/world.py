@@ -164,9 +164,9 @@ def _short(result: t.Any) -> str:
 
 # What a resume sent while another operation runs on its target gets; no recording shows it. The emulator's 409
 # by default; `python -m tests.simulation --resume-busy-204` also draws the bare 204 (nothing done) that the
-# specification documents for a resume ("already resumed or resume is in progress"): with it, a suspend still
-# running when the release starts (one that outlived wait_timeout, or a killed module's) while the target reads
-# Ready can end with the target suspended and its entry gone (docs/maintenance-protocol.md, what is not covered).
+# specification documents for a resume ("already resumed or resume is in progress"): with it, a suspend module
+# killed after its POST, its target reading Ready while the suspend runs, can leave the target suspended with its
+# entry gone (docs/maintenance-protocol.md, what rests on an answer no recording shows).
 RESUME_BUSY: t.Tuple[str, ...] = ("409",)
 
 

@@ -127,5 +127,6 @@ class MaintenanceRecord:
     def fence(self, _method: str = "POST", _url: str = "") -> None:
         self._hold.fence(_method, _url)
 
-    def release(self, suspended: t.Sequence[str] = (), dns_refresh: bool = False) -> t.Dict[str, t.Any]:
-        return self._release.release(suspended, dns_refresh)
+    def release(self, suspended: t.Sequence[str] = (), dns_refresh: bool = False,
+                running: t.Optional[t.Mapping[str, str]] = None) -> t.Dict[str, t.Any]:
+        return self._release.release(suspended, dns_refresh, running)

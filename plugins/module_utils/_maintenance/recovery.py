@@ -9,10 +9,16 @@ from __future__ import annotations
 import typing as t
 from dataclasses import replace
 
+from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.poller import Poller
 from ansible_collections.azure_hpc.cache.plugins.module_utils._actions.target_actions import TargetAction
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.resource import TargetRef
 from ansible_collections.azure_hpc.cache.plugins.module_utils._arm.target import target_state
-from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import ArmError, HpcCacheError, failure_of
+from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import (
+    ArmError,
+    HpcCacheError,
+    OperationTimeout,
+    failure_of,
+)
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.context import (
     BUSY_STATES,
     KNOWN,
@@ -104,22 +110,52 @@ class Recovery:
         return not any(isinstance(t_, dict) and str(t_.get("name", "")).casefold() == ref.name.casefold()
                        for t_ in listed)
 
-    def resume_all(self, refs: t.Sequence[TargetRef]) -> t.List[t.Dict[str, t.Any]]:
+    def resume_all(self, refs: t.Sequence[TargetRef],
+                   running: t.Optional[t.Mapping[str, str]] = None) -> t.List[t.Dict[str, t.Any]]:
         """Resume several targets at once: every resume is sent before any is followed (the service runs them
         side by side), then each is followed to its end as resume() does; one failure stops no other (I6). A
         target that reads Busy, Flushing or a state the API does not name (a suspend or flush of this run still
-        runs: a killed module's, or one a failure left) is waited for first, after the others' resumes are sent,
-        so its resume comes after that operation (I1)."""
+        runs: a killed module's, or one a failure left), or whose suspend or flush this run's suspend step left
+        running (running: its operation's status URL, by target name), is waited for first, after the others'
+        resumes are sent, so its resume comes after that operation (I1)."""
+        awaited = {name.casefold(): url for name, url in (running or {}).items()}
+        urls = [awaited.get(ref.name.casefold()) for ref in refs]
         bodies = [self._read(ref) for ref in refs]
         states = [None if body is None else target_state(body) for body in bodies]
-        begun = [None if _busy(state) else self._begin(ref, body) for ref, body, state in zip(refs, bodies, states)]
+        begun = [None if url or _busy(state) else self._begin(ref, body)
+                 for ref, body, state, url in zip(refs, bodies, states, urls)]
         rows: t.Dict[int, t.Dict[str, t.Any]] = {}
         # the resumes sent are followed first; only then is a busy target waited for (that wait may be long)
         for index in sorted(range(len(refs)), key=lambda i: begun[i] is None):
-            if begun[index] is None and states[index] is not None:
-                self._settle(refs[index], str(states[index]))
+            if begun[index] is None:
+                still = self._await(refs[index], urls[index]) if urls[index] else None
+                if still is not None:
+                    rows[index] = {"outcome": "failed", "sent": False, "state_after": states[index],
+                                   "msg": "the operation this run's suspend step sent it may still run (%s): no resume "
+                                          "was sent, so that none goes out before it ends" % still}
+                    continue
+                if states[index] is not None:
+                    self._settle(refs[index], str(states[index]))
             rows[index] = self.resume(refs[index], begun=begun[index])
         return [rows[index] for index in range(len(refs))]
+
+    def _await(self, ref: TargetRef, url: str) -> t.Optional[str]:
+        """Follow an operation this run's suspend step sent to the target and left running (a suspend that
+        outlived wait_timeout) to its end: a target may read Ready while its suspend runs, and a resume sent then
+        may be answered without doing anything. None once it ended, or when its status cannot be read (the
+        target's state and the resume's own answer decide then); else why it may still run."""
+        ctx = self.ctx
+        try:
+            Poller(ctx.ops.client).wait_operation(
+                async_url=url, location_url=None, deadline=ctx.deadline, poll_interval=ctx.options.poll_interval,
+                subject="the operation this run sent to the storage target %s" % ref.name)
+        except (RunGone, HoldLost):
+            raise
+        except OperationTimeout as exc:
+            return failure_of(exc)[0]
+        except HpcCacheError:
+            return None  # ended (Failed, Canceled), or its status URL cannot be read: decided as any target is
+        return None
 
     def _read(self, ref: TargetRef) -> t.Optional[t.Mapping[str, t.Any]]:
         """The target as it reads now; None when the read failed (that says nothing: the resume is sent, reading

@@ -26,12 +26,14 @@ class Release:
     def __init__(self, ctx: RunContext, hold: Hold, recovery: Recovery) -> None:
         self.ctx, self.hold, self.recovery = ctx, hold, recovery
 
-    def release(self, suspended: t.Sequence[str] = (), dns_refresh: bool = False) -> t.Dict[str, t.Any]:
+    def release(self, suspended: t.Sequence[str] = (), dns_refresh: bool = False,
+                running: t.Optional[t.Mapping[str, str]] = None) -> t.Dict[str, t.Any]:
         """Resume every target recorded for this run, and every name in `suspended` (the targets the run
         recorded, or a suspend was sent to, as the caller knows them: a read may show the record as it was),
         whatever it reads and whatever the suspend step reported (a killed module reports nothing); then
-        forget each resumed one, then give the hold back (I1, I6). While another run holds the cache, this run
-        sends nothing: that run recovers what is recorded."""
+        forget each resumed one, then give the hold back (I1, I6). running: the operations the suspend step left
+        running (running_by), each followed to its end before its target's resume. While another run holds the
+        cache, this run sends nothing: that run recovers what is recorded."""
         ctx = self.ctx
         stores = ctx.stores()
         ctx.report(stores)
@@ -87,7 +89,7 @@ class Release:
                 continue
             with self.hold.fenced():
                 refs = [TargetRef(ctx.ref, spelled[f]) for f in todo]
-                batch = [dict(name=ref.name, **row) for ref, row in zip(refs, self.recovery.resume_all(refs))]
+                batch = [dict(name=ref.name, **row) for ref, row in zip(refs, self.recovery.resume_all(refs, running))]
                 for row in batch:  # cleanup only once every resume was sent (I6)
                     if row["outcome"] == "resumed" and dns_refresh:
                         row.update(self._dns_refresh(TargetRef(ctx.ref, row["name"])))
@@ -136,6 +138,35 @@ class Release:
         return {"dns_refresh": "done"}
 
 
+def running_by(results: t.Sequence[t.Any]) -> t.Dict[str, str]:
+    """The targets whose flush or suspend the suspend step's results show still running when it ended (an
+    operation it followed whose last status was neither Succeeded, Failed nor Canceled: one that outlived
+    wait_timeout), each with that operation's status URL (the client reads only URLs of its ARM origin)."""
+    running: t.Dict[str, str] = {}
+    for result in results:
+        name = _named(result)
+        operations = result.get("operations") if isinstance(result, dict) else None
+        if name is None or not isinstance(operations, list):
+            continue
+        for op in operations:
+            if isinstance(op, dict) and op.get("action") in ("flush", "suspend") and \
+                    isinstance(op.get("operation_url"), str) and \
+                    str(op.get("status") or "").casefold() not in ("succeeded", "failed", "canceled"):
+                running[name] = op["operation_url"]
+    return running
+
+
+def _named(result: t.Any) -> t.Optional[str]:
+    """The target a storage-target task result names: by its loop variable (a registered loop's results) or by
+    name; None when it names none that the API would accept."""
+    if not isinstance(result, dict):
+        return None
+    loop_var = result.get("ansible_loop_var")
+    name = result.get(loop_var) if isinstance(loop_var, str) else None
+    name = name if isinstance(name, str) else result.get("name")
+    return name if isinstance(name, str) and STORAGE_TARGET_NAME_RE.fullmatch(name) else None
+
+
 def suspended_by(results: t.Sequence[t.Any]) -> t.List[str]:
     """The targets that storage-target task results show a suspend was sent to (answered or not).
 
@@ -149,9 +180,7 @@ def suspended_by(results: t.Sequence[t.Any]) -> t.List[str]:
         if not isinstance(operations, list) or not any(
                 isinstance(op, dict) and op.get("action") == "suspend" for op in operations):
             continue
-        loop_var = result.get("ansible_loop_var")
-        name = result.get(loop_var) if isinstance(loop_var, str) else None
-        name = name if isinstance(name, str) else result.get("name")
-        if isinstance(name, str) and STORAGE_TARGET_NAME_RE.fullmatch(name) and name not in names:
+        name = _named(result)
+        if name is not None and name not in names:
             names.append(name)
     return names

@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from ansible_collections.azure_hpc.cache.plugins.module_utils._base.errors import HpcCacheError
+from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.release import running_by
 from ansible_collections.azure_hpc.cache.plugins.module_utils._maintenance.tags import read_record
 from ansible_collections.azure_hpc.cache.tests.unit.fakes import ARM, CACHE_PATH, FakeRaw
 from ansible_collections.azure_hpc.cache.tests.unit.plugins.module_utils import test_record as tr
@@ -168,3 +169,38 @@ def test_one_unreadable_fence_read_in_the_release_stops_no_other_targets_resume(
     except HpcCacheError:
         pass
     assert ("resume", "filer-03") in arm.posts, arm.posts
+
+
+def test_a_suspend_that_outlived_the_step_is_followed_by_the_release_before_its_resume(make_client, clock):
+    # filer-01's suspend runs 5000 s: the suspend step gives up at its deadline (wait_timeout 3600) with the suspend
+    # running. The release (a module run of its own) is told that operation (running_by of the step's targets) and
+    # follows it to its end before it resumes: a resume sent while the suspend runs, the target reading Ready, may
+    # be answered with a bare 204 (resume_204) and taken for done, and the suspend would then end unrecorded
+    record, arm = _timed(make_client, clock, {"filer-01": "Ready"}, durations={("suspend", "filer-01"): 5000.0},
+                         resume_204=True)
+    record.hold(["filer-01"])
+    with pytest.raises(HpcCacheError, match="Timed out waiting for the suspend operation") as caught:
+        record.suspend(["filer-01"], flush=False)
+    running = running_by(caught.value.result["targets"])
+    assert list(running) == ["filer-01"] and "filer-01" in arm.running
+    release, _unused = tr.make(make_client, tags=arm.tags, targets={"filer-01": ["Ready"]}, clock=arm.date)
+    release.ops.client.session.script = arm
+    result = release.release(["filer-01"], running=running)
+    assert [(r["name"], r["outcome"]) for r in result["resumed"]] == [("filer-01", "resumed")], arm.trace
+    assert not any("204" in what for _w, what in arm.trace), arm.trace  # no resume went out while it ran
+    clock.sleep(60)
+    assert arm.truth["filer-01"] == "Ready" and read_record(arm.tags, tr.HASH).entries == {}
+
+
+def test_the_operations_a_suspend_step_left_running_are_named_by_target():
+    first = [{"action": "flush", "status": "Succeeded", "operation_url": "https://a/op/1"},
+             {"action": "suspend", "status": "InProgress", "operation_url": "https://a/op/2"}]
+    rows = [{"name": "filer-01", "operations": first},
+            {"name": "filer-02", "operations": [{"action": "suspend", "status": "Succeeded", "operation_url": "u"}]},
+            {"name": "filer-03", "operations": [{"action": "suspend", "status": "Failed", "operation_url": "u"}]},
+            {"name": "filer-04", "operations": [{"action": "suspend", "status": None, "operation_url": None}]},
+            {"name": "bad name!", "operations": [{"action": "suspend", "status": "InProgress", "operation_url": "u"}]},
+            {"item": "filer-05", "ansible_loop_var": "item",
+             "operations": [{"action": "flush", "status": "InProgress", "operation_url": "https://a/op/3"}]},
+            "not a mapping", {"name": "filer-06", "operations": "not a list"}]
+    assert running_by(rows) == {"filer-01": "https://a/op/2", "filer-05": "https://a/op/3"}
