@@ -128,7 +128,8 @@ class Recovery:
         # the resumes sent are followed first; only then is a busy target waited for (that wait may be long)
         for index in sorted(range(len(refs)), key=lambda i: begun[i] is None):
             if begun[index] is None:
-                still = self._await(refs[index], urls[index]) if urls[index] else None
+                url = urls[index]
+                still = self._await(refs[index], url) if url else None
                 if still is not None:
                     rows[index] = {"outcome": "failed", "sent": False, "state_after": states[index],
                                    "msg": "the operation this run's suspend step sent it may still run (%s): no resume "
