@@ -53,9 +53,12 @@ def test_ratelimit_headers_near_zero_are_harmless(runner, emulator):
     assert runner.flush().result["status"] == "Succeeded"
 
 
+# Every status the client retries (408, 429, 500, 502, 503, 504) is covered for every request by the unit tests
+# (tests/unit/plugins/module_utils/test_client.py); here each kind of request meets the 5xx statuses spread
+# over it, through a real module run against the emulator.
 @pytest.mark.stack_independent
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
-@pytest.mark.parametrize("kind", ["get", "operation", "location"])
+@pytest.mark.parametrize("kind, status", [("get", 500), ("get", 503), ("operation", 502), ("operation", 504),
+                                          ("location", 503), ("location", 500)])
 def test_5xx_on_reads_are_retried(runner, emulator, kind, status):
     mode = "location" if kind == "location" else "async"
     # On a Location URL an error answer with a CloudError is the operation's failure (ARM's rules);
@@ -68,7 +71,7 @@ def test_5xx_on_reads_are_retried(runner, emulator, kind, status):
 
 
 @pytest.mark.stack_independent
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [500, 503])
 def test_5xx_with_retry_after_on_post_is_resent_once_taken(runner, emulator, status):
     emulator.load(scenario(flush={"duration": 1}, faults=[
         {"on": "flush", "kind": "status", "status": status, "count": 2, "retry_after": 1}]))
@@ -79,7 +82,7 @@ def test_5xx_with_retry_after_on_post_is_resent_once_taken(runner, emulator, sta
 
 
 @pytest.mark.stack_independent
-@pytest.mark.parametrize("status", [500, 502, 503, 504])
+@pytest.mark.parametrize("status", [502, 504])
 def test_5xx_without_retry_after_on_post_not_taken_fails_clearly(runner, emulator, status):
     emulator.load(scenario(faults=[{"on": "flush", "kind": "status", "status": status}]))
     r = runner.flush().result

@@ -142,7 +142,7 @@ def test_check_mode_sends_no_post(runner, emulator):
     assert [e["kind"] for e in emulator.log() if e["kind"] != "token"] == ["metadata", "get"]
 
 
-@pytest.mark.parametrize("args,fragment", [
+BAD_INPUT = [
     ({"name": "../../x"}, "name: '../../x' must be"),
     ({"name": "c" * 81}, "name: "),
     ({"resource_group": "rg."}, "resource_group: 'rg.'"),
@@ -151,11 +151,17 @@ def test_check_mode_sends_no_post(runner, emulator):
     ({"wait_timeout": 0}, "wait_timeout: 0 must be an integer greater than 0"),
     ({"poll_interval": 0}, "poll_interval: 0"),
     ({"api_version": " "}, "api_version: ' '"),
-])
-def test_bad_input_sends_no_request(runner, emulator, args, fragment):
+]
+
+
+def test_bad_input_sends_no_request(runner, emulator):
+    # one playbook, a task per bad input (each its own module run, failing on its own)
     emulator.load(scenario())
-    r = runner.flush(args).result
-    assert r["failed"] is True and fragment in r["msg"]
+    base = {"name": "c1", "resource_group": "rg", "poll_interval": 1}
+    run = runner.play([{"azure_hpc.cache.azure_hpc_cache_flush": dict(base, **args)} for args, _rule in BAD_INPUT])
+    assert len(run.results) == len(BAD_INPUT), run.output
+    for (args, fragment), r in zip(BAD_INPUT, run.results):
+        assert r["failed"] is True and fragment in r["msg"], (args, r)
     assert emulator.log() == []
 
 

@@ -139,15 +139,22 @@ def test_reset_suspend_not_taken_is_sent_once_more(runner, emulator):
     assert statuses == [202, "reset", 202] and emulator.target("c1", "filer-01")["sent"]["suspend"] == 1
 
 
-@pytest.mark.parametrize("option, value, rule", [
+BAD_INPUT = [
     ("name", "bad/name", "pattern ^[-0-9a-zA-Z_]{1,80}$"),
     ("name", "x" * 81, "1 to 80 characters"),
     ("cache_name", "c 1", "pattern ^[-0-9a-zA-Z_]{1,80}$"),
     ("resource_group", "rg/..", "must be 1 to 90 characters"),
     ("wait_timeout", 0, "greater than 0"),
-])
-def test_bad_input_is_refused_before_any_request(runner, emulator, option, value, rule):
+]
+
+
+def test_bad_input_is_refused_before_any_request(runner, emulator):
+    # one playbook, a task per bad input (each its own module run, failing on its own)
     emulator.load(targets())
-    r = target_task(runner, {option: value}).result
-    assert r["failed"] is True and r["msg"].startswith(option + ":") and rule in r["msg"], r["msg"]
+    base = {"cache_name": "c1", "resource_group": "rg", "name": "filer-01", "state": "suspended", "poll_interval": 1}
+    run = runner.play([{"azure_hpc.cache.azure_hpc_cache_storage_target": dict(base, **{option: value})}
+                       for option, value, _rule in BAD_INPUT])
+    assert len(run.results) == len(BAD_INPUT), run.output
+    for (option, _value, rule), r in zip(BAD_INPUT, run.results):
+        assert r["failed"] is True and r["msg"].startswith(option + ":") and rule in r["msg"], (option, r)
     assert requests_of(emulator, "target") == [] and requests_of(emulator, "target_action") == []

@@ -148,8 +148,9 @@ def test_post_resent_after_429(make_client, clock):
     assert clock.sleeps == [2.0]
 
 
-def test_post_resent_after_503_with_retry_after(make_client):
-    client, session = make_client([FakeRaw(503, CLOUD_ERROR, {"Retry-After": "1"}), FakeRaw(204, None)])
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_post_resent_after_5xx_with_retry_after(make_client, status):
+    client, session = make_client([FakeRaw(status, CLOUD_ERROR, {"Retry-After": "1"}), FakeRaw(204, None)])
     assert client.post_action(URL).status == 204
     assert len(session.calls) == 2
 
