@@ -316,10 +316,10 @@ class Role060(Role051):
     hold_until is within two minutes of a full hold: renew_before), work; always: released (every resume sent
     before any is followed, an operation the suspend step left running followed first)."""
 
+    name = "role060"
+
     def release_extra(self, suspend_results: t.Sequence[t.Any]) -> t.Dict[str, t.Any]:
         return {"running": self.m["_release"].running_by(list(suspend_results))}
-
-    name = "role060"
 
     def renews(self, run: "RunHandle", index: int, suspend: t.Mapping[str, t.Any]) -> bool:
         return renew_before(run, index, suspend)
@@ -337,8 +337,9 @@ def renew_before(run: "RunHandle", index: int, suspend: t.Mapping[str, t.Any]) -
 class Lockstep060(Role060):
     """Role060 in a play of many caches under the linear strategy: no host's first task file starts before every
     host's suspend step is over, so the hold waits (hold/2 here, nothing renewing it) between this run's suspend
-    step and its first task file (0.9 x hold, inside what the role promises). The first renewal must not be
-    skipped then (renew_before: hold_until is judged when the task file starts)."""
+    step and its first task file (0.9 x hold - 120 s, at least 1 s: inside what the role promises, a task file
+    up to the hold less two minutes). The first renewal must not be skipped then (renew_before: hold_until is
+    judged when the task file starts)."""
 
     name = "role060-lockstep"
 
@@ -346,7 +347,7 @@ class Lockstep060(Role060):
         run.work(run.params.hold / 2.0)  # the other hosts' suspend steps: the playbook idles, no module runs
 
     def task_files(self, run: "RunHandle") -> t.List[float]:
-        return [0.9 * run.params.hold]
+        return [max(1.0, 0.9 * run.params.hold - 120.0)]
 
 
 class Forgetful(Role051):

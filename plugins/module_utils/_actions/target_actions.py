@@ -272,7 +272,8 @@ class TargetTask:
         body, self._body = self._body, None
         if body is None:
             body = self._read_for(action)
-            if action == "flush" and not self.flush and not is_state(target_state(body), FLUSHING):
+            if action == "flush" and self.desired == "suspended" and not self.flush \
+                    and not is_state(target_state(body), FLUSHING):
                 # planned only to wait out the flush start() read running (flush=false): it has ended since, and
                 # no flush was asked for, so none is sent; the next action is decided in its own round
                 self.steps.pop(0)

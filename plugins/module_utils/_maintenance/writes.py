@@ -47,10 +47,10 @@ class RecordWrites:
         Before every try but the first the record is read again and decide() judges again (it raises when
         the write is no longer right). A write answered 409, 429, 5xx or not at all is tried again after the
         service's Retry-After (or a growing pause), at most MAX_WRITES times. tags: a callable is called for every
-        try, so a hold written after a long Retry-After counts its bound from that try, not from the first. read_back_after: seconds to wait
-        before the first read back. A read that shows the old record is read again for up to
-        STALE_READ_SECONDS; lost(record) says another run's write won. Where the cache's tags refuse the
-        write for good, the opt-in local record takes it."""
+        try, so a hold written after a long Retry-After counts its bound from that try, not from the first.
+        read_back_after: seconds to wait before the first read back. A read that shows the old record is read
+        again for up to STALE_READ_SECONDS; lost(record) says another run's write won. Where the cache's tags
+        refuse the write for good, the opt-in local record takes it."""
         ctx = self.ctx
         refused: t.Optional[WriteRefused] = None
         for attempt in range(MAX_WRITES):
